@@ -1,0 +1,41 @@
+SHELL := /bin/bash
+NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
+
+.PHONY: all build typecheck lint format test pki demo bench pack clean
+
+all: build
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+build: node_modules
+	node scripts/build.mjs
+
+typecheck: node_modules
+	npx tsc --noEmit
+
+lint: node_modules
+	npx prettier --check lib test scripts
+
+format: node_modules
+	npx prettier --write lib test scripts
+
+# The test PKI is regenerated on every run so that no certificate expires mid-test.
+pki:
+	scripts/make-pki.sh fixtures/pki
+
+test: build typecheck lint pki
+	$(NODE_TEST) test/*.test.ts
+
+demo: build
+	scripts/demo.sh
+
+bench: build
+	node --import tsx scripts/bench.ts
+
+pack: build
+	npm pack
+
+clean:
+	rm -rf dist fixtures/pki *.tgz

@@ -1,0 +1,103 @@
+/**
+ * Pure parsers for what the openssl command line prints. Each takes the text
+ * exactly as captured and returns a typed value, or undefined when the text is
+ * not what it expects; callers decide which exit code that deserves.
+ */
+
+export interface OpensslVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  /** The first line of `openssl version`, as printed. */
+  readonly text: string;
+}
+
+/** `OpenSSL 3.0.19 27 Jan 2026 (Library: …)`, `OpenSSL 1.1.1w  11 Sep 2023`, `OpenSSL 0.9.8zh 3 Dec 2015`. */
+export function parseOpensslVersion(output: string): OpensslVersion | undefined {
+  const line = output.split('\n').find((candidate) => candidate.includes('OpenSSL'));
+  if (line === undefined) return undefined;
+  const match = /OpenSSL (\d+)\.(\d+)\.(\d+)/.exec(line);
+  if (!match) return undefined;
+  return { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3]), text: line.trim() };
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** OpenSSL's ASN1_TIME_print form, always GMT: `Apr 17 12:29:00 2015 GMT`, `Dec  1 09:05:00 2026 GMT`. */
+export function parseOpensslDate(text: string): Date | undefined {
+  const match = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)? (\d{4}) GMT$/.exec(text.trim());
+  if (!match) return undefined;
+  const month = MONTHS.indexOf(match[1]!);
+  if (month < 0) return undefined;
+  const [day, hours, minutes, seconds, year] = [match[2], match[3], match[4], match[5], match[6]].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (day < 1 || day > 31 || hours > 23 || minutes > 59 || seconds > 60) return undefined;
+  return new Date(Date.UTC(year, month, day, hours, minutes, seconds));
+}
+
+/** The `Next Update:` value of `openssl ocsp -respin F -text -noverify`, as printed. */
+export function findNextUpdateText(ocspText: string): string | undefined {
+  const match = /^\s*Next Update: (.+)$/m.exec(ocspText);
+  return match?.[1]?.trim();
+}
+
+export type CertStatus = 'good' | 'revoked' | 'unknown';
+
+/** The per-certificate block `openssl ocsp … -out FILE` writes. */
+export interface OcspStatusBlock {
+  readonly status: CertStatus;
+  readonly thisUpdate?: Date;
+  readonly nextUpdate?: Date;
+  readonly revocationTime?: Date;
+  readonly revocationReason?: string;
+  /** The block as printed, without trailing blank lines. */
+  readonly text: string;
+}
+
+/**
+ * Parses the status block of one certificate:
+ * ```
+ * /tmp/hapos-upd.X/ee.pem: revoked
+ * 	This Update: Nov 24 14:00:00 2026 GMT
+ * 	Next Update: Dec  1 14:00:00 2026 GMT
+ * 	Reason: keyCompromise
+ * 	Revocation Time: Nov 20 10:00:00 2026 GMT
+ * ```
+ */
+export function parseOcspStatusBlock(output: string): OcspStatusBlock | undefined {
+  const text = output.replace(/\s+$/, '');
+  const statusMatch = /^.*: (good|revoked|unknown)$/m.exec(text);
+  if (!statusMatch) return undefined;
+  const field = (name: string) => new RegExp(`^\\s+${name}: (.+)$`, 'm').exec(text)?.[1]?.trim();
+  const date = (name: string) => {
+    const value = field(name);
+    return value === undefined ? undefined : parseOpensslDate(value);
+  };
+  return {
+    status: statusMatch[1] as CertStatus,
+    thisUpdate: date('This Update'),
+    nextUpdate: date('Next Update'),
+    revocationTime: date('Revocation Time'),
+    revocationReason: field('Reason'),
+    text,
+  };
+}
+
+export type VerificationOutcome = 'verified' | 'signer-not-found' | 'failed' | 'absent';
+
+/**
+ * What `openssl ocsp -respin …` said about the signature: `Response verify OK`,
+ * or `Response Verify Failure` followed by the error queue (where OpenSSL names
+ * `signer certificate not found` when the response lacks its signer).
+ */
+export function parseVerificationOutcome(output: string): VerificationOutcome {
+  if (output.includes('Response verify OK')) return 'verified';
+  if (output.includes('signer certificate not found')) return 'signer-not-found';
+  if (/Response Verify Failure/i.test(output)) return 'failed';
+  return 'absent';
+}

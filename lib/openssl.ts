@@ -1,0 +1,119 @@
+import { run, type CommandResult } from './exec.ts';
+import { parseOpensslVersion, type OpensslVersion } from './openssl-output.ts';
+
+interface ChainArgs {
+  /** PEM file holding the issuer (and the rest of the chain). */
+  readonly issuer: string;
+  /** PEM file holding the EE certificate. */
+  readonly cert: string;
+  readonly partialChain: boolean;
+}
+
+export interface FetchArgs extends ChainArgs {
+  readonly url: string;
+  /** Sent as the `Host:` header instead of the URL's host. */
+  readonly hostHeader?: string;
+  /** An HTTP proxy URL; needs OpenSSL 3.0 or later. */
+  readonly proxy?: string;
+  readonly responseOut: string;
+  readonly timeoutSeconds: number;
+}
+
+export interface CheckArgs extends ChainArgs {
+  readonly responseIn: string;
+  readonly caFile: string;
+  readonly vaFile?: string;
+  readonly verify: boolean;
+  /** Where openssl writes the certificate's status block. */
+  readonly statusOut: string;
+}
+
+/** One openssl binary of a known version; each method is one openssl invocation. */
+export class Openssl {
+  private constructor(
+    readonly binary: string,
+    readonly version: OpensslVersion,
+  ) {}
+
+  /** Undefined when the binary cannot be run or is not OpenSSL. */
+  static async detect(binary: string): Promise<Openssl | undefined> {
+    const result = await run(binary, ['version']);
+    const version = result.exitCode === 0 ? parseOpensslVersion(result.stdout) : undefined;
+    return version && new Openssl(binary, version);
+  }
+
+  get supportsProxy(): boolean {
+    return this.version.major >= 3;
+  }
+
+  verify(args: { caFile: string; cert: string; partialChain: boolean }): Promise<CommandResult> {
+    return run(this.binary, ['verify', ...partialChainArg(args), '-CAfile', args.caFile, args.cert]);
+  }
+
+  fetchResponse(args: FetchArgs): Promise<CommandResult> {
+    return run(this.binary, [
+      'ocsp',
+      ...partialChainArg(args),
+      ...requestArgs(args),
+      '-respout',
+      args.responseOut,
+      '-noverify',
+      '-url',
+      args.url,
+      ...this.hostHeaderArgs(args.hostHeader),
+      ...(args.proxy === undefined ? [] : ['-proxy', args.proxy]),
+      '-timeout',
+      String(args.timeoutSeconds),
+    ]);
+  }
+
+  writeRequest(args: ChainArgs & { requestOut: string }): Promise<CommandResult> {
+    return run(this.binary, ['ocsp', ...partialChainArg(args), ...requestArgs(args), '-reqout', args.requestOut]);
+  }
+
+  /** Reads a DER response and checks it against the chain; status block to `statusOut`, the verdict on stdout/stderr. */
+  checkResponse(args: CheckArgs): Promise<CommandResult> {
+    return run(this.binary, [
+      'ocsp',
+      ...partialChainArg(args),
+      ...(args.verify ? [] : ['-noverify']),
+      ...requestArgs(args),
+      '-respin',
+      args.responseIn,
+      '-CAfile',
+      args.caFile,
+      ...(args.vaFile === undefined ? [] : ['-VAfile', args.vaFile]),
+      '-out',
+      args.statusOut,
+    ]);
+  }
+
+  describeResponse(responseIn: string): Promise<CommandResult> {
+    return run(this.binary, ['ocsp', '-respin', responseIn, '-text', '-noverify']);
+  }
+
+  /**
+   * OpenSSL before 1.1 sends no Host header of its own, so one is always
+   * needed there; 1.0 takes the name and value as two arguments.
+   */
+  private hostHeaderArgs(hostHeader: string | undefined): string[] {
+    if (hostHeader === undefined) return [];
+    return this.version.major === 1 && this.version.minor === 0
+      ? ['-header', 'Host', hostHeader]
+      : ['-header', `Host=${hostHeader}`];
+  }
+
+  /** Whether `openssl ocsp` fails to set a Host header by itself (before 1.1). */
+  get needsExplicitHost(): boolean {
+    return this.version.major === 0 || (this.version.major === 1 && this.version.minor === 0);
+  }
+}
+
+function partialChainArg(args: { partialChain: boolean }): string[] {
+  return args.partialChain ? ['-partial_chain'] : [];
+}
+
+/** The certificate identification every request needs; no nonce, as HAProxy staples without one. */
+function requestArgs(args: ChainArgs): string[] {
+  return ['-issuer', args.issuer, '-cert', args.cert, '-no_nonce'];
+}

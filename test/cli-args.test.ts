@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_SOCKET, parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
+
+function optionsOf(argv: string[]): CliOptions {
+  const parsed = parseCommandLine(argv);
+  assert.equal(parsed.kind, 'run', JSON.stringify(parsed));
+  return (parsed as { options: CliOptions }).options;
+}
+
+const errorOf = (argv: string[]) => parseCommandLine(argv);
+
+test('defaults match the original', () => {
+  const options = optionsOf(['--cert', '/etc/haproxy/site.pem']);
+  assert.deepEqual(options.certs, ['/etc/haproxy/site.pem']);
+  assert.deepEqual(options.sockets, [DEFAULT_SOCKET]);
+  assert.equal(DEFAULT_SOCKET, '/run/haproxy/admin.sock');
+  assert.equal(options.debug, false);
+  assert.equal(options.verify, true);
+  assert.equal(options.goodOnly, false);
+  assert.equal(options.skipUpdate, false);
+  assert.equal(options.useCurl, false);
+  assert.equal(options.partialChain, false);
+  assert.equal(options.keepTemp, false);
+  assert.equal(options.timeoutSeconds, 10);
+  assert.equal(options.vaFile, undefined);
+});
+
+test('every short option maps to its long one', () => {
+  const options = optionsOf(['-d', '-g', '-l', 'local7.error', '-s', 'sock', '-v', '-', '-S', '-c', 'c.pem']);
+  assert.equal(options.debug, true);
+  assert.equal(options.goodOnly, true);
+  assert.equal(options.syslogPriority, 'local7.error');
+  assert.deepEqual(options.sockets, ['sock']);
+  assert.equal(options.vaFile, '-');
+  assert.equal(options.skipUpdate, true);
+  assert.deepEqual(options.certs, ['c.pem']);
+});
+
+test('every long option is recognised', () => {
+  const options = optionsOf([
+    '--debug',
+    '--keep-temp',
+    '--good-only',
+    '--syslog',
+    'user.err',
+    '--ocsp-url',
+    'http://ocsp.example/',
+    '--ocsp-host',
+    'ocsp.example',
+    '--ocsp-proxy',
+    'http://proxy:3128',
+    '--use-curl',
+    '--partial-chain',
+    '--socket',
+    '/tmp/admin.sock',
+    '--VAfile',
+    'signer.pem',
+    '--noverify',
+    '--skip-update',
+    '--cert',
+    'site.pem',
+    '--timeout',
+    '3',
+  ]);
+  assert.deepEqual(options, {
+    certs: ['site.pem'],
+    debug: true,
+    keepTemp: true,
+    goodOnly: true,
+    syslogPriority: 'user.err',
+    ocspUrl: 'http://ocsp.example/',
+    ocspHost: 'ocsp.example',
+    ocspProxy: 'http://proxy:3128',
+    useCurl: true,
+    partialChain: true,
+    sockets: ['/tmp/admin.sock'],
+    vaFile: 'signer.pem',
+    verify: false,
+    skipUpdate: true,
+    timeoutSeconds: 3,
+  });
+});
+
+test('--socket and --cert may be repeated', () => {
+  const options = optionsOf(['-s', 'a.sock', '--socket', 'b.sock', '-c', 'x.pem', '--cert', 'y.pem']);
+  assert.deepEqual(options.sockets, ['a.sock', 'b.sock']);
+  assert.deepEqual(options.certs, ['x.pem', 'y.pem']);
+});
+
+test('a value with spaces and quotes is kept as is', () => {
+  assert.deepEqual(optionsOf(['--cert', "/tmp/my site's cert.pem"]).certs, ["/tmp/my site's cert.pem"]);
+});
+
+test('-h and --help ask for help, --version for the version', () => {
+  assert.deepEqual(parseCommandLine(['-h']), { kind: 'help' });
+  assert.deepEqual(parseCommandLine(['--cert', 'x', '--help']), { kind: 'help' });
+  assert.deepEqual(parseCommandLine(['--version']), { kind: 'version' });
+});
+
+test('unknown options are named as typed', () => {
+  assert.deepEqual(errorOf(['--foo']), { kind: 'error', message: 'unknown option: --foo' });
+  assert.deepEqual(errorOf(['-x']), { kind: 'error', message: 'unknown option: -x' });
+  assert.deepEqual(errorOf(['-c', 'a.pem', 'stray']), { kind: 'error', message: 'unknown option: stray' });
+  assert.deepEqual(errorOf(['--no-verify']), { kind: 'error', message: 'unknown option: --no-verify' });
+});
+
+test('a missing value names the option as typed', () => {
+  for (const option of ['--cert', '-c', '--socket', '-s', '--VAfile', '-v', '--syslog', '-l', '--ocsp-url', '--ocsp-host', '--ocsp-proxy']) {
+    assert.deepEqual(errorOf([option]), {
+      kind: 'error',
+      message: `mandatory value is missing for ${option} argument`,
+    });
+  }
+});
+
+test('--timeout wants a positive whole number', () => {
+  assert.deepEqual(errorOf(['--timeout', 'soon']), {
+    kind: 'error',
+    message: '--timeout wants a whole number of seconds, got: soon',
+  });
+  assert.equal(errorOf(['--timeout', '0']).kind, 'error');
+});
