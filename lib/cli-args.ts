@@ -53,16 +53,12 @@ const flagOptions = {
 } as const;
 
 function buildParser() {
-  const parser = yargs()
-    .strict()
-    .help(false)
-    .version(false)
-    .parserConfiguration({
-      'boolean-negation': false,
-      'camel-case-expansion': false,
-      'dot-notation': false,
-      'duplicate-arguments-array': true,
-    });
+  const parser = yargs().strict().help(false).version(false).parserConfiguration({
+    'boolean-negation': false,
+    'camel-case-expansion': false,
+    'dot-notation': false,
+    'duplicate-arguments-array': true,
+  });
   for (const [name, settings] of Object.entries(valueOptions)) {
     parser.option(name, { ...settings, type: 'string', requiresArg: true });
   }
@@ -138,7 +134,9 @@ export function describeYargsError(message: string, argv: readonly string[]): st
 
 function asTyped(name: string, argv: readonly string[]): string {
   const spellings = [`--${name}`, `-${name}`, name];
-  const typed = argv.find((token) => spellings.some((spelling) => token === spelling || token.startsWith(`${spelling}=`)));
+  const typed = argv.find((token) =>
+    spellings.some((spelling) => token === spelling || token.startsWith(`${spelling}=`)),
+  );
   if (typed !== undefined) return typed.split('=')[0]!;
   return name.length === 1 ? `-${name}` : `--${name}`;
 }

@@ -31,7 +31,11 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
       io.stdout.write(`${io.version}\n`);
       return ExitCode.ok;
     case 'error':
-      return reportProgramError(io, new RunLog({ debugToStdout: false, stdout: io.stdout, stderr: io.stderr }), parsed.message);
+      return reportProgramError(
+        io,
+        new RunLog({ debugToStdout: false, stdout: io.stdout, stderr: io.stderr }),
+        parsed.message,
+      );
   }
   const options = parsed.options;
   const log = new RunLog({
@@ -44,7 +48,12 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     return reportProgramError(io, log, `VAfile does not exists: ${options.vaFile}`);
   }
 
-  const tempDir = await dir({ template: `${PROGRAM_NAME}.XXXXXX`, tmpdir: os.tmpdir(), mode: 0o700, unsafeCleanup: true });
+  const tempDir = await dir({
+    template: `${PROGRAM_NAME}.XXXXXX`,
+    tmpdir: os.tmpdir(),
+    mode: 0o700,
+    unsafeCleanup: true,
+  });
   log.writeTo(path.join(tempDir.path, 'log'));
   const removeTempDir = () => {
     if (!options.keepTemp) rmSync(tempDir.path, { recursive: true, force: true });

@@ -20,11 +20,7 @@ export interface RunOptions {
  * each one), never throwing on a non-zero exit: callers decide what a failure
  * means. A program that cannot be started reports exit code 127.
  */
-export async function run(
-  program: string,
-  args: readonly string[],
-  options: RunOptions = {},
-): Promise<CommandResult> {
+export async function run(program: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
   const shell = $({
     quiet: true,
     nothrow: true,

@@ -17,7 +17,10 @@ export function haproxyNotifier(options: CliOptions, log: RunLog): HaproxyNotifi
         return;
       }
       log.debug('Updating haproxy.');
-      throw new HaposError(ExitCode.haproxy, `can't update haproxy ssl ocsp-response using ${options.sockets[0]} socket`);
+      throw new HaposError(
+        ExitCode.haproxy,
+        `can't update haproxy ssl ocsp-response using ${options.sockets[0]} socket`,
+      );
     },
   };
 }

@@ -186,7 +186,10 @@ async function prepareChain(cert: string, ee: BundleCertificate, chainPath: stri
   for (const [index, pem] of pems.entries()) {
     const certificate = parseCertificate(pem);
     if (certificate === undefined) {
-      throw new HaposError(ExitCode.certificate, `can't obtain the fingerprint of the certificate n. ${index + 1} in the bundle`);
+      throw new HaposError(
+        ExitCode.certificate,
+        `can't obtain the fingerprint of the certificate n. ${index + 1} in the bundle`,
+      );
     }
     const isEndEntity = certificate.fingerprint === ee.fingerprint;
     log.debug(
@@ -206,7 +209,11 @@ async function verifyEndEntity(
   options: UpdateOptions,
   context: UpdateContext,
 ): Promise<void> {
-  const verified = await context.openssl.verify({ caFile: files.chain, cert: files.ee, partialChain: options.partialChain });
+  const verified = await context.openssl.verify({
+    caFile: files.chain,
+    cert: files.ee,
+    partialChain: options.partialChain,
+  });
   if (verified.exitCode === 0) return;
   throw new HaposError(
     ExitCode.certificate,
@@ -221,7 +228,11 @@ async function verifyEndEntity(
  * signature is wrong; that is an OCSP error (4), and exit 1 is kept for a
  * response that could not be read at all.
  */
-async function checkResponse(files: TempFiles, options: UpdateOptions, context: UpdateContext): Promise<OcspStatusBlock> {
+async function checkResponse(
+  files: TempFiles,
+  options: UpdateOptions,
+  context: UpdateContext,
+): Promise<OcspStatusBlock> {
   const { log } = context;
   const vaFile = options.vaFile === undefined || typeof options.vaFile === 'string' ? options.vaFile : files.chain;
   const checked = await context.openssl.checkResponse({
@@ -261,7 +272,12 @@ async function checkResponse(files: TempFiles, options: UpdateOptions, context: 
 }
 
 /** Step 12, files: the response always, the chain only when there was no `.issuer` yet. */
-async function install(cert: string, responseDer: Buffer, chainPath: string, chainFromIssuerFile: boolean): Promise<void> {
+async function install(
+  cert: string,
+  responseDer: Buffer,
+  chainPath: string,
+  chainFromIssuerFile: boolean,
+): Promise<void> {
   await writeFile(`${cert}.ocsp`, responseDer).catch(() => {
     throw new HaposError(ExitCode.haproxy, `can't update ${cert}.ocsp file`);
   });

@@ -106,7 +106,19 @@ test('unknown options are named as typed', () => {
 });
 
 test('a missing value names the option as typed', () => {
-  for (const option of ['--cert', '-c', '--socket', '-s', '--VAfile', '-v', '--syslog', '-l', '--ocsp-url', '--ocsp-host', '--ocsp-proxy']) {
+  for (const option of [
+    '--cert',
+    '-c',
+    '--socket',
+    '-s',
+    '--VAfile',
+    '-v',
+    '--syslog',
+    '-l',
+    '--ocsp-url',
+    '--ocsp-host',
+    '--ocsp-proxy',
+  ]) {
     assert.deepEqual(errorOf([option]), {
       kind: 'error',
       message: `mandatory value is missing for ${option} argument`,

@@ -1,0 +1,108 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import {
+  findNextUpdateText,
+  parseOcspStatusBlock,
+  parseOpensslDate,
+  parseOpensslVersion,
+  parseVerificationOutcome,
+} from '../lib/openssl-output.ts';
+
+const captured = (name: string) => readFileSync(new URL(`../fixtures/openssl-output/${name}`, import.meta.url), 'utf8');
+
+test('OpenSSL versions of every generation are recognised', () => {
+  assert.deepEqual(parseOpensslVersion(captured('version-3.0.txt')), {
+    major: 3,
+    minor: 0,
+    patch: 19,
+    text: 'OpenSSL 3.0.19 27 Jan 2026 (Library: OpenSSL 3.0.19 27 Jan 2026)',
+  });
+  assert.equal(parseOpensslVersion(captured('version-1.1.1.txt'))?.minor, 1);
+  assert.deepEqual(
+    [captured('version-1.0.2.txt'), captured('version-0.9.8.txt')].map((text) => {
+      const version = parseOpensslVersion(text);
+      return version && [version.major, version.minor, version.patch];
+    }),
+    [
+      [1, 0, 2],
+      [0, 9, 8],
+    ],
+  );
+});
+
+test('a binary that is not OpenSSL is refused, as the original greps for it', () => {
+  assert.equal(parseOpensslVersion(captured('version-libressl.txt')), undefined);
+  assert.equal(parseOpensslVersion(''), undefined);
+  assert.equal(parseOpensslVersion('bash: openssl: command not found'), undefined);
+});
+
+test('OpenSSL dates parse as UTC, with one- and two-digit days', () => {
+  assert.equal(parseOpensslDate('Apr 17 12:29:00 2015 GMT')?.toISOString(), '2015-04-17T12:29:00.000Z');
+  assert.equal(parseOpensslDate('Dec  1 09:05:07 2026 GMT')?.toISOString(), '2026-12-01T09:05:07.000Z');
+  assert.equal(parseOpensslDate(' Feb 28 23:59:59 2030 GMT ')?.toISOString(), '2030-02-28T23:59:59.000Z');
+});
+
+test('malformed dates are refused', () => {
+  for (const text of [
+    '',
+    'tomorrow',
+    'Foo 17 12:29:00 2015 GMT',
+    'Apr 17 25:29:00 2015 GMT',
+    'Apr 17 12:29:00 2015',
+    '2015-04-17T12:29:00Z',
+  ]) {
+    assert.equal(parseOpensslDate(text), undefined, text);
+  }
+});
+
+test('the Next Update of `openssl ocsp -text` is found', () => {
+  const text = captured('response-text-3.0.txt');
+  assert.equal(findNextUpdateText(text), 'Dec  1 14:37:41 2026 GMT');
+  assert.equal(findNextUpdateText(text.replace(/^\s*Next Update:.*\n/m, '')), undefined);
+});
+
+test('a good status block', () => {
+  const block = parseOcspStatusBlock(captured('status-good-3.0.txt'));
+  assert.equal(block?.status, 'good');
+  assert.equal(block?.thisUpdate?.toISOString(), '2026-11-24T14:37:41.000Z');
+  assert.equal(block?.nextUpdate?.toISOString(), '2026-12-01T14:37:41.000Z');
+  assert.equal(block?.revocationTime, undefined);
+  assert.equal(block?.text, captured('status-good-3.0.txt').trimEnd());
+});
+
+test('a revoked status block carries the reason and time', () => {
+  const block = parseOcspStatusBlock(captured('status-revoked-3.0.txt'));
+  assert.equal(block?.status, 'revoked');
+  assert.equal(block?.revocationReason, 'keyCompromise');
+  assert.equal(block?.revocationTime?.toISOString(), '2026-11-20T10:00:00.000Z');
+});
+
+test('an unknown status block', () => {
+  assert.equal(parseOcspStatusBlock(captured('status-unknown-3.0.txt'))?.status, 'unknown');
+});
+
+test('a status block without Next Update', () => {
+  const block = parseOcspStatusBlock('/tmp/x/ee.pem: good\n\tThis Update: Apr 17 12:29:00 2015 GMT\n');
+  assert.equal(block?.nextUpdate, undefined);
+  assert.equal(block?.thisUpdate?.toISOString(), '2015-04-17T12:29:00.000Z');
+});
+
+test('text with no status is not a status block', () => {
+  assert.equal(parseOcspStatusBlock(''), undefined);
+  assert.equal(parseOcspStatusBlock('Responder Error: trylater (3)\n'), undefined);
+});
+
+test('verification verdicts of OpenSSL 1.0, 1.1 and 3.0', () => {
+  assert.equal(parseVerificationOutcome(captured('verify-ok-3.0.txt')), 'verified');
+  assert.equal(parseVerificationOutcome(captured('verify-ok-1.0.txt')), 'verified');
+  for (const name of [
+    'verify-signer-not-found-3.0.txt',
+    'verify-signer-not-found-1.1.txt',
+    'verify-signer-not-found-1.0.txt',
+  ]) {
+    assert.equal(parseVerificationOutcome(captured(name)), 'signer-not-found', name);
+  }
+  assert.equal(parseVerificationOutcome(captured('verify-failure-3.0.txt')), 'failed');
+  assert.equal(parseVerificationOutcome('Error opening file resp.der\n'), 'absent');
+});
