@@ -14,5 +14,7 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   // Some bundled CommonJS dependencies call require() on Node built-ins.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
 });
