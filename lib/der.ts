@@ -1,0 +1,448 @@
+/**
+ * A minimal, strict DER reader (plus the few encoders needed to rebuild an
+ * OCSP CertID). Only definite, minimally encoded lengths are accepted: OCSP
+ * responses and certificates are DER, and anything else is a sign that the
+ * bytes are not what we think they are.
+ */
+
+export class DerError extends Error {
+  constructor(
+    message: string,
+    /** Offset of the offending element within the buffer given to `parseDer`. */
+    readonly offset: number,
+  ) {
+    super(`${message} (at byte ${offset})`);
+    this.name = 'DerError';
+  }
+}
+
+export type TagClass = 'universal' | 'application' | 'context' | 'private';
+
+const tagClasses: readonly TagClass[] = ['universal', 'application', 'context', 'private'];
+
+/** Universal tag numbers used by OCSP and X.509. */
+export const UniversalTag = {
+  boolean: 1,
+  integer: 2,
+  bitString: 3,
+  octetString: 4,
+  null: 5,
+  objectIdentifier: 6,
+  enumerated: 10,
+  sequence: 16,
+  set: 17,
+  ia5String: 22,
+  generalizedTime: 24,
+} as const;
+
+const universalTagNames: ReadonlyMap<number, string> = new Map([
+  [UniversalTag.boolean, 'BOOLEAN'],
+  [UniversalTag.integer, 'INTEGER'],
+  [UniversalTag.bitString, 'BIT STRING'],
+  [UniversalTag.octetString, 'OCTET STRING'],
+  [UniversalTag.null, 'NULL'],
+  [UniversalTag.objectIdentifier, 'OBJECT IDENTIFIER'],
+  [UniversalTag.enumerated, 'ENUMERATED'],
+  [UniversalTag.sequence, 'SEQUENCE'],
+  [UniversalTag.set, 'SET'],
+  [UniversalTag.ia5String, 'IA5String'],
+  [UniversalTag.generalizedTime, 'GeneralizedTime'],
+]);
+
+export interface DerElement {
+  readonly tagClass: TagClass;
+  readonly constructed: boolean;
+  readonly tagNumber: number;
+  /** The content octets (a view into the parsed buffer). */
+  readonly value: Buffer;
+  /** The whole encoding: identifier, length and content (a view into the parsed buffer). */
+  readonly der: Buffer;
+  /** Where the element starts, counted from the start of the buffer given to `parseDer`. */
+  readonly offset: number;
+}
+
+/** Longest length field accepted: 4 bytes already allows 4 GiB. */
+const maxLengthOctets = 4;
+
+/**
+ * Reads the element starting at `start` within `input`. `base` is added to
+ * offsets so that errors and `offset` refer to the outermost buffer.
+ */
+function readElementAt(input: Buffer, start: number, base: number): DerElement {
+  let position = start;
+  const fail = (message: string): never => {
+    throw new DerError(message, base + start);
+  };
+  const nextByte = (what: string): number => {
+    if (position >= input.length) fail(`truncated ${what}`);
+    return input[position++]!;
+  };
+
+  const identifier = nextByte('tag');
+  const tagClass = tagClasses[identifier >> 6]!;
+  const constructed = (identifier & 0x20) !== 0;
+  let tagNumber = identifier & 0x1f;
+  if (tagNumber === 0x1f) {
+    tagNumber = 0;
+    let octet: number;
+    do {
+      octet = nextByte('tag');
+      if (tagNumber === 0 && octet === 0x80) fail('non-minimal tag number');
+      if (tagNumber > 0xffffff) fail('tag number too large');
+      tagNumber = tagNumber * 128 + (octet & 0x7f);
+    } while (octet & 0x80);
+    if (tagNumber < 0x1f) fail('non-minimal tag number');
+  }
+
+  const firstLengthOctet = nextByte('length');
+  let length = firstLengthOctet;
+  if (firstLengthOctet === 0x80) fail('indefinite length is not DER');
+  if (firstLengthOctet > 0x80) {
+    const lengthOctets = firstLengthOctet & 0x7f;
+    if (lengthOctets > maxLengthOctets) fail(`length field of ${lengthOctets} bytes is too long`);
+    length = 0;
+    for (let i = 0; i < lengthOctets; i++) length = length * 256 + nextByte('length');
+    if (length < 0x80 || input[position - lengthOctets] === 0) fail('non-minimal length');
+  }
+
+  const end = position + length;
+  if (end > input.length) {
+    fail(`truncated: element needs ${length} content bytes, ${input.length - position} left`);
+  }
+  return {
+    tagClass,
+    constructed,
+    tagNumber,
+    value: input.subarray(position, end),
+    der: input.subarray(start, end),
+    offset: base + start,
+  };
+}
+
+function readAll(input: Buffer, base: number): DerElement[] {
+  const elements: DerElement[] = [];
+  for (let position = 0; position < input.length;) {
+    const element = readElementAt(input, position, base);
+    elements.push(element);
+    position += element.der.length;
+  }
+  return elements;
+}
+
+/**
+ * Parses a buffer that must hold exactly one DER element, with nothing after
+ * it. `base` shifts reported offsets, for buffers nested in another one (the
+ * content of an OCTET STRING that wraps DER).
+ */
+export function parseDer(input: Buffer, base = 0): DerElement {
+  if (input.length === 0) throw new DerError('empty input', base);
+  const element = readElementAt(input, 0, base);
+  if (element.der.length !== input.length) {
+    throw new DerError(
+      `${input.length - element.der.length} unexpected bytes after the end`,
+      base + element.der.length,
+    );
+  }
+  return element;
+}
+
+/** Where the content octets of `element` start, in the same numbering as `offset`. */
+export function contentOffset(element: DerElement): number {
+  return element.offset + element.der.length - element.value.length;
+}
+
+/** Describes a tag for error messages, e.g. `SEQUENCE`, `[0]`. */
+export function describeTag(element: Pick<DerElement, 'tagClass' | 'tagNumber'>): string {
+  if (element.tagClass === 'context') return `[${element.tagNumber}]`;
+  if (element.tagClass === 'universal') {
+    return universalTagNames.get(element.tagNumber) ?? `universal ${element.tagNumber}`;
+  }
+  return `${element.tagClass} ${element.tagNumber}`;
+}
+
+/** Constructed universal types; everything else used here is primitive in DER. */
+const constructedUniversalTags: ReadonlySet<number> = new Set([UniversalTag.sequence, UniversalTag.set]);
+
+function expectUniversal(element: DerElement, tagNumber: number, what: string): DerElement {
+  const expected = { tagClass: 'universal' as const, tagNumber };
+  if (element.tagClass !== 'universal' || element.tagNumber !== tagNumber) {
+    throw new DerError(`${what}: expected ${describeTag(expected)}, found ${describeTag(element)}`, element.offset);
+  }
+  if (element.constructed !== constructedUniversalTags.has(tagNumber)) {
+    throw new DerError(`${what}: ${describeTag(expected)} has the wrong constructed bit`, element.offset);
+  }
+  return element;
+}
+
+/** The elements inside a constructed element (SEQUENCE, SET, explicit tag). */
+export function readChildren(element: DerElement, what: string): DerElement[] {
+  if (!element.constructed) {
+    throw new DerError(`${what}: expected a constructed element`, element.offset);
+  }
+  return readAll(element.value, contentOffset(element));
+}
+
+/** The elements of a SEQUENCE. */
+export function readSequence(element: DerElement, what: string): DerElement[] {
+  return readChildren(expectUniversal(element, UniversalTag.sequence, what), what);
+}
+
+/** Whether `element` is the context-specific tag `[tagNumber]`. */
+export function isContextTag(element: DerElement, tagNumber: number): boolean {
+  return element.tagClass === 'context' && element.tagNumber === tagNumber;
+}
+
+function expectContextTag(element: DerElement, tagNumber: number, what: string): void {
+  if (!isContextTag(element, tagNumber)) {
+    throw new DerError(`${what}: expected [${tagNumber}], found ${describeTag(element)}`, element.offset);
+  }
+}
+
+/** Unwraps `[tagNumber] EXPLICIT X`: returns the single X inside. */
+export function readExplicit(element: DerElement, tagNumber: number, what: string): DerElement {
+  expectContextTag(element, tagNumber, what);
+  const inner = readChildren(element, what);
+  if (inner.length !== 1) {
+    throw new DerError(`${what}: [${tagNumber}] must hold exactly one element, found ${inner.length}`, element.offset);
+  }
+  return inner[0]!;
+}
+
+/**
+ * Reinterprets `[tagNumber] IMPLICIT X` as the universal type X, so the typed
+ * readers below (which check tags) can decode it.
+ */
+export function readImplicit(element: DerElement, tagNumber: number, universalTag: number, what: string): DerElement {
+  expectContextTag(element, tagNumber, what);
+  return expectUniversal({ ...element, tagClass: 'universal', tagNumber: universalTag }, universalTag, what);
+}
+
+/**
+ * Walks the children of a SEQUENCE in order, for structures with optional
+ * fields: `next` takes a mandatory field, `optional` takes the next field only
+ * if it carries the given tag (context-specific unless told), `end` rejects
+ * leftovers.
+ */
+export class SequenceReader {
+  private index = 0;
+  private readonly children: DerElement[];
+
+  constructor(
+    private readonly sequence: DerElement,
+    private readonly what: string,
+  ) {
+    this.children = readSequence(sequence, what);
+  }
+
+  next(field: string): DerElement {
+    const child = this.children[this.index];
+    if (!child) throw new DerError(`${this.what}: missing ${field}`, this.sequence.offset);
+    this.index++;
+    return child;
+  }
+
+  optional(tagNumber: number, tagClass: 'context' | 'universal' = 'context'): DerElement | undefined {
+    const child = this.children[this.index];
+    if (child?.tagClass !== tagClass || child.tagNumber !== tagNumber) return undefined;
+    this.index++;
+    return child;
+  }
+
+  end(): void {
+    const extra = this.children[this.index];
+    if (extra) throw new DerError(`${this.what}: unexpected ${describeTag(extra)}`, extra.offset);
+  }
+}
+
+function readPrimitive(element: DerElement, tagNumber: number, what: string): Buffer {
+  return expectUniversal(element, tagNumber, what).value;
+}
+
+function twosComplement(content: Buffer, what: string, offset: number): bigint {
+  if (content.length === 0) throw new DerError(`${what}: empty integer`, offset);
+  if (
+    content.length > 1 &&
+    ((content[0] === 0x00 && content[1]! < 0x80) || (content[0] === 0xff && content[1]! >= 0x80))
+  ) {
+    throw new DerError(`${what}: non-minimal integer`, offset);
+  }
+  const magnitude = BigInt(`0x${content.toString('hex')}`);
+  return content[0]! >= 0x80 ? magnitude - (1n << BigInt(content.length * 8)) : magnitude;
+}
+
+export function readInteger(element: DerElement, what: string): bigint {
+  return twosComplement(readPrimitive(element, UniversalTag.integer, what), what, element.offset);
+}
+
+/**
+ * An INTEGER as uppercase hex of its value, an even number of digits and no
+ * sign padding (`1001`, `80AB`, `05`, `-01`), which is how `openssl ocsp -text`
+ * prints serial numbers.
+ */
+export function readIntegerHex(element: DerElement, what: string): string {
+  return integerToHex(readInteger(element, what));
+}
+
+function integerToHex(value: bigint): string {
+  const magnitude = value < 0n ? -value : value;
+  const digits = magnitude.toString(16).toUpperCase();
+  return `${value < 0n ? '-' : ''}${digits.length % 2 ? '0' : ''}${digits}`;
+}
+
+export function readEnumerated(element: DerElement, what: string): number {
+  const value = twosComplement(readPrimitive(element, UniversalTag.enumerated, what), what, element.offset);
+  if (value < 0n || value > 0xffffn) {
+    throw new DerError(`${what}: enumerated value out of range`, element.offset);
+  }
+  return Number(value);
+}
+
+export function readBoolean(element: DerElement, what: string): boolean {
+  const content = readPrimitive(element, UniversalTag.boolean, what);
+  if (content.length !== 1 || (content[0] !== 0x00 && content[0] !== 0xff)) {
+    throw new DerError(`${what}: a DER BOOLEAN is one byte, 00 or FF`, element.offset);
+  }
+  return content[0] === 0xff;
+}
+
+export function readNull(element: DerElement, what: string): null {
+  if (readPrimitive(element, UniversalTag.null, what).length !== 0) {
+    throw new DerError(`${what}: NULL must be empty`, element.offset);
+  }
+  return null;
+}
+
+export function readOctetString(element: DerElement, what: string): Buffer {
+  return readPrimitive(element, UniversalTag.octetString, what);
+}
+
+export interface BitString {
+  /** Unused bits in the last byte (0 for keys and signatures). */
+  readonly unusedBits: number;
+  /** The bits, without the leading unused-bits count byte. */
+  readonly bytes: Buffer;
+}
+
+export function readBitString(element: DerElement, what: string): BitString {
+  const content = readPrimitive(element, UniversalTag.bitString, what);
+  const unusedBits = content[0];
+  if (unusedBits === undefined) throw new DerError(`${what}: empty BIT STRING`, element.offset);
+  const bytes = content.subarray(1);
+  if (unusedBits > 7 || (bytes.length === 0 && unusedBits !== 0)) {
+    throw new DerError(`${what}: invalid unused-bits count ${unusedBits}`, element.offset);
+  }
+  if (bytes.length > 0 && (bytes[bytes.length - 1]! & ((1 << unusedBits) - 1)) !== 0) {
+    throw new DerError(`${what}: unused bits must be zero`, element.offset);
+  }
+  return { unusedBits, bytes };
+}
+
+export function readIa5String(element: DerElement, what: string): string {
+  const content = readPrimitive(element, UniversalTag.ia5String, what);
+  if (content.some((octet) => octet > 0x7f)) {
+    throw new DerError(`${what}: non-ASCII IA5String`, element.offset);
+  }
+  return content.toString('latin1');
+}
+
+/** An OBJECT IDENTIFIER in dotted form, e.g. `1.3.6.1.5.5.7.48.1.1`. */
+export function readOid(element: DerElement, what: string): string {
+  const content = readPrimitive(element, UniversalTag.objectIdentifier, what);
+  if (content.length === 0) throw new DerError(`${what}: empty OBJECT IDENTIFIER`, element.offset);
+  if (content[content.length - 1]! & 0x80) {
+    throw new DerError(`${what}: truncated OBJECT IDENTIFIER`, element.offset);
+  }
+  const arcs: bigint[] = [];
+  let arc = 0n;
+  let arcStart = true;
+  for (const octet of content) {
+    if (arcStart && octet === 0x80) {
+      throw new DerError(`${what}: non-minimal OID arc`, element.offset);
+    }
+    arc = (arc << 7n) | BigInt(octet & 0x7f);
+    arcStart = (octet & 0x80) === 0;
+    if (arcStart) {
+      arcs.push(arc);
+      arc = 0n;
+    }
+  }
+  const first = arcs[0]!;
+  const [root, second] = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  return [root, second, ...arcs.slice(1)].join('.');
+}
+
+const generalizedTimePattern = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d*[1-9]))?Z$/;
+
+/**
+ * A GeneralizedTime as a UTC Date. DER (and RFC 5280) require the form
+ * YYYYMMDDHHMMSS[.fff]Z: seconds present, `Z`, no trailing zeros in the
+ * fraction. Sub-millisecond digits are dropped.
+ */
+export function readGeneralizedTime(element: DerElement, what: string): Date {
+  const text = readPrimitive(element, UniversalTag.generalizedTime, what).toString('latin1');
+  const match = generalizedTimePattern.exec(text);
+  if (!match) throw new DerError(`${what}: malformed GeneralizedTime '${text}'`, element.offset);
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const milliseconds = Number((match[7] ?? '').padEnd(3, '0').slice(0, 3));
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second, milliseconds));
+  // Date.UTC rolls over out-of-range fields (month 13, Feb 30): reject those.
+  if (
+    date.getUTCFullYear() !== year ||
+    date.getUTCMonth() !== month - 1 ||
+    date.getUTCDate() !== day ||
+    date.getUTCHours() !== hour ||
+    date.getUTCMinutes() !== minute ||
+    date.getUTCSeconds() !== second
+  ) {
+    throw new DerError(`${what}: invalid date '${text}'`, element.offset);
+  }
+  return date;
+}
+
+function encodeLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length]);
+  const octets: number[] = [];
+  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) octets.unshift(rest % 256);
+  return Buffer.from([0x80 | octets.length, ...octets]);
+}
+
+/** Encodes one element with a single-byte identifier (tag number below 31). */
+export function encodeElement(tagClass: TagClass, constructed: boolean, tagNumber: number, content: Buffer): Buffer {
+  if (tagNumber >= 0x1f) throw new RangeError('multi-byte tag numbers are not supported');
+  const identifier = (tagClasses.indexOf(tagClass) << 6) | (constructed ? 0x20 : 0) | tagNumber;
+  return Buffer.concat([Buffer.from([identifier]), encodeLength(content.length), content]);
+}
+
+export function encodeSequence(elements: readonly Buffer[]): Buffer {
+  return encodeElement('universal', true, UniversalTag.sequence, Buffer.concat(elements));
+}
+
+export function encodeOctetString(content: Buffer): Buffer {
+  return encodeElement('universal', false, UniversalTag.octetString, content);
+}
+
+export function encodeNull(): Buffer {
+  return encodeElement('universal', false, UniversalTag.null, Buffer.alloc(0));
+}
+
+export function encodeOid(dotted: string): Buffer {
+  if (!/^[0-2]\.\d+(\.\d+)*$/.test(dotted)) throw new RangeError(`invalid OID '${dotted}'`);
+  const [root, second, ...rest] = dotted.split('.').map(BigInt) as [bigint, bigint, ...bigint[]];
+  if (root < 2n && second >= 40n) throw new RangeError(`invalid OID '${dotted}'`);
+  const octets: number[] = [];
+  for (const arc of [root * 40n + second, ...rest]) {
+    const base128: number[] = [Number(arc & 0x7fn)];
+    for (let remaining = arc >> 7n; remaining > 0n; remaining >>= 7n) {
+      base128.unshift(Number(remaining & 0x7fn) | 0x80);
+    }
+    octets.push(...base128);
+  }
+  return encodeElement('universal', false, UniversalTag.objectIdentifier, Buffer.from(octets));
+}

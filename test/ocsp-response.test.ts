@@ -1,0 +1,566 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { run } from '../lib/exec.ts';
+import { SequenceReader, parseDer, readExplicit, readOctetString, readOid, readSequence } from '../lib/der.ts';
+import {
+  CertificateParseError,
+  OcspParseError,
+  certIdHex,
+  certIdMatches,
+  computeCertId,
+  parseCertificateDetails,
+  parseOcspResponse,
+  type BasicOcspResponse,
+  type CertId,
+  type HashAlgorithmName,
+  type OcspResponse,
+} from '../lib/ocsp-response.ts';
+
+/*
+ * fixtures/ocsp was made once with OpenSSL 3.0 (P-256 CA "O=hapos-upd, CN=Fixture CA", leaf serial 1001 with
+ * AIA OCSP and Must-Staple, index: 1001 valid, 80AB revoked keyCompromise at 2026-11-20 10:15:00Z):
+ *   good.der: `openssl ocsp -issuer ca.pem -cert leaf.pem -reqout good-req.der` answered by
+ *     `openssl ocsp -index index.txt -CA ca.pem -rsigner ca.pem -rkey ca.key -reqin good-req.der -ndays 7`;
+ *   revoked-by-key-no-certs.der: serial 80AB, -no_nonce, answered with -resp_key_id -resp_no_certs, no -ndays;
+ *   good-cert-id-without-null.der: good.der re-encoded without the CertID's NULL parameters (bad signature);
+ *   truncated.der: the first 120 bytes of good.der; try-later.der `30 03 0a 01 03`; unauthorized.der `30 03 0a 01 06`.
+ */
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/ocsp/${name}`, import.meta.url));
+const fixtureCertificate = (name: string) => new X509Certificate(fixture(name));
+
+function assertBasic(response: OcspResponse): BasicOcspResponse {
+  assert.equal(response.responseStatus, 'successful');
+  assert.ok('responses' in response);
+  return response;
+}
+
+function assertParseError(der: Buffer, message: RegExp): void {
+  assert.throws(
+    () => parseOcspResponse(der),
+    (error: unknown) => error instanceof OcspParseError && message.test(error.message),
+  );
+}
+
+/** The CertID DER of each Request in a DER OCSPRequest, plus the request nonce's extnValue. */
+function readRequest(der: Buffer): { certIds: Buffer[]; nonce?: Buffer } {
+  const tbsRequest = readSequence(readSequence(parseDer(der), 'OCSPRequest')[0]!, 'TBSRequest');
+  const requestList = tbsRequest.find((field) => field.tagClass === 'universal')!;
+  const certIds = readSequence(requestList, 'requestList').map((request) => readSequence(request, 'Request')[0]!.der);
+  const extensions = tbsRequest.find((field) => field.tagClass === 'context' && field.tagNumber === 2);
+  if (!extensions) return { certIds };
+  const [nonceExtension] = readSequence(readExplicit(extensions, 2, 'requestExtensions'), 'Extensions');
+  const fields = new SequenceReader(nonceExtension!, 'Extension');
+  assert.equal(readOid(fields.next('extnID'), 'extnID'), '1.3.6.1.5.5.7.48.1.2');
+  return { certIds, nonce: readOctetString(fields.next('extnValue'), 'extnValue') };
+}
+
+/** The DER of a certificate's subject Name: the sixth field of tbsCertificate when a version is present. */
+function subjectNameDer(certificate: X509Certificate): Buffer {
+  const tbs = readSequence(readSequence(parseDer(certificate.raw), 'Certificate')[0]!, 'TBSCertificate');
+  return tbs[5]!.der;
+}
+
+describe('parseOcspResponse on committed fixtures', () => {
+  const ca = fixtureCertificate('ca.pem');
+  const leaf = fixtureCertificate('leaf.pem');
+
+  it('decodes a good response with nextUpdate, nonce and the signer certificate', () => {
+    const response = assertBasic(parseOcspResponse(fixture('good.der')));
+    assert.equal(response.producedAt.toISOString(), '2026-11-24T14:39:07.000Z');
+    assert.deepEqual(response.responderId, { byName: subjectNameDer(ca) });
+    assert.equal(response.responses.length, 1);
+    const [single] = response.responses;
+    const {
+      certId: { der, ...certIdFields },
+      certIdDer,
+      ...statusFields
+    } = single!;
+    assert.deepEqual(certIdFields, {
+      hashAlgorithm: 'sha1',
+      issuerNameHash: Buffer.from('6246C9A960C88CBD9C26DE8712261E9F1090A685', 'hex'),
+      issuerKeyHash: Buffer.from('5C7C9DAD10B225F757AC7DE3CAD721239E0FCEF9', 'hex'),
+      serialNumber: '1001',
+    });
+    assert.deepEqual(certIdDer, der);
+    assert.deepEqual(statusFields, {
+      certStatus: 'good',
+      thisUpdate: new Date('2026-11-24T14:39:07Z'),
+      nextUpdate: new Date('2026-12-01T14:39:07Z'),
+    });
+    assert.deepEqual(response.certificates, [ca.raw]);
+    assert.deepEqual(response.nonce, readRequest(fixture('good-req.der')).nonce);
+    assert.equal(response.nonce?.toString('hex'), '041074c5a7cc1b3775fde49eb02ef1139926');
+  });
+
+  it('keeps the CertID DER exactly as OpenSSL encodes it', () => {
+    const [single] = assertBasic(parseOcspResponse(fixture('good.der'))).responses;
+    assert.equal(
+      certIdHex(single!.certId),
+      '303b' +
+        '3009' +
+        '06052b0e03021a' + // sha1
+        '0500' + // NULL parameters
+        '0414' +
+        '6246c9a960c88cbd9c26de8712261e9f1090a685' +
+        '0414' +
+        '5c7c9dad10b225f757ac7de3cad721239e0fcef9' +
+        '02021001',
+    );
+    assert.deepEqual(single!.certId.der, readRequest(fixture('good-req.der')).certIds[0]);
+  });
+
+  it('decodes a revoked response identified by key hash, without certificates', () => {
+    const response = assertBasic(parseOcspResponse(fixture('revoked-by-key-no-certs.der')));
+    assert.deepEqual(response.responderId, {
+      byKeyHash: Buffer.from('5C7C9DAD10B225F757AC7DE3CAD721239E0FCEF9', 'hex'),
+    });
+    assert.deepEqual(response.certificates, []);
+    assert.equal(response.nonce, undefined);
+    const [single] = response.responses;
+    assert.equal(single!.certId.serialNumber, '80AB');
+    assert.equal(single!.certStatus, 'revoked');
+    assert.equal(single!.revocationTime?.toISOString(), '2026-11-20T10:15:00.000Z');
+    assert.equal(single!.revocationReason, 'keyCompromise');
+    assert.equal(single!.nextUpdate, undefined);
+    assert.ok(!('nextUpdate' in single!));
+  });
+
+  it('returns unsuccessful statuses without a body', () => {
+    assert.deepEqual(parseOcspResponse(fixture('try-later.der')), { responseStatus: 'tryLater' });
+    assert.deepEqual(parseOcspResponse(fixture('unauthorized.der')), { responseStatus: 'unauthorized' });
+    const statuses: [number, string][] = [
+      [1, 'malformedRequest'],
+      [2, 'internalError'],
+      [5, 'sigRequired'],
+    ];
+    for (const [value, responseStatus] of statuses) {
+      assert.deepEqual(parseOcspResponse(Buffer.from([0x30, 0x03, 0x0a, 0x01, value])), { responseStatus });
+    }
+  });
+
+  it('rejects a truncated response', () => {
+    assertParseError(fixture('truncated.der'), /^malformed OCSP response: truncated: element needs 754 content bytes/);
+  });
+
+  it('rejects what a misbehaving server or proxy sends instead', () => {
+    assertParseError(Buffer.alloc(0), /^not an OCSP response: empty$/);
+    assertParseError(
+      Buffer.from('<!DOCTYPE html><html><body>502 Bad Gateway</body></html>'),
+      /^not an OCSP response: text starting with "<!DOCTYPE html><html><bo"$/,
+    );
+    assertParseError(
+      Buffer.from('ff00112233445566778899', 'hex'),
+      /^not an OCSP response: bytes starting with ff00112233445566$/,
+    );
+    assertParseError(Buffer.from('3080 0a0103 0000', 'hex'), /indefinite length is not DER/);
+    assertParseError(Buffer.concat([fixture('good.der'), Buffer.from([0])]), /1 unexpected bytes after the end/);
+  });
+
+  it('rejects structurally wrong responses with a reason', () => {
+    const cases: [string, RegExp][] = [
+      ['3003 0a0104', /unknown responseStatus 4/],
+      ['3003 0a0100', /successful response without responseBytes/],
+      ['3007 0a0103 a0023000', /responseBytes present with status tryLater/],
+      ['3003 020100', /responseStatus: expected ENUMERATED, found INTEGER/],
+      ['3000', /OCSPResponse: missing responseStatus/],
+      ['3011 0a0100 a00c 300a 0606 2b0601050507 0400', /unsupported response type 1\.3\.6\.1\.5\.5\.7/],
+      ['3014 0a0100 a00f 300d 0609 2b0601050507300101 0400', /empty input/],
+      ['3015 0a0100 a010 300e 0609 2b0601050507300101 040130', /truncated length/],
+      ['3016 0a0100 a011 300f 0609 2b0601050507300101 04023000', /BasicOCSPResponse: missing tbsResponseData/],
+    ];
+    for (const [bytes, message] of cases) {
+      assertParseError(Buffer.from(bytes.replace(/\s+/g, ''), 'hex'), message);
+    }
+  });
+
+  it('throws only OcspParseError for every truncation and every corrupted byte', () => {
+    const good = fixture('good.der');
+    for (let length = 0; length < good.length; length++) {
+      assert.throws(() => parseOcspResponse(good.subarray(0, length)), OcspParseError, `prefix of ${length} bytes`);
+    }
+    for (let index = 0; index < good.length; index++) {
+      for (const mask of [0x01, 0x80, 0xff]) {
+        const corrupted = Buffer.from(good);
+        corrupted[index]! ^= mask;
+        try {
+          parseOcspResponse(corrupted);
+        } catch (error) {
+          assert.ok(error instanceof OcspParseError, `byte ${index} ^ ${mask}: ${String(error)}`);
+        }
+      }
+    }
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const noise = Buffer.concat([Buffer.from([0x30]), randomBytes(attempt)]);
+      assert.throws(() => parseOcspResponse(noise), OcspParseError);
+    }
+  });
+
+  it('computes the CertID of the fixture leaf byte for byte', () => {
+    const [single] = assertBasic(parseOcspResponse(fixture('good.der'))).responses;
+    const computed = computeCertId(leaf, ca);
+    assert.deepEqual(computed.der, single!.certId.der);
+    assert.equal(certIdHex(computed), certIdHex(single!.certId));
+    assert.equal(computed.serialNumber, leaf.serialNumber);
+    assert.ok(certIdMatches(computed, single!.certId));
+  });
+
+  it('matches a CertID without NULL parameters, whose DER (and so HAProxy key) differs', () => {
+    // Same response re-encoded without the NULL (signature no longer valid).
+    const [single] = assertBasic(parseOcspResponse(fixture('good-cert-id-without-null.der'))).responses;
+    const computed = computeCertId(leaf, ca);
+    assert.ok(certIdMatches(computed, single!.certId));
+    assert.notEqual(certIdHex(computed), certIdHex(single!.certId));
+    assert.ok(certIdHex(single!.certId).startsWith('3039300706052b0e03021a0414'));
+  });
+
+  it('tells CertIDs of other certificates or digests apart', () => {
+    const sha1 = computeCertId(leaf, ca);
+    const sha256 = computeCertId(leaf, ca, 'sha256');
+    assert.equal(certIdMatches(sha1, sha256), false);
+    assert.equal(certIdMatches(sha1, { ...sha1, serialNumber: '1002' }), false);
+    assert.equal(certIdMatches(sha1, { ...sha1, issuerKeyHash: Buffer.alloc(20) }), false);
+    assert.equal(certIdMatches(sha1, { ...sha1, issuerNameHash: Buffer.alloc(20) }), false);
+    assert.equal(certIdMatches(sha1, { ...sha1, der: Buffer.alloc(0) }), true);
+  });
+
+  it('refuses an issuer whose subject is not the leaf issuer', () => {
+    assert.throws(
+      () => computeCertId(leaf, leaf),
+      (error: unknown) =>
+        error instanceof CertificateParseError &&
+        /^the issuer certificate's subject \(CN=leaf.test\) differs from the leaf's issuer \(O=hapos-upd, CN=Fixture CA\)$/.test(
+          error.message,
+        ),
+    );
+  });
+
+  it('reads OCSP URLs and Must-Staple from certificates', () => {
+    assert.deepEqual(parseCertificateDetails(leaf), {
+      serialNumber: '1001',
+      ocspUrls: ['http://127.0.0.1:8888/ocsp'],
+      mustStaple: true,
+    });
+    assert.deepEqual(parseCertificateDetails(ca), {
+      serialNumber: ca.serialNumber,
+      ocspUrls: [],
+      mustStaple: false,
+    });
+  });
+});
+
+async function openssl(cwd: string, args: string[]): Promise<string> {
+  const result = await run('openssl', args, { cwd });
+  if (result.exitCode !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+interface OpensslSingleResponse {
+  hashAlgorithm: string;
+  issuerNameHash: string;
+  issuerKeyHash: string;
+  serialNumber: string;
+  certStatus: string;
+  revocationTime?: Date;
+  revocationReason?: string;
+  thisUpdate: Date;
+  nextUpdate?: Date;
+}
+
+/** Reads `openssl ocsp -resp_text` (or the request's `-req_text`) output. */
+function parseOpensslText(text: string): { producedAt?: Date; responses: OpensslSingleResponse[]; nonce?: string } {
+  const field = (block: string, name: string) => new RegExp(`^\\s*${name}: (.*)$`, 'm').exec(block)?.[1]?.trim();
+  const date = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
+  const blocks = text.split(/^\s*Certificate ID:$/m).slice(1);
+  const responses = blocks.map((block) => ({
+    hashAlgorithm: field(block, 'Hash Algorithm')!,
+    issuerNameHash: field(block, 'Issuer Name Hash')!,
+    issuerKeyHash: field(block, 'Issuer Key Hash')!,
+    serialNumber: field(block, 'Serial Number')!,
+    certStatus: field(block, 'Cert Status') ?? '',
+    revocationTime: date(field(block, 'Revocation Time')),
+    revocationReason: field(block, 'Revocation Reason')?.split(' ')[0],
+    thisUpdate: new Date(field(block, 'This Update') ?? ''),
+    nextUpdate: date(field(block, 'Next Update')),
+  }));
+  return {
+    producedAt: date(field(text, 'Produced At')),
+    responses,
+    nonce: /OCSP Nonce: \n\s*([0-9A-F]+)/.exec(text)?.[1],
+  };
+}
+
+function assertSameAsOpenssl(response: BasicOcspResponse, text: string): void {
+  const expected = parseOpensslText(text);
+  assert.deepEqual(response.producedAt, expected.producedAt);
+  assert.equal(response.nonce?.toString('hex').toUpperCase(), expected.nonce);
+  assert.deepEqual(
+    response.responses.map((single) => ({
+      hashAlgorithm: single.certId.hashAlgorithm,
+      issuerNameHash: single.certId.issuerNameHash.toString('hex').toUpperCase(),
+      issuerKeyHash: single.certId.issuerKeyHash.toString('hex').toUpperCase(),
+      serialNumber: single.certId.serialNumber,
+      certStatus: single.certStatus,
+      revocationTime: single.revocationTime,
+      revocationReason: single.revocationReason,
+      thisUpdate: single.thisUpdate,
+      nextUpdate: single.nextUpdate,
+    })),
+    expected.responses,
+  );
+}
+
+const hasOpenssl = (await run('openssl', ['version'])).exitCode === 0;
+
+describe(
+  'parseOcspResponse and computeCertId against openssl',
+  { skip: !hasOpenssl && 'openssl not installed' },
+  () => {
+    let dir = '';
+    const certificate = async (name: string) => new X509Certificate(await readFile(path.join(dir, `${name}.pem`)));
+    let requestCount = 0;
+
+    /** Builds a request for `leaves` (issued by `ca`) and answers it with openssl's responder. */
+    async function exchange(
+      ca: string,
+      leaves: string[],
+      { requestArgs = [], responderArgs = ['-ndays', '7'] }: { requestArgs?: string[]; responderArgs?: string[] } = {},
+    ) {
+      const name = `exchange-${++requestCount}`;
+      await openssl(dir, [
+        'ocsp',
+        ...requestArgs,
+        '-issuer',
+        `${ca}.pem`,
+        ...leaves.flatMap((leaf) => ['-cert', `${leaf}.pem`]),
+        '-reqout',
+        `${name}.req`,
+      ]);
+      await openssl(dir, [
+        'ocsp',
+        '-index',
+        `${ca}.index`,
+        '-CA',
+        `${ca}.pem`,
+        '-rsigner',
+        `${ca}.pem`,
+        '-rkey',
+        `${ca}.key`,
+        '-reqin',
+        `${name}.req`,
+        '-respout',
+        `${name}.resp`,
+        ...responderArgs,
+      ]);
+      const der = await readFile(path.join(dir, `${name}.resp`));
+      return {
+        request: readRequest(await readFile(path.join(dir, `${name}.req`))),
+        requestText: await openssl(dir, ['ocsp', '-reqin', `${name}.req`, '-req_text']),
+        response: assertBasic(parseOcspResponse(der)),
+        responseText: await openssl(dir, ['ocsp', '-respin', `${name}.resp`, '-resp_text', '-noverify']),
+      };
+    }
+
+    async function issue(ca: string, leaf: string, serial: string, extensions?: string) {
+      await openssl(dir, [
+        'x509',
+        '-req',
+        '-in',
+        `${ca}-leaf.csr`,
+        '-CA',
+        `${ca}.pem`,
+        '-CAkey',
+        `${ca}.key`,
+        '-set_serial',
+        serial,
+        '-days',
+        '2',
+        '-out',
+        `${leaf}.pem`,
+        ...(extensions ? ['-extfile', 'leaf.cnf', '-extensions', extensions] : []),
+      ]);
+    }
+
+    before(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'hapos-ocsp-response-'));
+      await writeFile(
+        path.join(dir, 'leaf.cnf'),
+        [
+          '[must_staple]',
+          'authorityInfoAccess = caIssuers;URI:http://127.0.0.1:9/ca.crt, OCSP;URI:http://127.0.0.1:8080/a, OCSP;URI:https://[::1]:8443/b?x=1',
+          'tlsfeature = status_request',
+          '[other_feature]',
+          'tlsfeature = status_request_v2',
+          '',
+        ].join('\n'),
+      );
+      const keyTypes = { ec: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], rsa: ['-newkey', 'rsa:2048'] };
+      await Promise.all(
+        Object.entries(keyTypes).map(async ([ca, keyArgs]) => {
+          const subject = `/C=FR/O=hapos-upd tests/CN=${ca.toUpperCase()} CA`;
+          await Promise.all([
+            openssl(dir, [
+              'req',
+              '-x509',
+              ...keyArgs,
+              '-nodes',
+              '-keyout',
+              `${ca}.key`,
+              '-out',
+              `${ca}.pem`,
+              '-subj',
+              subject,
+              '-days',
+              '2',
+            ]),
+            openssl(dir, [
+              'req',
+              ...keyArgs,
+              '-nodes',
+              '-keyout',
+              `${ca}-leaf.key`,
+              '-out',
+              `${ca}-leaf.csr`,
+              '-subj',
+              '/CN=leaf.test',
+            ]),
+          ]);
+        }),
+      );
+      await Promise.all([
+        issue('ec', 'ec-good', '0x1001', 'must_staple'),
+        issue('ec', 'ec-revoked', '0x80AB'),
+        issue('ec', 'ec-unknown', '0x0777', 'other_feature'),
+        issue('rsa', 'rsa-good', '0xE1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304'),
+      ]);
+      const entry = (status: string, revoked: string, serial: string) =>
+        `${status}\t301231235959Z\t${revoked}\t${serial}\tunknown\t/CN=leaf.test\n`;
+      await writeFile(
+        path.join(dir, 'ec.index'),
+        entry('V', '', '1001') + entry('R', '240102030405Z,keyCompromise', '80AB'),
+      );
+      await writeFile(path.join(dir, 'rsa.index'), entry('V', '', 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304'));
+    });
+
+    after(async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('decodes a good response like openssl, with its nonce and signer certificate', async () => {
+      const { request, response, responseText } = await exchange('ec', ['ec-good']);
+      assertSameAsOpenssl(response, responseText);
+      assert.equal(response.responses[0]!.certStatus, 'good');
+      assert.ok(response.responses[0]!.nextUpdate);
+      assert.deepEqual(response.nonce, request.nonce);
+      assert.deepEqual(response.certificates, [(await certificate('ec')).raw]);
+      assert.deepEqual(response.responderId, { byName: subjectNameDer(await certificate('ec')) });
+    });
+
+    it('has no nextUpdate when the responder sets none', async () => {
+      const { response, responseText } = await exchange('ec', ['ec-good'], { responderArgs: [] });
+      assertSameAsOpenssl(response, responseText);
+      assert.equal(response.responses[0]!.nextUpdate, undefined);
+    });
+
+    it('decodes revoked with time and reason, and unknown', async () => {
+      const { response, responseText } = await exchange('ec', ['ec-revoked', 'ec-unknown']);
+      assertSameAsOpenssl(response, responseText);
+      const [revoked, unknown] = response.responses;
+      assert.equal(revoked!.certStatus, 'revoked');
+      assert.equal(revoked!.revocationTime?.toISOString(), '2024-01-02T03:04:05.000Z');
+      assert.equal(revoked!.revocationReason, 'keyCompromise');
+      assert.equal(unknown!.certStatus, 'unknown');
+      assert.equal(unknown!.certId.serialNumber, '0777');
+    });
+
+    it('keeps one SingleResponse per requested certificate, in request order', async () => {
+      const { request, response, responseText } = await exchange('ec', ['ec-good', 'ec-revoked'], {
+        requestArgs: ['-no_nonce'],
+      });
+      assertSameAsOpenssl(response, responseText);
+      assert.deepEqual(
+        response.responses.map((single) => single.certId.der),
+        request.certIds,
+      );
+      assert.equal(response.nonce, undefined);
+    });
+
+    it('decodes -resp_no_certs and -resp_key_id responses, RSASSA-PSS signed', async () => {
+      const { response, responseText } = await exchange('rsa', ['rsa-good'], {
+        responderArgs: ['-ndays', '1', '-resp_no_certs', '-resp_key_id', '-rsigopt', 'rsa_padding_mode:pss'],
+      });
+      assertSameAsOpenssl(response, responseText);
+      assert.deepEqual(response.certificates, []);
+      const ownCertId = computeCertId(await certificate('rsa-good'), await certificate('rsa'));
+      assert.deepEqual(response.responderId, { byKeyHash: ownCertId.issuerKeyHash });
+      assert.equal(response.responses[0]!.certId.serialNumber, 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304');
+    });
+
+    for (const ca of ['ec', 'rsa']) {
+      for (const hash of ['sha1', 'sha256'] satisfies HashAlgorithmName[]) {
+        it(`computes the CertID openssl puts in requests and responses (${ca.toUpperCase()} issuer, ${hash})`, async () => {
+          const leafName = `${ca}-good`;
+          const { request, requestText, response, responseText } = await exchange(ca, [leafName], {
+            requestArgs: [`-${hash}`],
+          });
+          const leaf = await certificate(leafName);
+          const computed: CertId = computeCertId(leaf, await certificate(ca), hash);
+          assert.deepEqual(computed.der, request.certIds[0]);
+          assert.deepEqual(computed.der, response.responses[0]!.certId.der);
+          assert.ok(certIdMatches(computed, response.responses[0]!.certId));
+          assert.equal(computed.serialNumber, leaf.serialNumber);
+          const [fromRequestText] = parseOpensslText(requestText).responses;
+          assert.deepEqual(
+            {
+              hashAlgorithm: computed.hashAlgorithm,
+              issuerNameHash: computed.issuerNameHash.toString('hex').toUpperCase(),
+              issuerKeyHash: computed.issuerKeyHash.toString('hex').toUpperCase(),
+              serialNumber: computed.serialNumber,
+            },
+            {
+              hashAlgorithm: fromRequestText!.hashAlgorithm,
+              issuerNameHash: fromRequestText!.issuerNameHash,
+              issuerKeyHash: fromRequestText!.issuerKeyHash,
+              serialNumber: fromRequestText!.serialNumber,
+            },
+          );
+          assertSameAsOpenssl(response, responseText);
+        });
+      }
+    }
+
+    it('refuses an issuer that did not issue the leaf', async () => {
+      await assert.rejects(
+        async () => computeCertId(await certificate('rsa-good'), await certificate('ec')),
+        CertificateParseError,
+      );
+    });
+
+    it('reads certificate details like node and openssl', async () => {
+      const mustStaple = await certificate('ec-good');
+      const details = parseCertificateDetails(mustStaple);
+      assert.deepEqual(details, {
+        serialNumber: '1001',
+        ocspUrls: ['http://127.0.0.1:8080/a', 'https://[::1]:8443/b?x=1'],
+        mustStaple: true,
+      });
+      const nodeOcspUrls = [...(mustStaple.infoAccess ?? '').matchAll(/^OCSP - URI:(.*)$/gm)].map((match) => match[1]);
+      assert.deepEqual(details.ocspUrls, nodeOcspUrls);
+
+      assert.deepEqual(parseCertificateDetails(await certificate('ec-unknown')), {
+        serialNumber: '0777',
+        ocspUrls: [],
+        mustStaple: false,
+      });
+      assert.deepEqual(parseCertificateDetails(await certificate('rsa-good')), {
+        serialNumber: 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304',
+        ocspUrls: [],
+        mustStaple: false,
+      });
+    });
+  },
+);
