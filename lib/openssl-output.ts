@@ -40,12 +40,6 @@ export function parseOpensslDate(text: string): Date | undefined {
   return new Date(Date.UTC(year, month, day, hours, minutes, seconds));
 }
 
-/** The `Next Update:` value of `openssl ocsp -respin F -text -noverify`, as printed. */
-export function findNextUpdateText(ocspText: string): string | undefined {
-  const match = /^\s*Next Update: (.+)$/m.exec(ocspText);
-  return match?.[1]?.trim();
-}
-
 export type CertStatus = 'good' | 'revoked' | 'unknown';
 
 /** The per-certificate block `openssl ocsp … -out FILE` writes. */
@@ -100,4 +94,12 @@ export function parseVerificationOutcome(output: string): VerificationOutcome {
   if (output.includes('signer certificate not found')) return 'signer-not-found';
   if (/Response Verify Failure/i.test(output)) return 'failed';
   return 'absent';
+}
+
+/** The inverse of parseOpensslDate, so messages read as the original's did. */
+export function formatOpensslDate(date: Date): string {
+  const pad = (value: number) => String(value).padStart(2, '0');
+  const day = String(date.getUTCDate()).padStart(2, ' ');
+  const time = `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}`;
+  return `${MONTHS[date.getUTCMonth()]} ${day} ${time} ${date.getUTCFullYear()} GMT`;
 }

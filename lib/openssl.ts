@@ -88,10 +88,6 @@ export class Openssl {
     ]);
   }
 
-  describeResponse(responseIn: string): Promise<CommandResult> {
-    return run(this.binary, ['ocsp', '-respin', responseIn, '-text', '-noverify']);
-  }
-
   /**
    * OpenSSL before 1.1 sends no Host header of its own, so one is always
    * needed there; 1.0 takes the name and value as two arguments.

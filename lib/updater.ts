@@ -4,10 +4,10 @@ import path from 'node:path';
 import { HaposError, ExitCode } from './errors.ts';
 import { parseCertificate, splitPemCertificates, ocspUrls, type BundleCertificate } from './bundle.ts';
 import type { Openssl } from './openssl.ts';
+import { parseOcspResponse } from './ocsp-response.ts';
 import {
-  findNextUpdateText,
+  formatOpensslDate,
   parseOcspStatusBlock,
-  parseOpensslDate,
   parseVerificationOutcome,
   type CertStatus,
   type OcspStatusBlock,
@@ -107,21 +107,29 @@ const datesOf = (status: OcspStatusBlock) => ({
   nextUpdate: status.nextUpdate,
 });
 
-/** Step 3: says whether the response in place has expired; only an unreadable date stops the run. */
+/**
+ * Step 3: says whether the response in place has expired. An unreadable file
+ * is reported and replaced; the original silently ignored it.
+ */
 async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<void> {
-  context.log.debug('An OCSP response already exists: checking its expiration.');
-  const described = await context.openssl.describeResponse(`${cert}.ocsp`);
-  const nextUpdateText = findNextUpdateText(described.stdout);
-  if (nextUpdateText === undefined) return;
-  const nextUpdate = parseOpensslDate(nextUpdateText);
-  if (nextUpdate === undefined) {
-    throw new HaposError(ExitCode.parsing, "can't parse Next Update from current OCSP response");
+  const { log } = context;
+  log.debug('An OCSP response already exists: checking its expiration.');
+  let nextUpdate: Date | undefined;
+  try {
+    const current = parseOcspResponse(await readFile(`${cert}.ocsp`));
+    nextUpdate = current.responseStatus === 'successful' ? current.responses[0]?.nextUpdate : undefined;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    await log.error(`current OCSP response ${cert}.ocsp is unreadable (${reason}): it will be replaced`);
+    return;
   }
+  if (nextUpdate === undefined) return;
+  const expiration = formatOpensslDate(nextUpdate);
   if (nextUpdate.getTime() < context.now().getTime()) {
-    context.log.debug(`Current OCSP response expiration: ${nextUpdateText} - expired`);
-    await context.log.error('current OCSP response is expired: please consider running this script more frequently');
+    log.debug(`Current OCSP response expiration: ${expiration} - expired`);
+    await log.error('current OCSP response is expired: please consider running this script more frequently');
   } else {
-    context.log.debug(`Current OCSP response expiration: ${nextUpdateText} - NOT expired`);
+    log.debug(`Current OCSP response expiration: ${expiration} - NOT expired`);
   }
 }
 

@@ -1,0 +1,41 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI_PATH = fileURLToPath(new URL('../../dist/hapos-upd.js', import.meta.url));
+
+export interface CliRun {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliRunOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Called once the process has started, e.g. to signal it. */
+  readonly onSpawn?: (pid: number) => void;
+}
+
+/** Runs the built CLI as a user would, with no standard input. */
+export function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      env: { ...(options.env ?? process.env), NO_COLOR: '1' },
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
+    child.on('close', (exitCode, signal) => resolve({ exitCode, signal, stdout, stderr }));
+  });
+}
+
+/** The debug line that names the temporary directory, as `-d` prints it. */
+export function tempDirOf(stdout: string): string | undefined {
+  return /^Temporary directory: (.+)$/m.exec(stdout)?.[1];
+}
