@@ -1,11 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { run } from '../lib/exec.ts';
+import { hasOpenssl, keyTypes, openssl, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
 import { SequenceReader, parseDer, readExplicit, readOctetString, readOid, readSequence } from '../lib/der.ts';
 import {
   CertificateParseError,
@@ -253,12 +251,6 @@ describe('parseOcspResponse on committed fixtures', () => {
   });
 });
 
-async function openssl(cwd: string, args: string[]): Promise<string> {
-  const result = await run('openssl', args, { cwd });
-  if (result.exitCode !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-
 interface OpensslSingleResponse {
   hashAlgorithm: string;
   issuerNameHash: string;
@@ -314,81 +306,31 @@ function assertSameAsOpenssl(response: BasicOcspResponse, text: string): void {
   );
 }
 
-const hasOpenssl = (await run('openssl', ['version'])).exitCode === 0;
-
 describe(
   'parseOcspResponse and computeCertId against openssl',
   { skip: !hasOpenssl && 'openssl not installed' },
   () => {
-    let dir = '';
-    const certificate = async (name: string) => new X509Certificate(await readFile(path.join(dir, `${name}.pem`)));
-    let requestCount = 0;
+    let pki: OcspTestPki;
+    const certificate = (name: string) => pki.certificate(name);
 
-    /** Builds a request for `leaves` (issued by `ca`) and answers it with openssl's responder. */
-    async function exchange(
-      ca: string,
-      leaves: string[],
-      { requestArgs = [], responderArgs = ['-ndays', '7'] }: { requestArgs?: string[]; responderArgs?: string[] } = {},
-    ) {
-      const name = `exchange-${++requestCount}`;
-      await openssl(dir, [
-        'ocsp',
-        ...requestArgs,
-        '-issuer',
-        `${ca}.pem`,
-        ...leaves.flatMap((leaf) => ['-cert', `${leaf}.pem`]),
-        '-reqout',
-        `${name}.req`,
-      ]);
-      await openssl(dir, [
-        'ocsp',
-        '-index',
-        `${ca}.index`,
-        '-CA',
-        `${ca}.pem`,
-        '-rsigner',
-        `${ca}.pem`,
-        '-rkey',
-        `${ca}.key`,
-        '-reqin',
-        `${name}.req`,
-        '-respout',
-        `${name}.resp`,
-        ...responderArgs,
-      ]);
-      const der = await readFile(path.join(dir, `${name}.resp`));
+    /** Exchanges with openssl's responder, and reads the request and response back as openssl prints them. */
+    async function exchange(ca: string, leaves: string[], options?: ExchangeOptions) {
+      const { requestPath, responsePath, responseDer } = await pki.exchange(ca, leaves, options);
       return {
-        request: readRequest(await readFile(path.join(dir, `${name}.req`))),
-        requestText: await openssl(dir, ['ocsp', '-reqin', `${name}.req`, '-req_text']),
-        response: assertBasic(parseOcspResponse(der)),
-        responseText: await openssl(dir, ['ocsp', '-respin', `${name}.resp`, '-resp_text', '-noverify']),
+        request: readRequest(await readFile(requestPath)),
+        requestText: await openssl(pki.dir, ['ocsp', '-reqin', requestPath, '-req_text']),
+        response: assertBasic(parseOcspResponse(responseDer)),
+        responseText: await openssl(pki.dir, ['ocsp', '-respin', responsePath, '-resp_text', '-noverify']),
       };
     }
 
-    async function issue(ca: string, leaf: string, serial: string, extensions?: string) {
-      await openssl(dir, [
-        'x509',
-        '-req',
-        '-in',
-        `${ca}-leaf.csr`,
-        '-CA',
-        `${ca}.pem`,
-        '-CAkey',
-        `${ca}.key`,
-        '-set_serial',
-        serial,
-        '-days',
-        '2',
-        '-out',
-        `${leaf}.pem`,
-        ...(extensions ? ['-extfile', 'leaf.cnf', '-extensions', extensions] : []),
-      ]);
-    }
+    const issue = (ca: string, leaf: string, serial: string, section?: string) =>
+      pki.issue(ca, leaf, serial, section ? { file: 'leaf.cnf', section } : undefined);
 
     before(async () => {
-      dir = await mkdtemp(path.join(tmpdir(), 'hapos-ocsp-response-'));
+      pki = await OcspTestPki.create('hapos-ocsp-response-');
       await writeFile(
-        path.join(dir, 'leaf.cnf'),
+        pki.path('leaf.cnf'),
         [
           '[must_staple]',
           'authorityInfoAccess = caIssuers;URI:http://127.0.0.1:9/ca.crt, OCSP;URI:http://127.0.0.1:8080/a, OCSP;URI:https://[::1]:8443/b?x=1',
@@ -398,38 +340,10 @@ describe(
           '',
         ].join('\n'),
       );
-      const keyTypes = { ec: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], rsa: ['-newkey', 'rsa:2048'] };
       await Promise.all(
-        Object.entries(keyTypes).map(async ([ca, keyArgs]) => {
-          const subject = `/C=FR/O=hapos-upd tests/CN=${ca.toUpperCase()} CA`;
-          await Promise.all([
-            openssl(dir, [
-              'req',
-              '-x509',
-              ...keyArgs,
-              '-nodes',
-              '-keyout',
-              `${ca}.key`,
-              '-out',
-              `${ca}.pem`,
-              '-subj',
-              subject,
-              '-days',
-              '2',
-            ]),
-            openssl(dir, [
-              'req',
-              ...keyArgs,
-              '-nodes',
-              '-keyout',
-              `${ca}-leaf.key`,
-              '-out',
-              `${ca}-leaf.csr`,
-              '-subj',
-              '/CN=leaf.test',
-            ]),
-          ]);
-        }),
+        Object.entries(keyTypes).map(([ca, keyArgs]) =>
+          pki.createCa(ca, keyArgs, `/C=FR/O=hapos-upd tests/CN=${ca.toUpperCase()} CA`),
+        ),
       );
       await Promise.all([
         issue('ec', 'ec-good', '0x1001', 'must_staple'),
@@ -437,17 +351,14 @@ describe(
         issue('ec', 'ec-unknown', '0x0777', 'other_feature'),
         issue('rsa', 'rsa-good', '0xE1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304'),
       ]);
-      const entry = (status: string, revoked: string, serial: string) =>
-        `${status}\t301231235959Z\t${revoked}\t${serial}\tunknown\t/CN=leaf.test\n`;
-      await writeFile(
-        path.join(dir, 'ec.index'),
-        entry('V', '', '1001') + entry('R', '240102030405Z,keyCompromise', '80AB'),
-      );
-      await writeFile(path.join(dir, 'rsa.index'), entry('V', '', 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304'));
+      await Promise.all([
+        pki.writeIndex('ec', [{ serial: '1001' }, { serial: '80AB', revoked: '240102030405Z,keyCompromise' }]),
+        pki.writeIndex('rsa', [{ serial: 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304' }]),
+      ]);
     });
 
     after(async () => {
-      if (dir) await rm(dir, { recursive: true, force: true });
+      await pki?.remove();
     });
 
     it('decodes a good response like openssl, with its nonce and signer certificate', async () => {
