@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** A file could not be replaced; the previous content, if any, is still in place. */
+export class FileWriteError extends Error {
+  override readonly name = 'FileWriteError';
+
+  constructor(
+    /** The path the caller asked to write. */
+    readonly path: string,
+    /** The operating system's error code, e.g. `EACCES`, `EROFS`, `ENOSPC`. */
+    readonly code: string,
+    step: string,
+    cause: unknown,
+  ) {
+    super(`can't write ${path}: ${step} failed (${code})`, { cause });
+  }
+}
+
+export interface WriteFileAtomicOptions {
+  /**
+   * The certificate the new file belongs to. When the certificate's directory
+   * is private, a new file copies the certificate's mode instead of 0644.
+   */
+  readonly modeFallbackFrom?: string;
+}
+
+interface Ownership {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+interface FileAttributes {
+  readonly mode: number;
+  readonly ownership?: Ownership;
+}
+
+const PUBLIC_FILE_MODE = 0o644;
+const OTHERS_READ_AND_SEARCH = 0o005;
+
+/**
+ * A directory is private when other users may not both list and enter it
+ * (0700, 0750, 0711, 0751…). Files placed there were meant to stay private,
+ * so a new file copies the certificate's mode rather than defaulting to 0644.
+ */
+export function isPrivateDirectory(mode: number): boolean {
+  return (mode & OTHERS_READ_AND_SEARCH) !== OTHERS_READ_AND_SEARCH;
+}
+
+/**
+ * Replaces `path` so that readers (HAProxy, a crash, a concurrent run) only
+ * ever see the old or the new content in full: the data goes to a temporary
+ * file in the same directory, is flushed, then renamed over the target.
+ * A symbolic link is followed, so the link stays and its target is replaced.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Buffer | string,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
+  let step = 'resolve the target';
+  let temporaryPath: string | undefined;
+  try {
+    const target = await resolveSymbolicLinks(path);
+    step = 'read the current file attributes';
+    const attributes = await attributesFor(target, options.modeFallbackFrom);
+    step = 'create a temporary file';
+    const candidatePath = temporaryPathFor(target);
+    const handle = await fs.open(candidatePath, 'wx', 0o600);
+    temporaryPath = candidatePath;
+    try {
+      step = 'write';
+      await handle.writeFile(data);
+      step = 'set owner and mode';
+      if (attributes.ownership) await chownIfPermitted(handle, attributes.ownership);
+      await handle.chmod(attributes.mode);
+      step = 'flush';
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    step = 'rename';
+    await fs.rename(temporaryPath, target);
+    temporaryPath = undefined;
+    step = 'flush the directory';
+    await syncDirectory(dirname(target));
+  } catch (error) {
+    // The caller needs the original failure more than news of a failed clean-up.
+    if (temporaryPath !== undefined) await fs.rm(temporaryPath, { force: true }).catch(() => undefined);
+    throw new FileWriteError(path, systemErrorCode(error) ?? 'UNKNOWN', step, error);
+  }
+}
+
+/** The file's content, or `undefined` when it does not exist. */
+export async function readFileIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await fs.readFile(path);
+  } catch (error) {
+    if (systemErrorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function resolveSymbolicLinks(path: string): Promise<string> {
+  try {
+    return await fs.realpath(path);
+  } catch (error) {
+    if (systemErrorCode(error) === 'ENOENT') return path;
+    throw error;
+  }
+}
+
+async function attributesFor(target: string, certificatePath: string | undefined): Promise<FileAttributes> {
+  const existing = await statIfExists(target);
+  if (existing) return { mode: existing.mode & 0o7777, ownership: existing };
+  if (certificatePath === undefined) return { mode: PUBLIC_FILE_MODE };
+  const [certificate, certificateDirectory] = await Promise.all([
+    fs.stat(certificatePath),
+    fs.stat(dirname(certificatePath)),
+  ]);
+  if (!isPrivateDirectory(certificateDirectory.mode)) return { mode: PUBLIC_FILE_MODE };
+  // The mode alone is not enough: 0640 only lets HAProxy's group read the file if the group matches too.
+  return { mode: certificate.mode & 0o777, ownership: certificate };
+}
+
+async function statIfExists(path: string): Promise<Stats | undefined> {
+  try {
+    return await fs.stat(path);
+  } catch (error) {
+    if (systemErrorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function temporaryPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Only root (or a member of the target group) may give a file away, and in a
+ * user namespace an unmapped owner cannot be set (EINVAL); the file then stays
+ * ours, as when the updater is not run as root.
+ */
+async function chownIfPermitted(handle: FileHandle, ownership: Ownership): Promise<void> {
+  try {
+    await handle.chown(ownership.uid, ownership.gid);
+  } catch (error) {
+    const code = systemErrorCode(error);
+    if (code !== 'EPERM' && code !== 'EINVAL') throw error;
+  }
+}
+
+/** Without this, a power loss after the rename may bring back the old directory entry. */
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await fs.open(directory, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The `code` of a Node.js system error (`ENOENT`, `EACCES`…), if it has one. */
+export function systemErrorCode(error: unknown): string | undefined {
+  if (error instanceof Error && 'code' in error && typeof error.code === 'string') return error.code;
+  return undefined;
+}

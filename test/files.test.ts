@@ -1,0 +1,325 @@
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { FileWriteError, isPrivateDirectory, readFileIfExists, writeFileAtomic } from '../lib/files.ts';
+
+const execFileAsync = promisify(execFile);
+const FILES_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/files.ts', import.meta.url))).href;
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const isRoot = process.geteuid?.() === 0;
+const NOBODY = 65534;
+const MEBIBYTE = 1 << 20;
+
+let directory: string;
+
+beforeEach(async () => {
+  directory = await fs.mkdtemp(join(tmpdir(), 'hapos-files-'));
+  // Lets the unprivileged user of some tests reach the files inside.
+  await fs.chmod(directory, 0o755);
+});
+
+afterEach(async () => {
+  await fs.rm(directory, { recursive: true, force: true });
+});
+
+const modeOf = async (path: string) => (await fs.stat(path)).mode & 0o7777;
+
+async function temporaryFilesIn(path: string): Promise<string[]> {
+  return (await fs.readdir(path)).filter((name) => name.endsWith('.tmp'));
+}
+
+/**
+ * Root ignores permission bits, so as root the action runs with the effective
+ * user and group of `nobody` (the saved user ID stays 0, which lets us return).
+ */
+async function asUnprivilegedUser<T>(action: () => Promise<T>): Promise<T> {
+  if (!isRoot || !process.setegid || !process.seteuid) return action();
+  process.setegid(NOBODY);
+  process.seteuid(NOBODY);
+  try {
+    return await action();
+  } finally {
+    process.seteuid(0);
+    process.setegid(0);
+  }
+}
+
+async function assertWriteFails(write: Promise<void>, path: string, code: string): Promise<void> {
+  await assert.rejects(write, (error: unknown) => {
+    assert.ok(error instanceof FileWriteError, `expected a FileWriteError, got ${String(error)}`);
+    assert.equal(error.path, path);
+    assert.equal(error.code, code);
+    assert.match(error.message, new RegExp(`^can't write ${path}: .+ failed \\(${code}\\)$`));
+    return true;
+  });
+}
+
+describe('isPrivateDirectory', () => {
+  for (const [mode, expected] of [
+    [0o755, false],
+    [0o775, false],
+    [0o777, false],
+    [0o1777, false],
+    [0o705, false],
+    [0o700, true],
+    [0o750, true],
+    [0o770, true],
+    [0o711, true],
+    [0o751, true],
+    [0o754, true],
+    [0o40700, true],
+  ] as const) {
+    it(`${mode.toString(8).padStart(4, '0')} is ${expected ? 'private' : 'not private'}`, () => {
+      assert.equal(isPrivateDirectory(mode), expected);
+    });
+  }
+});
+
+describe('readFileIfExists', () => {
+  it('returns the content of an existing file', async () => {
+    const path = join(directory, 'present');
+    await fs.writeFile(path, 'content');
+    assert.deepEqual(await readFileIfExists(path), Buffer.from('content'));
+  });
+
+  it('returns undefined for a missing file', async () => {
+    assert.equal(await readFileIfExists(join(directory, 'missing')), undefined);
+  });
+
+  it('throws other errors', async () => {
+    await assert.rejects(readFileIfExists(directory), { code: 'EISDIR' });
+  });
+});
+
+describe('writeFileAtomic', () => {
+  it('creates a new file with exactly the given bytes and leaves no temporary file', async () => {
+    const path = join(directory, 'site.pem.ocsp');
+    const data = Buffer.from([0x30, 0x82, 0x00, 0x0a, 0xff, 0x00]);
+    await writeFileAtomic(path, data);
+    assert.deepEqual(await fs.readFile(path), data);
+    assert.deepEqual(await temporaryFilesIn(directory), []);
+  });
+
+  it('replaces an existing file and writes strings as UTF-8', async () => {
+    const path = join(directory, 'site.pem.issuer');
+    await fs.writeFile(path, 'old chain, longer than the new one\n');
+    await writeFileAtomic(path, 'new chain é\n');
+    assert.equal(await fs.readFile(path, 'utf8'), 'new chain é\n');
+    assert.deepEqual(await temporaryFilesIn(directory), []);
+  });
+
+  describe('modes', () => {
+    it('gives a new file 0644 whatever the umask', async () => {
+      const path = join(directory, 'site.pem.ocsp');
+      const previousUmask = process.umask(0o077);
+      try {
+        await writeFileAtomic(path, 'response');
+      } finally {
+        process.umask(previousUmask);
+      }
+      assert.equal(await modeOf(path), 0o644);
+    });
+
+    it('keeps the mode of an existing file', async () => {
+      const path = join(directory, 'site.pem.ocsp');
+      await fs.writeFile(path, 'old', { mode: 0o600 });
+      await fs.chmod(path, 0o600);
+      await writeFileAtomic(path, 'new');
+      assert.equal(await modeOf(path), 0o600);
+    });
+
+    it(
+      'keeps the owner and group of an existing file',
+      { skip: !isRoot && 'only root can give files away' },
+      async () => {
+        const path = join(directory, 'site.pem.ocsp');
+        await fs.writeFile(path, 'old');
+        await fs.chown(path, NOBODY, NOBODY);
+        await writeFileAtomic(path, 'new');
+        const stats = await fs.stat(path);
+        assert.deepEqual([stats.uid, stats.gid], [NOBODY, NOBODY]);
+      },
+    );
+
+    for (const directoryMode of [0o700, 0o750, 0o711]) {
+      it(`gives a new file the certificate's mode when the certificate directory is ${directoryMode.toString(8)}`, async () => {
+        const certificateDirectory = join(directory, 'certs');
+        await fs.mkdir(certificateDirectory);
+        await fs.chmod(certificateDirectory, directoryMode);
+        const certificate = join(certificateDirectory, 'site.pem');
+        await fs.writeFile(certificate, 'certificate and key');
+        await fs.chmod(certificate, 0o640);
+        await writeFileAtomic(`${certificate}.ocsp`, 'response', { modeFallbackFrom: certificate });
+        assert.equal(await modeOf(`${certificate}.ocsp`), 0o640);
+      });
+    }
+
+    it('gives a new file 0644 when the certificate directory is world-readable', async () => {
+      const certificate = join(directory, 'site.pem');
+      await fs.writeFile(certificate, 'certificate and key');
+      await fs.chmod(certificate, 0o600);
+      await writeFileAtomic(`${certificate}.ocsp`, 'response', { modeFallbackFrom: certificate });
+      assert.equal(await modeOf(`${certificate}.ocsp`), 0o644);
+    });
+
+    it('keeps an existing file mode even in a private directory', async () => {
+      await fs.chmod(directory, 0o700);
+      const certificate = join(directory, 'site.pem');
+      await fs.writeFile(certificate, 'certificate and key');
+      await fs.chmod(certificate, 0o600);
+      await fs.writeFile(`${certificate}.ocsp`, 'old');
+      await fs.chmod(`${certificate}.ocsp`, 0o644);
+      await writeFileAtomic(`${certificate}.ocsp`, 'new', { modeFallbackFrom: certificate });
+      assert.equal(await modeOf(`${certificate}.ocsp`), 0o644);
+    });
+
+    it(
+      "gives a new file in a private directory the certificate's owner and group",
+      { skip: !isRoot && 'only root can give files away' },
+      async () => {
+        await fs.chmod(directory, 0o750);
+        const certificate = join(directory, 'site.pem');
+        await fs.writeFile(certificate, 'certificate and key');
+        await fs.chmod(certificate, 0o640);
+        await fs.chown(certificate, NOBODY, NOBODY);
+        await writeFileAtomic(`${certificate}.ocsp`, 'response', { modeFallbackFrom: certificate });
+        const stats = await fs.stat(`${certificate}.ocsp`);
+        assert.deepEqual([stats.uid, stats.gid, stats.mode & 0o777], [NOBODY, NOBODY, 0o640]);
+      },
+    );
+  });
+
+  it('replaces the target of a symbolic link and keeps the link', async () => {
+    const realDirectory = join(directory, 'real');
+    await fs.mkdir(realDirectory);
+    const realPath = join(realDirectory, 'site.pem.ocsp');
+    await fs.writeFile(realPath, 'old');
+    const link = join(directory, 'site.pem.ocsp');
+    await fs.symlink(realPath, link);
+    await writeFileAtomic(link, 'new');
+    assert.ok((await fs.lstat(link)).isSymbolicLink());
+    assert.equal(await fs.readFile(realPath, 'utf8'), 'new');
+    assert.deepEqual(await temporaryFilesIn(realDirectory), []);
+  });
+
+  describe('failures', () => {
+    it('fails on rename when the target is a directory, and removes the temporary file', async () => {
+      const path = join(directory, 'site.pem.ocsp');
+      await fs.mkdir(path);
+      await fs.writeFile(join(path, 'inside'), 'untouched');
+      await assertWriteFails(writeFileAtomic(path, 'response'), path, 'EISDIR');
+      assert.equal(await fs.readFile(join(path, 'inside'), 'utf8'), 'untouched');
+      assert.deepEqual(await temporaryFilesIn(directory), []);
+    });
+
+    it('keeps the old content when the write fails midway (file size limit, EFBIG)', async () => {
+      const path = join(directory, 'site.pem.ocsp');
+      await fs.writeFile(path, 'old response');
+      const worker = join(directory, 'write-one-mebibyte.mjs');
+      await fs.writeFile(
+        worker,
+        `import { FileWriteError, writeFileAtomic } from ${JSON.stringify(FILES_MODULE_URL)};
+try {
+  await writeFileAtomic(process.argv[2], Buffer.alloc(${MEBIBYTE}, 0x6e));
+  console.log('written');
+} catch (error) {
+  console.log(error instanceof FileWriteError ? error.code : String(error));
+}
+`,
+      );
+      // RLIMIT_FSIZE makes write(2) fail once the temporary file reaches 64 KiB; Node.js ignores SIGXFSZ.
+      const { stdout } = await execFileAsync(
+        'bash',
+        ['-c', 'ulimit -f 64 && exec "$@"', 'bash', process.execPath, '--import', 'tsx', worker, path],
+        { cwd: PROJECT_ROOT },
+      );
+      assert.equal(stdout.trim(), 'EFBIG');
+      assert.equal(await fs.readFile(path, 'utf8'), 'old response');
+      assert.deepEqual(await temporaryFilesIn(directory), []);
+    });
+
+    it(
+      'keeps the old content when the rename is refused (sticky directory, EPERM)',
+      { skip: !isRoot && 'needs a target owned by another user' },
+      async () => {
+        // In a sticky directory the writer may create its temporary file but not replace root's file.
+        await fs.chmod(directory, 0o1777);
+        const path = join(directory, 'site.pem.ocsp');
+        await fs.writeFile(path, 'old response');
+        await assertWriteFails(
+          asUnprivilegedUser(() => writeFileAtomic(path, 'new response')),
+          path,
+          'EPERM',
+        );
+        assert.equal(await fs.readFile(path, 'utf8'), 'old response');
+        assert.deepEqual(await temporaryFilesIn(directory), []);
+      },
+    );
+
+    describe('in a read-only directory (EACCES)', () => {
+      it('leaves an existing file untouched', async () => {
+        const path = join(directory, 'site.pem.ocsp');
+        await fs.writeFile(path, 'old response');
+        await fs.chmod(path, 0o666);
+        await fs.chmod(directory, 0o555);
+        await assertWriteFails(
+          asUnprivilegedUser(() => writeFileAtomic(path, 'new response')),
+          path,
+          'EACCES',
+        );
+        assert.equal(await fs.readFile(path, 'utf8'), 'old response');
+        assert.deepEqual(await fs.readdir(directory), ['site.pem.ocsp']);
+      });
+
+      it('creates nothing when the file is new', async () => {
+        const path = join(directory, 'site.pem.ocsp');
+        await fs.chmod(directory, 0o555);
+        await assertWriteFails(
+          asUnprivilegedUser(() => writeFileAtomic(path, 'new response')),
+          path,
+          'EACCES',
+        );
+        assert.deepEqual(await fs.readdir(directory), []);
+      });
+    });
+  });
+
+  it('never shows a torn file to readers while 20 writers race', async () => {
+    const path = join(directory, 'site.pem.ocsp');
+    const initial = Buffer.alloc(MEBIBYTE, 0);
+    await fs.writeFile(path, initial);
+    const payloads = Array.from({ length: 20 }, (_, index) => Buffer.alloc(MEBIBYTE, index + 1));
+    const wholeVersions = [initial, ...payloads];
+
+    let writing = true;
+    const observed: Buffer[] = [];
+    const reader = (async () => {
+      while (writing) observed.push(await fs.readFile(path));
+    })();
+    try {
+      await Promise.all(payloads.map((payload) => writeFileAtomic(path, payload)));
+    } finally {
+      writing = false;
+      await reader;
+    }
+
+    const final = await fs.readFile(path);
+    assert.ok(
+      payloads.some((payload) => payload.equals(final)),
+      'the final file is exactly one of the payloads',
+    );
+    assert.ok(observed.length > 0);
+    for (const version of observed) {
+      assert.ok(
+        wholeVersions.some((whole) => whole.equals(version)),
+        `a reader saw ${version.length} bytes that match no whole version`,
+      );
+    }
+    assert.deepEqual(await temporaryFilesIn(directory), []);
+  });
+});

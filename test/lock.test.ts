@@ -1,0 +1,290 @@
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { promises as fs, readFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  LockTimeoutError,
+  UNREADABLE_LOCK_STALE_MS,
+  acquireLock,
+  formatLockRecord,
+  parseLockRecord,
+  parseProcessStartTime,
+} from '../lib/lock.ts';
+
+const LOCK_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/lock.ts', import.meta.url))).href;
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+let directory: string;
+let lockPath: string;
+const children: ChildProcess[] = [];
+
+beforeEach(async () => {
+  directory = await fs.mkdtemp(join(tmpdir(), 'hapos-lock-'));
+  lockPath = join(directory, 'site.pem.ocsp.lock');
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await fs.rm(directory, { recursive: true, force: true });
+});
+
+/** A PID that belonged to a process which has exited (and been reaped) just now. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await once(child, 'exit');
+  assert.ok(child.pid !== undefined);
+  return child.pid;
+}
+
+async function backdate(path: string, ageMs: number): Promise<void> {
+  const then = new Date(Date.now() - ageMs);
+  await fs.utimes(path, then, then);
+}
+
+const ownRecordPid = (path: string) => parseLockRecord(readFileSync(path, 'utf8'))?.pid;
+
+function assertTimeout(holderPid: number | undefined, timeoutMs: number) {
+  return (error: unknown) => {
+    assert.ok(error instanceof LockTimeoutError, `expected a LockTimeoutError, got ${String(error)}`);
+    assert.equal(error.lockPath, lockPath);
+    assert.equal(error.holderPid, holderPid);
+    assert.ok(error.waitedMs >= timeoutMs, `waited ${error.waitedMs} ms`);
+    assert.match(error.message, /^timed out after \d+ ms waiting for the lock .+, held by /);
+    return true;
+  };
+}
+
+describe('lock records', () => {
+  it('round-trips PID, host and start time', () => {
+    const holder = { pid: 4242, host: 'lb1.example', startTime: '123456' };
+    assert.equal(formatLockRecord(holder), '4242\nlb1.example\n123456\n');
+    assert.deepEqual(parseLockRecord(formatLockRecord(holder)), holder);
+  });
+
+  it('accepts a bare PID', () => {
+    assert.deepEqual(parseLockRecord('4242\n'), { pid: 4242 });
+    assert.deepEqual(parseLockRecord('4242'), { pid: 4242 });
+    assert.deepEqual(parseLockRecord(formatLockRecord({ pid: 4242 })), { pid: 4242 });
+  });
+
+  for (const text of ['', '\n', 'abc\n', '0\n', '-1\n', '12ab\n', ' \n', '99999999999999999999\n']) {
+    it(`rejects ${JSON.stringify(text)}`, () => {
+      assert.equal(parseLockRecord(text), undefined);
+    });
+  }
+});
+
+describe('parseProcessStartTime', () => {
+  const statLine = (command: string) =>
+    `1234 (${command}) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 10000 200 18446744073709551615\n`;
+
+  it('reads field 22', () => {
+    assert.equal(parseProcessStartTime(statLine('node')), '987654');
+  });
+
+  it('is not fooled by spaces and parentheses in the command name', () => {
+    assert.equal(parseProcessStartTime(statLine('a) b (c) 1 2 3')), '987654');
+  });
+
+  it('returns undefined for a truncated line', () => {
+    assert.equal(parseProcessStartTime('1234 (node) S 1 2'), undefined);
+  });
+
+  it('reads this process', { skip: process.platform !== 'linux' && 'needs /proc' }, () => {
+    assert.match(parseProcessStartTime(readFileSync('/proc/self/stat', 'utf8')) ?? '', /^[0-9]+$/);
+  });
+});
+
+describe('acquireLock', () => {
+  it('creates the lock file with our PID, host and start time, and release removes it', async () => {
+    const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+    const holder = parseLockRecord(await fs.readFile(lockPath, 'utf8'));
+    assert.equal(holder?.pid, process.pid);
+    assert.equal(holder?.host, hostname());
+    if (process.platform === 'linux') assert.match(holder?.startTime ?? '', /^[0-9]+$/);
+    await lock.release();
+    await assert.rejects(fs.stat(lockPath), { code: 'ENOENT' });
+  });
+
+  it('can be released more than once, synchronously too', async () => {
+    const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+    lock.releaseSync();
+    lock.releaseSync();
+    await lock.release();
+    const next = await acquireLock(lockPath, { timeoutMs: 0 });
+    await lock.release();
+    assert.equal(ownRecordPid(lockPath), process.pid, "a released lock does not remove its successor's file");
+    await next.release();
+  });
+
+  it('makes a second acquirer wait until the first releases', async () => {
+    const first = await acquireLock(lockPath, { timeoutMs: 0 });
+    let secondAcquired = false;
+    const second = acquireLock(lockPath, { timeoutMs: 5_000, pollMs: 10 }).then((lock) => {
+      secondAcquired = true;
+      return lock;
+    });
+    await sleep(150);
+    assert.equal(secondAcquired, false);
+    await first.release();
+    const lock = await second;
+    assert.equal(ownRecordPid(lockPath), process.pid);
+    await lock.release();
+  });
+
+  it('times out with the holder PID while the holder is alive', async () => {
+    const holder = await acquireLock(lockPath, { timeoutMs: 0 });
+    const record = await fs.readFile(lockPath, 'utf8');
+    await assert.rejects(acquireLock(lockPath, { timeoutMs: 200, pollMs: 20 }), assertTimeout(process.pid, 200));
+    assert.equal(await fs.readFile(lockPath, 'utf8'), record);
+    await holder.release();
+  });
+
+  it('takes over a lock whose holder has exited (bare PID)', async () => {
+    const pid = await deadPid();
+    await fs.writeFile(lockPath, `${pid}\n`);
+    const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+    assert.equal(ownRecordPid(lockPath), process.pid);
+    await lock.release();
+  });
+
+  it('takes over a lock whose holder has exited (full record)', async () => {
+    await fs.writeFile(lockPath, formatLockRecord({ pid: await deadPid(), host: hostname(), startTime: '1' }));
+    const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+    assert.equal(ownRecordPid(lockPath), process.pid);
+    await lock.release();
+  });
+
+  it(
+    'takes over a lock whose PID now belongs to another process',
+    { skip: process.platform !== 'linux' && 'needs /proc' },
+    async () => {
+      await fs.writeFile(lockPath, formatLockRecord({ pid: process.pid, host: hostname(), startTime: '1' }));
+      const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+      assert.notEqual(parseLockRecord(await fs.readFile(lockPath, 'utf8'))?.startTime, '1');
+      await lock.release();
+    },
+  );
+
+  it('leaves alone a lock held on another host, even if the PID is unused here', async () => {
+    const pid = await deadPid();
+    await fs.writeFile(lockPath, formatLockRecord({ pid, host: `not-${hostname()}` }));
+    await assert.rejects(acquireLock(lockPath, { timeoutMs: 150, pollMs: 20 }), assertTimeout(pid, 150));
+  });
+
+  it('waits for an empty lock file that is being written', async () => {
+    await fs.writeFile(lockPath, '');
+    await assert.rejects(acquireLock(lockPath, { timeoutMs: 150, pollMs: 20 }), assertTimeout(undefined, 150));
+  });
+
+  for (const [name, content] of [
+    ['empty', ''],
+    ['unreadable', 'garbage\n'],
+  ] as const) {
+    it(`takes over an ${name} lock file older than ${UNREADABLE_LOCK_STALE_MS} ms`, async () => {
+      await fs.writeFile(lockPath, content);
+      await backdate(lockPath, UNREADABLE_LOCK_STALE_MS + 1_000);
+      const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+      assert.equal(ownRecordPid(lockPath), process.pid);
+      await lock.release();
+    });
+  }
+
+  it('does not break a stale lock while another process is breaking it', async () => {
+    await fs.writeFile(lockPath, `${await deadPid()}\n`);
+    await fs.writeFile(`${lockPath}.break`, '');
+    await assert.rejects(acquireLock(lockPath, { timeoutMs: 150, pollMs: 20 }), LockTimeoutError);
+  });
+
+  it('clears a break marker abandoned by a crashed process', async () => {
+    await fs.writeFile(lockPath, `${await deadPid()}\n`);
+    await fs.writeFile(`${lockPath}.break`, '');
+    await backdate(`${lockPath}.break`, UNREADABLE_LOCK_STALE_MS + 1_000);
+    const lock = await acquireLock(lockPath, { timeoutMs: 1_000, pollMs: 10 });
+    assert.equal(ownRecordPid(lockPath), process.pid);
+    await lock.release();
+    assert.deepEqual(await fs.readdir(directory), []);
+  });
+
+  it('lets exactly one of several waiters take over the same stale lock', async () => {
+    // Deleting the stale file without the break marker lets several waiters win in about a third of the rounds.
+    const pid = await deadPid();
+    for (let round = 0; round < 10; round++) {
+      await fs.writeFile(lockPath, `${pid}\n`);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, () => acquireLock(lockPath, { timeoutMs: 100, pollMs: 10 })),
+      );
+      const winners = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+      const losers = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+      assert.equal(winners.length, 1, `round ${round}`);
+      // Under load a loser may give up while the winner is still removing the stale file, naming the dead PID.
+      for (const reason of losers) assert.ok(reason instanceof LockTimeoutError, String(reason));
+      await winners[0]?.release();
+      assert.deepEqual(await fs.readdir(directory), []);
+    }
+  });
+
+  it('release leaves alone a lock file that is no longer ours', async () => {
+    const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+    await fs.rm(lockPath);
+    await fs.writeFile(lockPath, '4242\n');
+    await lock.release();
+    assert.equal(await fs.readFile(lockPath, 'utf8'), '4242\n');
+  });
+
+  it('never lets two processes hold the lock at once', async () => {
+    const processCount = 3;
+    const rounds = 8;
+    const logPath = join(directory, 'log');
+    const goPath = join(directory, 'go');
+    const worker = join(directory, 'contend.mjs');
+    await fs.writeFile(
+      worker,
+      `import { appendFileSync, existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { acquireLock } from ${JSON.stringify(LOCK_MODULE_URL)};
+const [lockPath, logPath, goPath, rounds] = process.argv.slice(2);
+console.log('ready');
+while (!existsSync(goPath)) await sleep(5);
+for (let round = 0; round < Number(rounds); round++) {
+  const lock = await acquireLock(lockPath, { timeoutMs: 5000, pollMs: 2 });
+  appendFileSync(logPath, 'start ' + process.pid + '\\n');
+  await sleep(5);
+  appendFileSync(logPath, 'end ' + process.pid + '\\n');
+  await lock.release();
+  await sleep(2);
+}
+`,
+    );
+    const started = Array.from({ length: processCount }, () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', worker, lockPath, logPath, goPath, String(rounds)], {
+        cwd: PROJECT_ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      return child;
+    });
+    await Promise.all(started.map((child) => once(child.stdout!, 'data')));
+    await fs.writeFile(goPath, '');
+    const exitCodes = await Promise.all(started.map(async (child) => (await once(child, 'exit'))[0] as number | null));
+    assert.deepEqual(exitCodes, Array(processCount).fill(0));
+
+    const lines = (await fs.readFile(logPath, 'utf8')).trimEnd().split('\n');
+    assert.equal(lines.length, processCount * rounds * 2);
+    for (let index = 0; index < lines.length; index += 2) {
+      const pid = lines[index]?.replace(/^start /, '');
+      assert.deepEqual(
+        [lines[index], lines[index + 1]],
+        [`start ${pid}`, `end ${pid}`],
+        `critical sections overlap at line ${index + 1}`,
+      );
+    }
+    await assert.rejects(fs.stat(lockPath), { code: 'ENOENT' });
+  });
+});
