@@ -23,26 +23,3 @@ export function parseCertificate(pem: string): BundleCertificate | undefined {
     return undefined;
   }
 }
-
-/** The OCSP responder URLs of a certificate's Authority Information Access extension. */
-export function ocspUrls(certificate: X509Certificate): string[] {
-  const accessLines = certificate.infoAccess?.split('\n') ?? [];
-  return accessLines.flatMap((line) => {
-    const match = /^OCSP - URI:(.+)$/.exec(line.trim());
-    return match ? [match[1]!] : [];
-  });
-}
-
-export interface ChainExtraction {
-  readonly certificates: readonly BundleCertificate[];
-  /** The bundle's certificates other than the EE, in bundle order. */
-  readonly chain: readonly BundleCertificate[];
-}
-
-/** Splits a parsed bundle into the EE (by fingerprint) and the rest, which forms the chain. */
-export function extractChain(certificates: readonly BundleCertificate[], ee: BundleCertificate): ChainExtraction {
-  return {
-    certificates,
-    chain: certificates.filter((certificate) => certificate.fingerprint !== ee.fingerprint),
-  };
-}

@@ -18,6 +18,8 @@ export interface CliOptions {
   readonly verify: boolean;
   readonly skipUpdate: boolean;
   readonly timeoutSeconds: number;
+  readonly retries: number;
+  readonly lockTimeoutSeconds: number;
 }
 
 export type ParsedCommandLine =
@@ -28,6 +30,8 @@ export type ParsedCommandLine =
 
 export const DEFAULT_SOCKET = '/run/haproxy/admin.sock';
 const DEFAULT_TIMEOUT_SECONDS = 10;
+const DEFAULT_RETRIES = 2;
+const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
 
 const valueOptions = {
   syslog: { alias: 'l' },
@@ -38,6 +42,8 @@ const valueOptions = {
   VAfile: { alias: 'v' },
   cert: { alias: 'c' },
   timeout: {},
+  retries: {},
+  'lock-timeout': {},
 } as const;
 
 const flagOptions = {
@@ -83,43 +89,53 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 
 type Arguments = Record<string, unknown>;
 
+/** A value yargs accepted but the options do not. */
+class ArgumentError extends Error {}
+
 function toParsed(args: Arguments): ParsedCommandLine {
   if (args.help === true) return { kind: 'help' };
   if (args.version === true) return { kind: 'version' };
-  const last = (name: string) => {
-    const values = all(name);
-    return values[values.length - 1];
-  };
+  try {
+    return { kind: 'run', options: toOptions(args) };
+  } catch (error) {
+    if (error instanceof ArgumentError) return { kind: 'error', message: error.message };
+    throw error;
+  }
+}
+
+function toOptions(args: Arguments): CliOptions {
   const all = (name: string): string[] => {
     const value = args[name];
     if (value === undefined) return [];
     return (Array.isArray(value) ? value : [value]).map(String);
   };
-  const timeoutText = last('timeout');
-  const timeoutSeconds = timeoutText === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(timeoutText);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds <= 0) {
-    return { kind: 'error', message: `--timeout wants a whole number of seconds, got: ${timeoutText}` };
-  }
+  const last = (name: string) => all(name).at(-1);
+  const wholeNumber = (name: string, fallback: number, minimum: number): number => {
+    const text = last(name);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (text.trim() !== '' && Number.isInteger(value) && value >= minimum) return value;
+    throw new ArgumentError(`--${name} wants a whole number ${minimum > 0 ? 'above 0' : 'of 0 or more'}, got: ${text}`);
+  };
   const sockets = all('socket');
   return {
-    kind: 'run',
-    options: {
-      certs: all('cert'),
-      debug: args.debug === true,
-      keepTemp: args['keep-temp'] === true,
-      goodOnly: args['good-only'] === true,
-      syslogPriority: last('syslog'),
-      ocspUrl: last('ocsp-url'),
-      ocspHost: last('ocsp-host'),
-      ocspProxy: last('ocsp-proxy'),
-      useCurl: args['use-curl'] === true,
-      partialChain: args['partial-chain'] === true,
-      sockets: sockets.length > 0 ? sockets : [DEFAULT_SOCKET],
-      vaFile: last('VAfile'),
-      verify: args.noverify !== true,
-      skipUpdate: args['skip-update'] === true,
-      timeoutSeconds,
-    },
+    certs: all('cert'),
+    debug: args.debug === true,
+    keepTemp: args['keep-temp'] === true,
+    goodOnly: args['good-only'] === true,
+    syslogPriority: last('syslog'),
+    ocspUrl: last('ocsp-url'),
+    ocspHost: last('ocsp-host'),
+    ocspProxy: last('ocsp-proxy'),
+    useCurl: args['use-curl'] === true,
+    partialChain: args['partial-chain'] === true,
+    sockets: sockets.length > 0 ? sockets : [DEFAULT_SOCKET],
+    vaFile: last('VAfile'),
+    verify: args.noverify !== true,
+    skipUpdate: args['skip-update'] === true,
+    timeoutSeconds: wholeNumber('timeout', DEFAULT_TIMEOUT_SECONDS, 1),
+    retries: wholeNumber('retries', DEFAULT_RETRIES, 0),
+    lockTimeoutSeconds: wholeNumber('lock-timeout', DEFAULT_LOCK_TIMEOUT_SECONDS, 0),
   };
 }
 
@@ -224,6 +240,13 @@ Options:
 
      --timeout seconds : give up an OCSP HTTP exchange after this many
                          seconds (default ${DEFAULT_TIMEOUT_SECONDS}).
+
+     --retries n       : retry a failed OCSP exchange (no answer, server
+                         error, 'tryLater') n times with growing pauses
+                         (default ${DEFAULT_RETRIES}).
+
+     --lock-timeout seconds : wait this long for another run on the same
+                         certificate to finish (default ${DEFAULT_LOCK_TIMEOUT_SECONDS}), then exit 9.
 
      --version         : print the version and exit.
 

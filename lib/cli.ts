@@ -7,7 +7,7 @@ import { run } from './exec.ts';
 import { Openssl } from './openssl.ts';
 import { RunLog, PROGRAM_NAME, type OutputStream } from './run-log.ts';
 import { HELP_TEXT, parseCommandLine, type CliOptions } from './cli-args.ts';
-import { updateCertificate, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
+import { defaultRetryDelayMs, updateCertificate, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
 
 export interface CliIo {
   readonly stdout: OutputStream;
@@ -111,8 +111,18 @@ async function runUpdate(
     verify: options.verify,
     skipUpdate: options.skipUpdate,
     timeoutSeconds: options.timeoutSeconds,
+    retries: options.retries,
+    lockTimeoutSeconds: options.lockTimeoutSeconds,
   };
-  await updateCertificate(updateOptions, { openssl, curl, log, tempDir, haproxy, now: () => new Date() });
+  await updateCertificate(updateOptions, {
+    openssl,
+    curl,
+    log,
+    tempDir,
+    haproxy,
+    now: () => new Date(),
+    retryDelayMs: defaultRetryDelayMs,
+  });
 }
 
 async function findCurl(binary: string): Promise<string> {

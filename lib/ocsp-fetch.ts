@@ -1,6 +1,7 @@
-import { HaposError, ExitCode } from './errors.ts';
+import { readFile, rm } from 'node:fs/promises';
 import { run } from './exec.ts';
 import type { Openssl } from './openssl.ts';
+import { describeFetchFailure } from './openssl-output.ts';
 
 export interface Responder {
   readonly url: string;
@@ -23,17 +24,29 @@ export interface FetchSettings {
   readonly curl?: string;
 }
 
-/** Step 9: asks the responder about the EE and leaves the DER answer in `files.response`. */
+/** The responder gave no OCSP response; `transient` failures are worth retrying. */
+export class FetchError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly transient: boolean,
+  ) {
+    super(reason);
+    this.name = 'FetchError';
+  }
+}
+
+/** The request could not even be built (bad chain or certificate). */
+export class RequestError extends Error {}
+
+/** Step 9: asks the responder about the EE and returns the body of its answer. */
 export async function fetchOcspResponse(
   openssl: Openssl,
   responder: Responder,
   files: FetchFiles,
   settings: FetchSettings,
-): Promise<void> {
-  if (settings.curl !== undefined) {
-    await fetchWithCurl(openssl, settings.curl, responder, files, settings);
-    return;
-  }
+): Promise<Buffer> {
+  await rm(files.response, { force: true });
+  if (settings.curl !== undefined) return fetchWithCurl(openssl, settings.curl, responder, files, settings);
   const fetched = await openssl.fetchResponse({
     issuer: files.issuer,
     cert: files.cert,
@@ -44,8 +57,17 @@ export async function fetchOcspResponse(
     responseOut: files.response,
     timeoutSeconds: settings.timeoutSeconds,
   });
-  if (fetched.exitCode !== 0) throw new HaposError(ExitCode.certificate, "can't receive the OCSP server response");
+  // openssl saves a response before judging its status, so a `tryLater`
+  // answer is on disk even though openssl exits 1.
+  const body = await readFile(files.response).catch(() => undefined);
+  if (body !== undefined && body.length > 0) return body;
+  const failure = describeFetchFailure(fetched.stderr);
+  throw new FetchError(failure.reason, failure.transient);
 }
+
+const CURL_TIMEOUT = 28;
+const CURL_CONNECT_FAILED = 7;
+const CURL_RESOLVE_FAILED = 6;
 
 async function fetchWithCurl(
   openssl: Openssl,
@@ -53,14 +75,14 @@ async function fetchWithCurl(
   responder: Responder,
   files: FetchFiles,
   settings: FetchSettings,
-): Promise<void> {
+): Promise<Buffer> {
   const request = await openssl.writeRequest({
     issuer: files.issuer,
     cert: files.cert,
     partialChain: settings.partialChain,
     requestOut: files.request,
   });
-  if (request.exitCode !== 0) throw new HaposError(ExitCode.certificate, "can't create the OCSP request");
+  if (request.exitCode !== 0) throw new RequestError("can't create the OCSP request");
   const fetched = await run(curl, [
     '--silent',
     '--show-error',
@@ -75,12 +97,28 @@ async function fetchWithCurl(
     '--output',
     files.response,
     '--write-out',
-    '%{http_code}',
+    '%{http_code} %{content_type}',
     responder.url,
   ]);
-  if (fetched.exitCode !== 0 || fetched.stdout.trim() !== '200') {
-    throw new HaposError(ExitCode.certificate, "can't receive the OCSP server response");
+  switch (fetched.exitCode) {
+    case 0:
+      break;
+    case CURL_TIMEOUT:
+      throw new FetchError('no answer before the timeout', true);
+    case CURL_CONNECT_FAILED:
+      throw new FetchError('could not connect', true);
+    case CURL_RESOLVE_FAILED:
+      throw new FetchError('could not resolve the host name', true);
+    default:
+      throw new FetchError(fetched.stderr.trim().split('\n')[0] || `curl exited with ${fetched.exitCode}`, true);
   }
+  const [status = '', ...contentTypeWords] = fetched.stdout.trim().split(' ');
+  const contentType = contentTypeWords.join(' ').split(';')[0]!.trim();
+  if (status !== '200') throw new FetchError(`HTTP ${status}`, status.startsWith('5'));
+  const body = await readFile(files.response).catch(() => Buffer.alloc(0));
+  if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
+  if (/^text\//i.test(contentType)) throw new FetchError(`a ${contentType} body instead of an OCSP response`, false);
+  return body;
 }
 
 /** The `host[:port]` part of an http(s) URL, as it would appear in a Host header. */

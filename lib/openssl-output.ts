@@ -103,3 +103,29 @@ export function formatOpensslDate(date: Date): string {
   const time = `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}`;
   return `${MONTHS[date.getUTCMonth()]} ${day} ${time} ${date.getUTCFullYear()} GMT`;
 }
+
+export interface FetchFailure {
+  /** What went wrong, for the user: `HTTP 404 Not Found`, `a text/html body instead of an OCSP response`… */
+  readonly reason: string;
+  /** Worth another try: timeouts, refused connections, server errors. */
+  readonly transient: boolean;
+}
+
+/** Why `openssl ocsp -url …` got no response, from its error queue (OpenSSL 3.0 HTTP client). */
+export function describeFetchFailure(output: string): FetchFailure {
+  const httpStatus = /code=(\d{3}), reason=([^\n]*)/.exec(output);
+  if (httpStatus) {
+    const code = Number(httpStatus[1]);
+    return { reason: `HTTP ${code} ${httpStatus[2]!.trim()}`.trim(), transient: code >= 500 };
+  }
+  const contentType = /unexpected content type:.*actual=([^\s,]+)/.exec(output);
+  if (contentType) return { reason: `a ${contentType[1]} body instead of an OCSP response`, transient: false };
+  if (/failed reading data|unexpected end of data|response too large/.test(output)) {
+    return { reason: 'an empty or truncated body instead of an OCSP response', transient: false };
+  }
+  if (/transfer timeout/.test(output)) return { reason: 'no answer before the timeout', transient: true };
+  if (/connect timeout/.test(output)) return { reason: 'could not connect before the timeout', transient: true };
+  if (/Connection refused/.test(output)) return { reason: 'connection refused', transient: true };
+  const firstError = /:error:[^:]*:[^:]*:[^:]*:([^:\n]+)/.exec(output)?.[1];
+  return { reason: firstError ?? (output.trim().split('\n')[0] || 'no output from openssl'), transient: true };
+}

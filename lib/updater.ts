@@ -1,18 +1,25 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HaposError, ExitCode } from './errors.ts';
-import { parseCertificate, splitPemCertificates, ocspUrls, type BundleCertificate } from './bundle.ts';
+import { parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
 import type { Openssl } from './openssl.ts';
-import { parseOcspResponse } from './ocsp-response.ts';
 import {
-  formatOpensslDate,
-  parseOcspStatusBlock,
-  parseVerificationOutcome,
+  computeCertId,
+  OcspParseError,
+  parseCertificateDetails,
+  parseOcspResponse,
+  type CertId,
   type CertStatus,
-  type OcspStatusBlock,
-} from './openssl-output.ts';
-import { fetchOcspResponse, hostOfUrl, isHttpUrl, type Responder } from './ocsp-fetch.ts';
+  type OcspResponse,
+  type SingleResponse,
+} from './ocsp-response.ts';
+import { assessResponse, compareWithCurrent, describeRevocation } from './response-checks.ts';
+import { formatOpensslDate, parseOcspStatusBlock, parseVerificationOutcome } from './openssl-output.ts';
+import { fetchOcspResponse, FetchError, hostOfUrl, isHttpUrl, RequestError, type Responder } from './ocsp-fetch.ts';
+import { FileWriteError, writeFileAtomic } from './files.ts';
+import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
 import type { RunLog } from './run-log.ts';
 
 export interface UpdateOptions {
@@ -29,6 +36,9 @@ export interface UpdateOptions {
   readonly verify: boolean;
   readonly skipUpdate: boolean;
   readonly timeoutSeconds: number;
+  /** Further attempts after a transient failure or `tryLater`. */
+  readonly retries: number;
+  readonly lockTimeoutSeconds: number;
 }
 
 export interface HaproxyNotifier {
@@ -44,48 +54,105 @@ export interface UpdateContext {
   readonly tempDir: string;
   readonly haproxy: HaproxyNotifier;
   readonly now: () => Date;
+  /** Waits between retries; tests pass a faster one. */
+  readonly retryDelayMs: (attempt: number) => number;
 }
 
+export type UpdateAction = 'updated' | 'checked' | 'kept-current';
+
 export interface UpdateResult {
+  /** `checked` in debug mode (nothing written), `kept-current` when the response in place is newer. */
+  readonly action: UpdateAction;
   readonly certStatus: CertStatus;
-  readonly thisUpdate?: Date;
+  readonly thisUpdate: Date;
   readonly nextUpdate?: Date;
-  /** False in debug mode, where nothing is written. */
-  readonly written: boolean;
 }
+
+/** Exponential backoff with jitter: about 1 s, 2 s, 4 s… */
+export const defaultRetryDelayMs = (attempt: number): number => 1000 * 2 ** attempt * (0.5 + Math.random());
 
 /** The original updater's flow for one certificate bundle, steps 3 to 12 of the contract. */
 export async function updateCertificate(options: UpdateOptions, context: UpdateContext): Promise<UpdateResult> {
+  const lock = options.dryRun ? undefined : await lockCertificate(options);
+  try {
+    return await updateLocked(options, context);
+  } finally {
+    lock?.releaseSync();
+  }
+}
+
+async function lockCertificate(options: UpdateOptions): Promise<Lock> {
+  const lockPath = `${options.cert}.ocsp.lock`;
+  try {
+    return await acquireLock(lockPath, { timeoutMs: options.lockTimeoutSeconds * 1000 });
+  } catch (error) {
+    if (error instanceof LockTimeoutError) {
+      const holder = error.holderPid === undefined ? 'another run' : `another run (PID ${error.holderPid})`;
+      throw new HaposError(
+        ExitCode.program,
+        `${holder} holds ${lockPath}; gave up after ${options.lockTimeoutSeconds} s (--lock-timeout)`,
+      );
+    }
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new HaposError(
+      ExitCode.haproxy,
+      `can't update ${options.cert}.ocsp file: can't create ${lockPath} (${code})`,
+    );
+  }
+}
+
+async function updateLocked(options: UpdateOptions, context: UpdateContext): Promise<UpdateResult> {
   const { cert } = options;
   const files = tempFiles(context.tempDir);
   const hadResponse = existsSync(`${cert}.ocsp`);
-  if (hadResponse) await reportCurrentResponse(cert, context);
+  const current = hadResponse ? await reportCurrentResponse(cert, context) : undefined;
 
-  const ee = await extractEndEntity(cert, files.ee);
-  const responder = resolveResponder(ee, options, context);
-  const chainFromIssuerFile = await prepareChain(cert, ee, files.chain, context.log);
-  await verifyEndEntity(cert, chainFromIssuerFile, files, options, context);
+  const bundle = await readBundle(cert);
+  const ee = await extractEndEntity(cert, bundle, files.ee);
+  const details = parseCertificateDetails(ee.x509);
+  try {
+    warnAboutValidity(ee, context);
+    const responder = resolveResponder(details.ocspUrls[0], options, context);
+    const chain = await prepareChain(cert, bundle, ee, files.chain, context.log);
+    await verifyEndEntity(cert, chain.fromIssuerFile, files, options, context);
+    const expectedCertId = certIdFor(ee, chain.certificates);
 
-  await fetchOcspResponse(
-    context.openssl,
-    responder,
-    { issuer: files.chain, cert: files.ee, request: files.request, response: files.response },
-    { partialChain: options.partialChain, timeoutSeconds: options.timeoutSeconds, curl: context.curl },
-  );
-  const status = await checkResponse(files, options, context);
+    const { der, response } = await obtainResponse(responder, files, options, context);
+    if (response.responseStatus !== 'successful') {
+      throw new HaposError(ExitCode.ocsp, `OCSP responder answered '${response.responseStatus}' instead of a response`);
+    }
+    await checkResponse(files, options, context);
+    const single = await acceptResponse(response, expectedCertId, cert, context);
 
-  if (options.dryRun) {
-    context.log.debug('Debug mode: haproxy update skipped.');
-    return { ...datesOf(status), written: false };
+    const result = { certStatus: single.certStatus, thisUpdate: single.thisUpdate, nextUpdate: single.nextUpdate };
+    if (options.dryRun) {
+      context.log.debug('Debug mode: haproxy update skipped.');
+      return { action: 'checked', ...result };
+    }
+    if (current !== undefined && compareWithCurrent(single, current) === 'older') {
+      await context.log.error(
+        `${cert}.ocsp in place is newer (This Update ${formatOpensslDate(current.thisUpdate)}) than the response received (This Update ${formatOpensslDate(single.thisUpdate)}): keeping it`,
+      );
+      return { action: 'kept-current', ...result };
+    }
+    await install(cert, der, files.chain, chain.fromIssuerFile);
+    if (options.skipUpdate) {
+      context.log.debug('Not notifying haproxy because skip-update is set.');
+    } else {
+      await context.haproxy.notify({ cert, responseDer: der, hadResponse });
+    }
+    return { action: 'updated', ...result };
+  } catch (error) {
+    if (!(error instanceof HaposError) || error.exitCode === ExitCode.program) throw error;
+    const notes = [
+      misorderNote(bundle.certificates),
+      details.mustStaple
+        ? 'this certificate demands OCSP stapling (Must-Staple): clients will refuse the site without a valid staple'
+        : '',
+    ].filter((note) => note !== '');
+    if (notes.length === 0) throw error;
+    throw new HaposError(error.exitCode, `${error.message} (${notes.join('; ')})`);
   }
-  const responseDer = await readFile(files.response);
-  await install(cert, responseDer, files.chain, chainFromIssuerFile);
-  if (options.skipUpdate) {
-    context.log.debug('Not notifying haproxy because skip-update is set.');
-  } else {
-    await context.haproxy.notify({ cert, responseDer, hadResponse });
-  }
-  return { ...datesOf(status), written: true };
 }
 
 function tempFiles(tempDir: string) {
@@ -101,29 +168,24 @@ function tempFiles(tempDir: string) {
 
 type TempFiles = ReturnType<typeof tempFiles>;
 
-const datesOf = (status: OcspStatusBlock) => ({
-  certStatus: status.status,
-  thisUpdate: status.thisUpdate,
-  nextUpdate: status.nextUpdate,
-});
-
 /**
- * Step 3: says whether the response in place has expired. An unreadable file
- * is reported and replaced; the original silently ignored it.
+ * Step 3: says whether the response in place has expired, and returns it so
+ * that a newer one is never replaced by an older one. An unreadable file is
+ * reported and replaced; the original silently ignored it.
  */
-async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<void> {
+async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<SingleResponse | undefined> {
   const { log } = context;
   log.debug('An OCSP response already exists: checking its expiration.');
-  let nextUpdate: Date | undefined;
+  let current: SingleResponse | undefined;
   try {
-    const current = parseOcspResponse(await readFile(`${cert}.ocsp`));
-    nextUpdate = current.responseStatus === 'successful' ? current.responses[0]?.nextUpdate : undefined;
+    const response = parseOcspResponse(await readFile(`${cert}.ocsp`));
+    current = response.responseStatus === 'successful' ? response.responses[0] : undefined;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    await log.error(`current OCSP response ${cert}.ocsp is unreadable (${reason}): it will be replaced`);
-    return;
+    await log.error(`current OCSP response ${cert}.ocsp is unreadable (${messageOf(error)}): it will be replaced`);
+    return undefined;
   }
-  if (nextUpdate === undefined) return;
+  const nextUpdate = current?.nextUpdate;
+  if (nextUpdate === undefined) return current;
   const expiration = formatOpensslDate(nextUpdate);
   if (nextUpdate.getTime() < context.now().getTime()) {
     log.debug(`Current OCSP response expiration: ${expiration} - expired`);
@@ -131,27 +193,85 @@ async function reportCurrentResponse(cert: string, context: UpdateContext): Prom
   } else {
     log.debug(`Current OCSP response expiration: ${expiration} - NOT expired`);
   }
+  return current;
+}
+
+interface Bundle {
+  readonly text: string;
+  /** Each PEM block, in file order, with its parsed certificate when it is one. */
+  readonly blocks: readonly { readonly pem: string; readonly certificate?: BundleCertificate }[];
+  readonly certificates: readonly BundleCertificate[];
+}
+
+async function readBundle(cert: string): Promise<Bundle> {
+  const text = await readFile(cert, 'latin1').catch((error: unknown) => {
+    throw new HaposError(
+      ExitCode.certificate,
+      `can't extract EE certificate from ${cert} (${describeReadError(error)})`,
+    );
+  });
+  const blocks = splitPemCertificates(text).map((pem) => ({ pem, certificate: parseCertificate(pem) }));
+  return { text, blocks, certificates: blocks.flatMap((block) => block.certificate ?? []) };
 }
 
 /** Step 4: the bundle's first certificate is the EE. */
-async function extractEndEntity(cert: string, eePath: string): Promise<BundleCertificate> {
-  const fail = () => new HaposError(ExitCode.certificate, `can't extract EE certificate from ${cert}`);
-  const bundleText = await readFile(cert, 'latin1').catch(() => {
-    throw fail();
-  });
-  const [firstPem] = splitPemCertificates(bundleText);
-  const ee = firstPem === undefined ? undefined : parseCertificate(firstPem);
-  if (ee === undefined) throw fail();
+async function extractEndEntity(cert: string, bundle: Bundle, eePath: string): Promise<BundleCertificate> {
+  const ee = bundle.blocks[0]?.certificate;
+  if (ee === undefined) {
+    throw new HaposError(
+      ExitCode.certificate,
+      `can't extract EE certificate from ${cert} (${describeBundle(bundle.text)})`,
+    );
+  }
   await writeFile(eePath, ee.pem);
   return ee;
 }
 
+function describeReadError(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'it is a directory';
+    case 'EACCES':
+      return 'permission denied';
+    default:
+      return messageOf(error);
+  }
+}
+
+/** Why a bundle holds no usable PEM certificate. */
+function describeBundle(text: string): string {
+  if (text.length === 0) return 'the file is empty';
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text) && !text.includes('-----BEGIN CERTIFICATE-----')) {
+    return 'it holds a private key but no certificate';
+  }
+  if (text.includes('-----BEGIN CERTIFICATE-----')) return 'its first certificate is not valid PEM';
+  if (text.charCodeAt(0) === 0x30)
+    return 'it looks like DER; HAProxy needs PEM (openssl x509 -inform DER -outform PEM)';
+  return 'no PEM certificate in it';
+}
+
+/** An expired or not yet valid EE still gets its response, but the user should know. */
+function warnAboutValidity(ee: BundleCertificate, context: UpdateContext): void {
+  const now = context.now().getTime();
+  if (Date.parse(ee.x509.validTo) < now) {
+    void context.log.error(`warning: the EE certificate expired on ${ee.x509.validTo}`);
+  } else if (Date.parse(ee.x509.validFrom) > now) {
+    void context.log.error(`warning: the EE certificate is not valid before ${ee.x509.validFrom}`);
+  }
+}
+
 /** Steps 5 and 6: where to send the request, and with which Host header. */
-function resolveResponder(ee: BundleCertificate, options: UpdateOptions, context: UpdateContext): Responder {
+function resolveResponder(
+  certificateUrl: string | undefined,
+  options: UpdateOptions,
+  context: UpdateContext,
+): Responder {
   const { log } = context;
   let url = options.ocspUrl;
   if (url === undefined) {
-    url = ocspUrls(ee.x509)[0];
+    url = certificateUrl;
     if (url === undefined) throw new HaposError(ExitCode.noOcspUrl, 'OCSP server URL not found in the EE certificate');
     log.debug(`OCSP server URL found: ${url}`);
   } else {
@@ -175,24 +295,41 @@ function resolveResponder(ee: BundleCertificate, options: UpdateOptions, context
   };
 }
 
-/** Step 7: the chain comes from `CERT.issuer` when present, else from the bundle; returns which. */
-async function prepareChain(cert: string, ee: BundleCertificate, chainPath: string, log: RunLog): Promise<boolean> {
+interface Chain {
+  readonly certificates: readonly BundleCertificate[];
+  /** Whether it came from an existing `CERT.issuer` rather than the bundle. */
+  readonly fromIssuerFile: boolean;
+}
+
+/** Step 7: the chain comes from `CERT.issuer` when present, else from the bundle. */
+async function prepareChain(
+  cert: string,
+  bundle: Bundle,
+  ee: BundleCertificate,
+  chainPath: string,
+  log: RunLog,
+): Promise<Chain> {
   const issuerFile = `${cert}.issuer`;
   if (existsSync(issuerFile)) {
     log.debug(`Using existing chain (${issuerFile})`);
-    await copyFile(issuerFile, chainPath).catch(() => {
+    const issuerText = await readFile(issuerFile, 'latin1').catch(() => {
       throw new HaposError(ExitCode.parsing, `can't copy current chain from ${issuerFile}`);
     });
-    return true;
+    await copyFile(issuerFile, chainPath);
+    const certificates = splitPemCertificates(issuerText).flatMap((pem) => parseCertificate(pem) ?? []);
+    return { certificates, fromIssuerFile: true };
   }
   log.debug('Extracting chain from certificates bundle');
   log.debug(`EE certificate's fingerprint: ${ee.fingerprint}`);
-  const pems = splitPemCertificates(await readFile(cert, 'latin1'));
-  if (pems.length <= 1) throw new HaposError(ExitCode.parsing, "can't obtain the number of certificates in the chain");
-  log.debug(`${pems.length} certificates found in the bundle`);
-  const chain: string[] = [];
-  for (const [index, pem] of pems.entries()) {
-    const certificate = parseCertificate(pem);
+  if (bundle.blocks.length <= 1) {
+    throw new HaposError(
+      ExitCode.parsing,
+      `can't obtain the number of certificates in the chain (the bundle holds only the EE certificate and there is no ${issuerFile})`,
+    );
+  }
+  log.debug(`${bundle.blocks.length} certificates found in the bundle`);
+  const chain: BundleCertificate[] = [];
+  for (const [index, { certificate }] of bundle.blocks.entries()) {
     if (certificate === undefined) {
       throw new HaposError(
         ExitCode.certificate,
@@ -203,10 +340,10 @@ async function prepareChain(cert: string, ee: BundleCertificate, chainPath: stri
     log.debug(
       `Bundle certificate n. ${index + 1} fingerprint: ${certificate.fingerprint} - ${isEndEntity ? 'EE certificate' : "it's part of the chain"}`,
     );
-    if (!isEndEntity) chain.push(certificate.pem);
+    if (!isEndEntity) chain.push(certificate);
   }
-  await writeFile(chainPath, chain.join(''));
-  return false;
+  await writeFile(chainPath, chain.map((certificate) => certificate.pem).join(''));
+  return { certificates: chain, fromIssuerFile: false };
 }
 
 /** Step 8: the EE must chain up through the extracted (or existing) chain. */
@@ -223,12 +360,75 @@ async function verifyEndEntity(
     partialChain: options.partialChain,
   });
   if (verified.exitCode === 0) return;
-  throw new HaposError(
-    ExitCode.certificate,
-    chainFromIssuerFile
-      ? `can't validate the EE certificate against the existing chain; if it has been changed recently consider removing the current ${cert}.issuer file and let this script to figure out a new one`
-      : "can't validate the EE certificate against the extracted chain",
-  );
+  if (chainFromIssuerFile) {
+    throw new HaposError(
+      ExitCode.certificate,
+      `can't validate the EE certificate against the existing chain; if it has been changed recently consider removing the current ${cert}.issuer file and let this script to figure out a new one`,
+    );
+  }
+  throw new HaposError(ExitCode.certificate, "can't validate the EE certificate against the extracted chain");
+}
+
+/** When the bundle's order is wrong, names the certificate that looks like the EE. */
+function misorderNote(bundle: readonly BundleCertificate[]): string {
+  const leafIndex = bundle.findIndex((certificate) => !certificate.x509.ca);
+  if (leafIndex <= 0) return '';
+  const subject = bundle[leafIndex]!.x509.subject.replace(/\n/g, ', ');
+  return `the bundle's certificates are out of order: n. ${leafIndex + 1} (${subject}) looks like the EE certificate and must come first`;
+}
+
+/** The CertID HAProxy will file the response under: sha1, issuer found in the chain. */
+function certIdFor(ee: BundleCertificate, chain: readonly BundleCertificate[]): CertId {
+  const issuer = chain.find((candidate) => ee.x509.checkIssued(candidate.x509));
+  if (issuer === undefined) {
+    throw new HaposError(ExitCode.certificate, "can't find the EE certificate's issuer in the chain");
+  }
+  return computeCertId(ee.x509, issuer.x509);
+}
+
+/**
+ * Step 9 with retries: transport failures and `tryLater` are retried with
+ * backoff; anything that is not an OCSP response at all is exit 1.
+ */
+async function obtainResponse(
+  responder: Responder,
+  files: TempFiles,
+  options: UpdateOptions,
+  context: UpdateContext,
+): Promise<{ der: Buffer; response: OcspResponse }> {
+  const fetchFiles = { issuer: files.chain, cert: files.ee, request: files.request, response: files.response };
+  const settings = { partialChain: options.partialChain, timeoutSeconds: options.timeoutSeconds, curl: context.curl };
+  for (let attempt = 0; ; attempt++) {
+    const retry = async (why: string) => {
+      const delayMs = context.retryDelayMs(attempt);
+      context.log.debug(`OCSP request failed (${why}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
+      await sleep(delayMs);
+    };
+    let der: Buffer;
+    try {
+      der = await fetchOcspResponse(context.openssl, responder, fetchFiles, settings);
+    } catch (error) {
+      if (error instanceof RequestError) throw new HaposError(ExitCode.certificate, error.message);
+      if (!(error instanceof FetchError)) throw error;
+      if (error.transient && attempt < options.retries) {
+        await retry(error.reason);
+        continue;
+      }
+      throw new HaposError(ExitCode.certificate, `can't receive the OCSP server response: ${error.reason}`);
+    }
+    let response: OcspResponse;
+    try {
+      response = parseOcspResponse(der);
+    } catch (error) {
+      if (!(error instanceof OcspParseError)) throw error;
+      throw new HaposError(ExitCode.certificate, `can't receive the OCSP server response: ${error.message}`);
+    }
+    if (response.responseStatus === 'tryLater' && attempt < options.retries) {
+      await retry('the responder answered tryLater');
+      continue;
+    }
+    return { der, response };
+  }
 }
 
 /**
@@ -236,11 +436,7 @@ async function verifyEndEntity(
  * signature is wrong; that is an OCSP error (4), and exit 1 is kept for a
  * response that could not be read at all.
  */
-async function checkResponse(
-  files: TempFiles,
-  options: UpdateOptions,
-  context: UpdateContext,
-): Promise<OcspStatusBlock> {
+async function checkResponse(files: TempFiles, options: UpdateOptions, context: UpdateContext): Promise<void> {
   const { log } = context;
   const vaFile = options.vaFile === undefined || typeof options.vaFile === 'string' ? options.vaFile : files.chain;
   const checked = await context.openssl.checkResponse({
@@ -269,28 +465,47 @@ async function checkResponse(
     if (outcome !== 'verified') throw new HaposError(ExitCode.ocsp, 'OCSP response verification failure.');
   }
 
-  const statusText = await readFile(files.status, 'utf8').catch(() => '');
+  const statusText = (await readFile(files.status, 'utf8').catch(() => '')).replace(/\s+$/, '');
+  log.debug(`OCSP response: ${statusText}`);
   const status = parseOcspStatusBlock(statusText);
-  log.debug(`OCSP response: ${statusText.replace(/\s+$/, '')}`);
   if (status === undefined) throw new HaposError(ExitCode.certificate, "can't receive OCSP response");
   if (options.goodOnly && status.status !== 'good') {
     throw new HaposError(ExitCode.ocsp, 'OCSP response, certificate status not good');
   }
-  return status;
 }
 
-/** Step 12, files: the response always, the chain only when there was no `.issuer` yet. */
+/** HAProxy's own acceptance rules, so that it is never handed a response it would refuse or stop stapling. */
+async function acceptResponse(
+  response: OcspResponse,
+  expected: CertId,
+  cert: string,
+  context: UpdateContext,
+): Promise<SingleResponse> {
+  const assessment = assessResponse(response, expected, context.now());
+  if (!assessment.ok) throw new HaposError(ExitCode.ocsp, assessment.problem.message);
+  if (assessment.single.certStatus === 'revoked') {
+    await context.log.error(`${cert}: ${describeRevocation(assessment.single)}`);
+  }
+  return assessment.single;
+}
+
+/** Step 12, files: the response always, the chain only when there was no `.issuer` yet; each replaced atomically. */
 async function install(
   cert: string,
   responseDer: Buffer,
   chainPath: string,
   chainFromIssuerFile: boolean,
 ): Promise<void> {
-  await writeFile(`${cert}.ocsp`, responseDer).catch(() => {
-    throw new HaposError(ExitCode.haproxy, `can't update ${cert}.ocsp file`);
-  });
-  if (chainFromIssuerFile) return;
-  await copyFile(chainPath, `${cert}.issuer`).catch(() => {
-    throw new HaposError(ExitCode.haproxy, `can't update ${cert}.issuer file`);
-  });
+  const replace = async (target: string, data: Buffer) => {
+    try {
+      await writeFileAtomic(target, data, { modeFallbackFrom: cert });
+    } catch (error) {
+      if (!(error instanceof FileWriteError)) throw error;
+      throw new HaposError(ExitCode.haproxy, `can't update ${target} file (${error.code})`);
+    }
+  };
+  if (!chainFromIssuerFile) await replace(`${cert}.issuer`, await readFile(chainPath));
+  await replace(`${cert}.ocsp`, responseDer);
 }
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -23,6 +23,8 @@ test('defaults match the original', () => {
   assert.equal(options.partialChain, false);
   assert.equal(options.keepTemp, false);
   assert.equal(options.timeoutSeconds, 10);
+  assert.equal(options.retries, 2);
+  assert.equal(options.lockTimeoutSeconds, 30);
   assert.equal(options.vaFile, undefined);
 });
 
@@ -62,6 +64,10 @@ test('every long option is recognised', () => {
     'site.pem',
     '--timeout',
     '3',
+    '--retries',
+    '0',
+    '--lock-timeout',
+    '5',
   ]);
   assert.deepEqual(options, {
     certs: ['site.pem'],
@@ -79,6 +85,8 @@ test('every long option is recognised', () => {
     verify: false,
     skipUpdate: true,
     timeoutSeconds: 3,
+    retries: 0,
+    lockTimeoutSeconds: 5,
   });
 });
 
@@ -126,10 +134,21 @@ test('a missing value names the option as typed', () => {
   }
 });
 
-test('--timeout wants a positive whole number', () => {
+test('numeric options want whole numbers', () => {
   assert.deepEqual(errorOf(['--timeout', 'soon']), {
     kind: 'error',
-    message: '--timeout wants a whole number of seconds, got: soon',
+    message: '--timeout wants a whole number above 0, got: soon',
   });
-  assert.equal(errorOf(['--timeout', '0']).kind, 'error');
+  assert.deepEqual(errorOf(['--timeout', '0']), {
+    kind: 'error',
+    message: '--timeout wants a whole number above 0, got: 0',
+  });
+  assert.deepEqual(errorOf(['--retries', '-1']), {
+    kind: 'error',
+    message: '--retries wants a whole number of 0 or more, got: -1',
+  });
+  assert.deepEqual(errorOf(['--lock-timeout', '1.5']), {
+    kind: 'error',
+    message: '--lock-timeout wants a whole number of 0 or more, got: 1.5',
+  });
 });

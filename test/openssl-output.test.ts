@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
+  describeFetchFailure,
   formatOpensslDate,
   parseOcspStatusBlock,
   parseOpensslDate,
@@ -105,4 +106,20 @@ test('verification verdicts of OpenSSL 1.0, 1.1 and 3.0', () => {
   }
   assert.equal(parseVerificationOutcome(captured('verify-failure-3.0.txt')), 'failed');
   assert.equal(parseVerificationOutcome('Error opening file resp.der\n'), 'absent');
+});
+
+test('why openssl got no OCSP response, from its error queue', () => {
+  const expectations: Record<string, { reason: string; transient: boolean }> = {
+    'fetch-http-404-3.0.txt': { reason: 'HTTP 404 Not Found', transient: false },
+    'fetch-http-500-3.0.txt': { reason: 'HTTP 500 Internal Server Error', transient: true },
+    'fetch-html-3.0.txt': { reason: 'a text/html body instead of an OCSP response', transient: false },
+    'fetch-empty-3.0.txt': { reason: 'an empty or truncated body instead of an OCSP response', transient: false },
+    'fetch-hang-3.0.txt': { reason: 'no answer before the timeout', transient: true },
+    'fetch-unreachable-3.0.txt': { reason: 'could not connect before the timeout', transient: true },
+    'fetch-refused-3.0.txt': { reason: 'connection refused', transient: true },
+  };
+  for (const [name, expected] of Object.entries(expectations)) {
+    assert.deepEqual(describeFetchFailure(captured(name)), expected, name);
+  }
+  assert.deepEqual(describeFetchFailure(''), { reason: 'no output from openssl', transient: true });
 });
