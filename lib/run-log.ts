@@ -39,16 +39,15 @@ export class RunLog {
     if (this.options.syslogPriority === undefined) {
       this.options.stderr.write(`${paletteFor(this.options.stderr).red(message)}\n`);
     } else {
-      const logged = await run('logger', [
-        '-p',
-        this.options.syslogPriority,
-        '-s',
-        '--',
-        `${PROGRAM_NAME} - ${message}`,
-      ]);
-      // logger -s already echoed the line to its stderr, which we captured.
-      this.options.stderr.write(logged.stderr);
-      if (logged.exitCode !== 0 && logged.stderr === '') this.options.stderr.write(`${message}\n`);
+      const logged = await run('logger', ['-p', this.options.syslogPriority, '-s', '--', `${PROGRAM_NAME} - ${message}`]);
+      if (logged.exitCode === 0) {
+        // logger -s echoed the line to its stderr, which we captured.
+        this.options.stderr.write(logged.stderr);
+      } else {
+        // No syslog to be had (no /dev/log in a container, say): the line must not be lost.
+        const why = logged.stderr.trim().split('\n')[0] ?? '';
+        this.options.stderr.write(`${message}\n(syslog unavailable: ${why})\n`);
+      }
     }
     this.append(message);
   }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/hapos-upd.js', import.meta.url));
@@ -13,8 +13,8 @@ export interface CliRun {
 export interface CliRunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
-  /** Called once the process has started, e.g. to signal it. */
-  readonly onSpawn?: (pid: number) => void;
+  /** Called with everything printed on stdout so far, each time more arrives; e.g. to signal the process. */
+  readonly onStdout?: (stdoutSoFar: string, child: ChildProcess) => void;
 }
 
 /** Runs the built CLI as a user would, with no standard input. */
@@ -27,10 +27,12 @@ export function runCli(args: readonly string[], options: CliRunOptions = {}): Pr
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      options.onStdout?.(stdout, child);
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     child.on('close', (exitCode, signal) => resolve({ exitCode, signal, stdout, stderr }));
   });
 }

@@ -1,0 +1,441 @@
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, type CommandResult, type RunOptions } from '../../lib/exec.ts';
+import { startOcspResponder, type OcspResponder, type OcspResponderOptions } from './responder.ts';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const fixturesDir = path.join(repoRoot, 'fixtures', 'pki');
+const makePkiScript = path.join(repoRoot, 'scripts', 'make-pki.sh');
+
+const dayMs = 24 * 60 * 60 * 1000;
+/** make-pki.sh certifies for 30 days; regenerate well before that. */
+const fixturesMaxAgeMs = 7 * dayMs;
+
+/** CA material made by scripts/make-pki.sh, by file base name. */
+const caFiles = {
+  root: 'root',
+  intermediate: 'int',
+  ocspSigner: 'ocsp-signer',
+  ocspSignerNoEku: 'ocsp-signer-noeku',
+  rogueSigner: 'rogue-signer',
+  otherRoot: 'other-root',
+  otherIntermediate: 'other-int',
+} as const;
+export type CaName = keyof typeof caFiles;
+
+interface ResponderSpec {
+  readonly signer: CaName;
+  readonly noCerts?: boolean;
+}
+
+/**
+ * Every responder answers for the intermediate's certificates, from one index.
+ * noCerts leaves its delegated signer out of the responses, so only
+ * `-VAfile ocsp-signer.pem` lets them verify. (An issuer-signed response
+ * without certificates still verifies: openssl finds the signer among the
+ * `-issuer` certificates.)
+ */
+const responderSpecs = {
+  delegated: { signer: 'ocspSigner' },
+  issuerSigned: { signer: 'intermediate' },
+  noCerts: { signer: 'ocspSigner', noCerts: true },
+  noEku: { signer: 'ocspSignerNoEku' },
+  rogue: { signer: 'rogueSigner' },
+} as const satisfies Record<string, ResponderSpec>;
+export type ResponderName = keyof typeof responderSpecs;
+
+/** Days relative to now. */
+interface Validity {
+  readonly from: number;
+  readonly to: number;
+}
+
+interface LeafSpec {
+  readonly keyType: 'rsa' | 'ec';
+  readonly issuer: 'intermediate' | 'otherIntermediate';
+  /** The responder named in the AIA extension; null: no AIA extension at all. */
+  readonly responder: ResponderName | null;
+  /** How the responders' index lists it; absent: they answer "unknown". */
+  readonly indexStatus: 'good' | 'revoked' | 'absent';
+  readonly validity: Validity;
+  readonly mustStaple: boolean;
+}
+
+const usualLeaf: LeafSpec = {
+  keyType: 'rsa',
+  issuer: 'intermediate',
+  responder: 'delegated',
+  indexStatus: 'good',
+  validity: { from: -1, to: 30 },
+  mustStaple: false,
+};
+
+/** How each leaf differs from usualLeaf. */
+const leafSpecs = {
+  good: {},
+  goodEc: { keyType: 'ec' },
+  revoked: { indexStatus: 'revoked' },
+  noUrl: { responder: null },
+  issuerSigned: { responder: 'issuerSigned' },
+  noCerts: { responder: 'noCerts' },
+  unknownToResponder: { indexStatus: 'absent' },
+  noEku: { responder: 'noEku' },
+  rogue: { responder: 'rogue' },
+  expired: { validity: { from: -60, to: -1 } },
+  notYetValid: { validity: { from: 1, to: 31 } },
+  expiringSoon: { validity: { from: -1, to: 5 } },
+  mustStaple: { mustStaple: true },
+  otherChain: { issuer: 'otherIntermediate', indexStatus: 'absent' },
+} as const satisfies Record<string, Partial<LeafSpec>>;
+export type LeafName = keyof typeof leafSpecs;
+
+export interface TestLeaf {
+  readonly commonName: string;
+  readonly cert: string;
+  /** Shared by every leaf with the same key type. */
+  readonly key: string;
+  /** The certificate of its issuing CA. */
+  readonly issuer: string;
+  /** Leaf then issuer, no key. */
+  readonly bundle: string;
+  /** Leaf, issuer, then key: a crt file as HAProxy loads it. */
+  readonly bundleWithKey: string;
+  /** Upper case, as in the index and `openssl x509 -serial`. */
+  readonly serialHex: string;
+  /** From the AIA extension; undefined when the certificate has none. */
+  readonly ocspUrl: string | undefined;
+}
+
+export interface TestPki {
+  /** Temporary directory holding everything below; removed by close(). */
+  readonly dir: string;
+  /** Trusts the test root: use as SSL_CERT_DIR. */
+  readonly trustDir: string;
+  readonly root: string;
+  readonly intermediate: string;
+  readonly ocspSigner: string;
+  readonly ocspSignerNoEku: string;
+  readonly rogueSigner: string;
+  readonly otherRoot: string;
+  readonly otherIntermediate: string;
+  /** The private key of each CA certificate above. */
+  readonly keys: Readonly<Record<CaName, string>>;
+  /** The responders' `openssl ca` index. */
+  readonly index: string;
+  readonly leaves: Readonly<Record<LeafName, TestLeaf>>;
+  readonly responders: Readonly<Record<ResponderName, OcspResponder>>;
+  /** process.env plus SSL_CERT_DIR=trustDir, for running the CLI and openssl. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Stops the responders and removes dir. */
+  close(): Promise<void>;
+}
+
+export interface TestPkiOptions {
+  /** Next Update of every responder's answers = now + ndays days + nmin minutes (default 7 days). */
+  readonly ndays?: number;
+  readonly nmin?: number;
+}
+
+/**
+ * Builds a fresh PKI in a temporary directory: CA material copied from
+ * fixtures/pki (generated first if missing or old), one running OCSP
+ * responder per ResponderName, and the leaf certificates pointing at them.
+ */
+export async function createTestPki(options: TestPkiOptions = {}): Promise<TestPki> {
+  await ensureCaFixtures();
+  const dir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-pki-'));
+  let responders: Record<ResponderName, OcspResponder> | undefined;
+  try {
+    const caDir = path.join(dir, 'ca');
+    await cp(fixturesDir, caDir, { recursive: true, verbatimSymlinks: true });
+    const certOf = (name: CaName) => path.join(caDir, `${caFiles[name]}.pem`);
+    const keyOf = (name: CaName) => path.join(caDir, `${caFiles[name]}.key`);
+
+    const now = Date.now();
+    const plans = (Object.keys(leafSpecs) as LeafName[]).map((name) => planLeaf(name, now));
+    const index = path.join(dir, 'index.txt');
+    // Complete before the responders start: they would only pick up changes late.
+    await writeFile(index, plans.map((plan) => indexEntry(plan, now)).join(''));
+
+    const startedResponders = await startResponders((spec) => ({
+      index,
+      ca: certOf('intermediate'),
+      signerCert: certOf(spec.signer),
+      signerKey: keyOf(spec.signer),
+      noCerts: spec.noCerts ?? false,
+      ...(options.ndays !== undefined && { ndays: options.ndays }),
+      ...(options.nmin !== undefined && { nmin: options.nmin }),
+    }));
+    responders = startedResponders;
+
+    const leafEntries = await Promise.all(
+      plans.map(async (plan) => {
+        const leaf = await issueLeaf(plan, {
+          dir,
+          caDir,
+          issuerCert: certOf(plan.spec.issuer),
+          issuerKey: keyOf(plan.spec.issuer),
+          ocspUrl: plan.spec.responder === null ? undefined : startedResponders[plan.spec.responder].url,
+        });
+        return [plan.name, leaf] as const;
+      }),
+    );
+
+    const trustDir = path.join(caDir, 'trust');
+    const keys = Object.fromEntries(Object.keys(caFiles).map((name) => [name, keyOf(name as CaName)]));
+    return {
+      dir,
+      trustDir,
+      root: certOf('root'),
+      intermediate: certOf('intermediate'),
+      ocspSigner: certOf('ocspSigner'),
+      ocspSignerNoEku: certOf('ocspSignerNoEku'),
+      rogueSigner: certOf('rogueSigner'),
+      otherRoot: certOf('otherRoot'),
+      otherIntermediate: certOf('otherIntermediate'),
+      keys: keys as Record<CaName, string>,
+      index,
+      leaves: Object.fromEntries(leafEntries) as Record<LeafName, TestLeaf>,
+      responders: startedResponders,
+      env: { ...process.env, SSL_CERT_DIR: trustDir },
+      close: () => cleanUp(dir, Object.values(startedResponders)),
+    };
+  } catch (error) {
+    await cleanUp(dir, responders ? Object.values(responders) : []);
+    throw error;
+  }
+}
+
+/** Starts one responder per ResponderName; if any fails, stops the others. */
+async function startResponders(
+  optionsFor: (spec: ResponderSpec) => OcspResponderOptions,
+): Promise<Record<ResponderName, OcspResponder>> {
+  const names = Object.keys(responderSpecs) as ResponderName[];
+  const results = await Promise.allSettled(names.map((name) => startOcspResponder(optionsFor(responderSpecs[name]))));
+  const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) {
+    await Promise.all(started.map((responder) => responder.stop()));
+    throw failure.reason;
+  }
+  return Object.fromEntries(names.map((name, i) => [name, started[i]])) as Record<ResponderName, OcspResponder>;
+}
+
+/**
+ * Fetches LEAF's OCSP response from its responder (or URL) without verifying
+ * it, e.g. for a fake server to serve.
+ */
+export async function fetchOcspResponse(pki: TestPki, leafName: LeafName, url?: string): Promise<Buffer> {
+  const leaf = pki.leaves[leafName];
+  const responderUrl = url ?? leaf.ocspUrl;
+  if (responderUrl === undefined) throw new Error(`leaf ${leafName} has no OCSP URL`);
+  const respout = path.join(pki.dir, `${leafName}-${randomBytes(4).toString('hex')}.der`);
+  await runChecked(
+    'openssl',
+    ['ocsp', '-issuer', leaf.issuer, '-cert', leaf.cert, '-url', responderUrl, '-noverify', '-respout', respout],
+    { env: pki.env },
+  );
+  return readFile(respout);
+}
+
+interface LeafPlan {
+  readonly name: LeafName;
+  readonly spec: LeafSpec;
+  readonly commonName: string;
+  readonly serialHex: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+function planLeaf(name: LeafName, now: number): LeafPlan {
+  const spec: LeafSpec = { ...usualLeaf, ...leafSpecs[name] };
+  return {
+    name,
+    spec,
+    commonName: `${kebabCase(name)}.hapos-upd.test`,
+    serialHex: randomSerialHex(),
+    notBefore: new Date(now + spec.validity.from * dayMs),
+    notAfter: new Date(now + spec.validity.to * dayMs),
+  };
+}
+
+/** The leaf's line in the responders' index, if it has one. */
+function indexEntry(plan: LeafPlan, now: number): string {
+  const expiry = asn1UtcTime(plan.notAfter);
+  const subject = `/CN=${plan.commonName}`;
+  switch (plan.spec.indexStatus) {
+    case 'good':
+      return indexLine('V', expiry, '', plan.serialHex, subject);
+    case 'revoked':
+      return indexLine('R', expiry, `${asn1UtcTime(new Date(now - dayMs))},keyCompromise`, plan.serialHex, subject);
+    case 'absent':
+      return '';
+  }
+}
+
+/** One line of an `openssl ca` database, the format `openssl ocsp -index` reads. */
+export function indexLine(status: 'V' | 'R', expiry: string, revocation: string, serialHex: string, subject: string) {
+  return `${[status, expiry, revocation, serialHex, 'unknown', subject].join('\t')}\n`;
+}
+
+/** YYMMDDHHMMSSZ, as `openssl ca` wants dates (valid until 2049). */
+export function asn1UtcTime(date: Date): string {
+  return date
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-T:]/g, '')
+    .slice(2);
+}
+
+/**
+ * 8 random bytes, the first in 0x10..0x7f so that the number is positive and
+ * its hex form has no leading zero: `openssl ocsp` looks serials up by the
+ * upper-case hex of their value.
+ */
+function randomSerialHex(): string {
+  const bytes = randomBytes(8);
+  bytes[0] = 0x10 + (bytes[0] % 0x70);
+  return bytes.toString('hex').toUpperCase();
+}
+
+function kebabCase(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+interface IssueContext {
+  readonly dir: string;
+  readonly caDir: string;
+  readonly issuerCert: string;
+  readonly issuerKey: string;
+  readonly ocspUrl: string | undefined;
+}
+
+/**
+ * Signs the shared CSR of the leaf's key type with `openssl ca`, the only
+ * OpenSSL 3.0 command that sets arbitrary validity dates. Each leaf gets a
+ * database of its own so that all can be issued at once.
+ */
+async function issueLeaf(plan: LeafPlan, context: IssueContext): Promise<TestLeaf> {
+  const scratch = path.join(context.dir, 'issuance', plan.name);
+  const leafDir = path.join(context.dir, 'leaves', plan.name);
+  await Promise.all([mkdir(scratch, { recursive: true }), mkdir(leafDir, { recursive: true })]);
+  const config = path.join(scratch, 'ca.cnf');
+  await Promise.all([
+    writeFile(path.join(scratch, 'index.txt'), ''),
+    writeFile(path.join(scratch, 'serial'), `${plan.serialHex}\n`),
+    writeFile(config, leafCaConfig(scratch, plan, context.ocspUrl)),
+  ]);
+  const keyFile = `leaf-${plan.spec.keyType}`;
+  const cert = path.join(leafDir, 'cert.pem');
+  await runChecked('openssl', [
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    config,
+    '-in',
+    path.join(context.caDir, `${keyFile}.csr`),
+    '-subj',
+    `/CN=${plan.commonName}`,
+    '-cert',
+    context.issuerCert,
+    '-keyfile',
+    context.issuerKey,
+    '-startdate',
+    asn1UtcTime(plan.notBefore),
+    '-enddate',
+    asn1UtcTime(plan.notAfter),
+    '-out',
+    cert,
+  ]);
+
+  const key = path.join(context.caDir, `${keyFile}.key`);
+  const [certPem, issuerPem, keyPem] = await Promise.all([cert, context.issuerCert, key].map((file) => readFile(file)));
+  const bundle = path.join(leafDir, 'bundle.pem');
+  const bundleWithKey = path.join(leafDir, 'bundle-with-key.pem');
+  await Promise.all([
+    writeFile(bundle, Buffer.concat([certPem, issuerPem])),
+    writeFile(bundleWithKey, Buffer.concat([certPem, issuerPem, keyPem])),
+  ]);
+  return {
+    commonName: plan.commonName,
+    cert,
+    key,
+    issuer: context.issuerCert,
+    bundle,
+    bundleWithKey,
+    serialHex: plan.serialHex,
+    ocspUrl: context.ocspUrl,
+  };
+}
+
+function leafCaConfig(scratch: string, plan: LeafPlan, ocspUrl: string | undefined): string {
+  const keyUsage = plan.spec.keyType === 'rsa' ? 'digitalSignature, keyEncipherment' : 'digitalSignature';
+  return [
+    '[ca]',
+    'default_ca = leaf_ca',
+    '[leaf_ca]',
+    `database = ${scratch}/index.txt`,
+    `serial = ${scratch}/serial`,
+    `new_certs_dir = ${scratch}`,
+    'default_md = sha256',
+    'policy = any_subject',
+    'unique_subject = no',
+    'email_in_dn = no',
+    'x509_extensions = leaf_extensions',
+    '[any_subject]',
+    'commonName = supplied',
+    '[leaf_extensions]',
+    'basicConstraints = critical, CA:FALSE',
+    `keyUsage = critical, ${keyUsage}`,
+    'extendedKeyUsage = serverAuth',
+    `subjectAltName = DNS:${plan.commonName}`,
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid',
+    ...(ocspUrl === undefined ? [] : [`authorityInfoAccess = OCSP;URI:${ocspUrl}`]),
+    // TLS Feature status_request: the certificate demands a stapled response.
+    ...(plan.spec.mustStaple ? ['1.3.6.1.5.5.7.1.24 = DER:30:03:02:01:05'] : []),
+    '',
+  ].join('\n');
+}
+
+async function cleanUp(dir: string, responders: readonly OcspResponder[]): Promise<void> {
+  await Promise.all(responders.map((responder) => responder.stop()));
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Makes sure fixtures/pki holds CA material young enough. Generation goes to
+ * a staging directory renamed into place, so test files started together
+ * never see a half-written one: the first rename wins, the others discard
+ * their copy.
+ */
+async function ensureCaFixtures(): Promise<void> {
+  const root = await stat(path.join(fixturesDir, 'root.pem')).catch(() => undefined);
+  if (root && Date.now() - root.mtimeMs < fixturesMaxAgeMs) return;
+  await mkdir(path.dirname(fixturesDir), { recursive: true });
+  const staging = await mkdtemp(`${fixturesDir}.staging-`);
+  try {
+    await runChecked('bash', [makePkiScript, staging]);
+    if (root) await rm(fixturesDir, { recursive: true, force: true });
+    await rename(staging, fixturesDir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    const lostTheRace = await stat(path.join(fixturesDir, 'root.pem')).then(
+      () => true,
+      () => false,
+    );
+    if (!lostTheRace) throw error;
+  }
+}
+
+async function runChecked(program: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+  const result = await run(program, args, options);
+  if (result.exitCode !== 0) {
+    throw new Error(`${program} ${args.join(' ')} exited ${result.exitCode}:\n${result.stderr}`);
+  }
+  return result;
+}

@@ -1,0 +1,301 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { Socket, type AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+
+export interface OcspResponderOptions {
+  /** 0 (the default) lets the kernel pick a free port; the real one is reported back. */
+  readonly port?: number;
+  /** An `openssl ca` database; later changes are seen one request late (see below). */
+  readonly index: string;
+  /** The issuer of the certificates listed in `index`. */
+  readonly ca: string;
+  readonly signerCert: string;
+  readonly signerKey: string;
+  /** Next Update = now + ndays days + nmin minutes; 7 days when neither is given. */
+  readonly ndays?: number;
+  readonly nmin?: number;
+  /** Responses without a Next Update field at all. */
+  readonly omitNextUpdate?: boolean;
+  /** `-resp_no_certs`: the signer's certificate is left out of the responses. */
+  readonly noCerts?: boolean;
+}
+
+export interface OcspResponder {
+  /** `http://127.0.0.1:PORT/`; the responder listens on every address. */
+  readonly url: string;
+  readonly port: number;
+  /** The first line of each request received, e.g. `POST / HTTP/1.0`, in order. */
+  readonly requests: readonly string[];
+  stop(): Promise<void>;
+}
+
+const startupTimeoutMs = 10_000;
+// The port is printed on stdout, the rest on stderr.
+const acceptLine = /^ACCEPT \S+:(\d+) PID=\d+$/;
+const readyLine = 'ocsp: waiting for OCSP client connections...';
+const requestLine = /^ocsp: Received request, 1st line: (.*)$/;
+
+/**
+ * Runs `openssl ocsp` as an OCSP responder and resolves once it accepts
+ * connections.
+ *
+ * OpenSSL 3.0 reloads a changed index only after serving one more request
+ * from the old one, so write the index completely before starting.
+ */
+export async function startOcspResponder(options: OcspResponderOptions): Promise<OcspResponder> {
+  const validity = options.omitNextUpdate
+    ? []
+    : options.ndays === undefined && options.nmin === undefined
+      ? ['-ndays', '7']
+      : [
+          ...(options.ndays === undefined ? [] : ['-ndays', String(options.ndays)]),
+          ...(options.nmin === undefined ? [] : ['-nmin', String(options.nmin)]),
+        ];
+  const args = [
+    'ocsp',
+    '-port',
+    String(options.port ?? 0),
+    '-index',
+    options.index,
+    '-CA',
+    options.ca,
+    '-rsigner',
+    options.signerCert,
+    '-rkey',
+    options.signerKey,
+    ...validity,
+    ...(options.noCerts ? ['-resp_no_certs'] : []),
+    // Without it the responder exits on the first malformed request.
+    '-ignore_err',
+  ];
+  const child = spawnTiedToThisProcess('openssl', args);
+  const output: string[] = [];
+  const requests: string[] = [];
+  let acceptedPort: number | undefined;
+  let listening = false;
+  const lines = (stream: Readable) => createInterface({ input: stream, crlfDelay: Infinity });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const fail = (reason: string) => {
+      clearTimeout(timer);
+      child.kill();
+      reject(new Error(`openssl ocsp ${reason}:\n${output.join('\n')}`));
+    };
+    const timer = setTimeout(() => fail(`not ready after ${startupTimeoutMs} ms`), startupTimeoutMs);
+    const onLine = (line: string) => {
+      output.push(line);
+      const accepted = acceptLine.exec(line);
+      if (accepted) acceptedPort = Number(accepted[1]);
+      if (line === readyLine) listening = true;
+      const request = requestLine.exec(line);
+      if (request) requests.push(request[1]);
+      if (acceptedPort !== undefined && listening) {
+        clearTimeout(timer);
+        child.off('close', onEarlyExit);
+        resolve(acceptedPort);
+      }
+    };
+    const onEarlyExit = (code: number | null) => fail(`exited (${code}) before accepting connections`);
+    lines(child.stdout).on('line', onLine);
+    lines(child.stderr).on('line', onLine);
+    child.once('close', onEarlyExit);
+    child.once('error', (error) => fail(`could not be started: ${error.message}`));
+  });
+  unrefAll(child);
+
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    requests,
+    async stop() {
+      // Unreferenced, it would not keep this process alive until it is gone.
+      child.ref();
+      child.kill();
+      await exited;
+    },
+  };
+}
+
+/**
+ * A crashed or timed-out test file must not leave responders listening
+ * forever, so the kernel sends them SIGTERM when this process dies.
+ */
+function spawnTiedToThisProcess(program: string, args: readonly string[]) {
+  return spawn('setpriv', ['--pdeathsig', 'TERM', program, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+function unrefAll(child: ChildProcess): void {
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream instanceof Socket) stream.unref();
+  }
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly httpVersion: string;
+  /** Header names in lower case; repeated headers are joined (see rawHeaders). */
+  readonly headers: http.IncomingHttpHeaders;
+  /** Names and values alternating, as received: shows duplicates and spelling. */
+  readonly rawHeaders: readonly string[];
+  readonly body: Buffer;
+}
+
+export type FakeReply =
+  /** Status 200 and `Content-Type: application/ocsp-response` unless given. */
+  | { readonly status?: number; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer | string }
+  /** Written to the connection as is, which is then closed: for malformed HTTP. */
+  | { readonly raw: Buffer | string }
+  /** Never answered; the connection stays open until close(). */
+  | 'hang';
+
+export type FakeHandler = (request: RecordedRequest) => FakeReply | Promise<FakeReply>;
+
+export interface FakeHttpServer {
+  /** `http://127.0.0.1:PORT/` */
+  readonly url: string;
+  readonly port: number;
+  readonly requests: readonly RecordedRequest[];
+  close(): Promise<void>;
+}
+
+/** An HTTP server on 127.0.0.1 that records every request and answers as HANDLER says. */
+export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHttpServer> {
+  const requests: RecordedRequest[] = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const recorded: RecordedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      httpVersion: req.httpVersion,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      body: Buffer.concat(chunks),
+    };
+    requests.push(recorded);
+    let reply: FakeReply;
+    try {
+      reply = await handler(recorded);
+    } catch (error) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`fake server handler failed: ${error}`);
+      return;
+    }
+    if (reply === 'hang') return;
+    if ('raw' in reply) {
+      req.socket.end(reply.raw);
+      return;
+    }
+    res.writeHead(reply.status ?? 200, {
+      'Content-Type': 'application/ocsp-response',
+      ...reply.headers,
+    });
+    res.end(reply.body);
+  });
+  const port = await listenOnLoopback(server);
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    requests,
+    close: () => closeServer(server),
+  };
+}
+
+export interface ProxiedRequest {
+  /** As received, e.g. `POST http://127.0.0.1:PORT/ HTTP/1.0`. */
+  readonly requestLine: string;
+  readonly host: string | undefined;
+  readonly headers: http.IncomingHttpHeaders;
+  /** False when the proxy refused the target (not 127.0.0.1 or ::1). */
+  readonly forwarded: boolean;
+}
+
+export interface RecordingProxy {
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly port: number;
+  readonly requests: readonly ProxiedRequest[];
+  close(): Promise<void>;
+}
+
+const loopbackHosts = new Set(['127.0.0.1', '[::1]']);
+const hopByHopHeaders = ['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization'];
+
+/**
+ * A minimal HTTP forward proxy on 127.0.0.1. It forwards absolute-URI
+ * requests to 127.0.0.1 or ::1 only, keeping the client's Host header, and
+ * answers 403 to any other target so tests never reach the network.
+ * CONNECT is not supported (the connection is closed).
+ */
+export async function startRecordingProxy(): Promise<RecordingProxy> {
+  const requests: ProxiedRequest[] = [];
+  const server = http.createServer((req, res) => {
+    const target = parseAbsoluteHttpUrl(req.url ?? '');
+    const forwarded = target !== undefined && loopbackHosts.has(target.hostname);
+    requests.push({
+      requestLine: `${req.method} ${req.url} HTTP/${req.httpVersion}`,
+      host: req.headers.host,
+      headers: req.headers,
+      forwarded,
+    });
+    if (!forwarded) {
+      res.writeHead(target === undefined ? 400 : 403).end();
+      return;
+    }
+    const headers = { ...req.headers };
+    for (const name of hopByHopHeaders) delete headers[name];
+    const upstream = http.request(
+      {
+        host: target.hostname.replace(/^\[|\]$/g, ''),
+        port: target.port || 80,
+        method: req.method,
+        path: `${target.pathname}${target.search}`,
+        headers,
+      },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+    req.pipe(upstream);
+  });
+  const port = await listenOnLoopback(server);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    close: () => closeServer(server),
+  };
+}
+
+function parseAbsoluteHttpUrl(text: string): URL | undefined {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function listenOnLoopback(server: http.Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  // Idle keep-alive connections must not keep a finished test file running.
+  server.unref();
+  return (server.address() as AddressInfo).port;
+}
+
+async function closeServer(server: http.Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+}
