@@ -129,3 +129,8 @@ export function describeFetchFailure(output: string): FetchFailure {
   const firstError = /:error:[^:]*:[^:]*:[^:]*:([^:\n]+)/.exec(output)?.[1];
   return { reason: firstError ?? (output.trim().split('\n')[0] || 'no output from openssl'), transient: true };
 }
+
+/** The reason `openssl verify` gives for refusing a certificate: `error 10 at 0 depth lookup: certificate has expired`. */
+export function parseVerifyError(output: string): string | undefined {
+  return /^error \d+ at \d+ depth lookup: (.+)$/m.exec(output)?.[1]?.trim();
+}

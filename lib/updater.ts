@@ -15,8 +15,20 @@ import {
   type OcspResponse,
   type SingleResponse,
 } from './ocsp-response.ts';
-import { assessResponse, compareWithCurrent, describeRevocation } from './response-checks.ts';
-import { formatOpensslDate, parseOcspStatusBlock, parseVerificationOutcome } from './openssl-output.ts';
+import { assessResponse, compareWithCurrent, describeRevocation, type ProblemCode } from './response-checks.ts';
+
+const IDENTITY_PROBLEMS: ReadonlySet<ProblemCode> = new Set([
+  'not-successful',
+  'not-single',
+  'wrong-certificate',
+  'cert-id-encoding',
+]);
+import {
+  formatOpensslDate,
+  parseOcspStatusBlock,
+  parseVerificationOutcome,
+  parseVerifyError,
+} from './openssl-output.ts';
 import { fetchOcspResponse, FetchError, hostOfUrl, isHttpUrl, RequestError, type Responder } from './ocsp-fetch.ts';
 import { FileWriteError, writeFileAtomic } from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
@@ -118,11 +130,16 @@ async function updateLocked(options: UpdateOptions, context: UpdateContext): Pro
     const expectedCertId = certIdFor(ee, chain.certificates);
 
     const { der, response } = await obtainResponse(responder, files, options, context);
-    if (response.responseStatus !== 'successful') {
-      throw new HaposError(ExitCode.ocsp, `OCSP responder answered '${response.responseStatus}' instead of a response`);
+    const assessment = assessResponse(response, expectedCertId, context.now());
+    // A response that is not about this certificate at all leaves openssl
+    // nothing to report on; say what it is before asking openssl.
+    if (!assessment.ok && IDENTITY_PROBLEMS.has(assessment.problem.code)) {
+      throw new HaposError(ExitCode.ocsp, assessment.problem.message);
     }
     await checkResponse(files, options, context);
-    const single = await acceptResponse(response, expectedCertId, cert, context);
+    if (!assessment.ok) throw new HaposError(ExitCode.ocsp, assessment.problem.message);
+    const single = assessment.single;
+    if (single.certStatus === 'revoked') await context.log.error(`${cert}: ${describeRevocation(single)}`);
 
     const result = { certStatus: single.certStatus, thisUpdate: single.thisUpdate, nextUpdate: single.nextUpdate };
     if (options.dryRun) {
@@ -360,13 +377,17 @@ async function verifyEndEntity(
     partialChain: options.partialChain,
   });
   if (verified.exitCode === 0) return;
+  const reason = parseVerifyError(`${verified.stdout}${verified.stderr}`);
   if (chainFromIssuerFile) {
     throw new HaposError(
       ExitCode.certificate,
       `can't validate the EE certificate against the existing chain; if it has been changed recently consider removing the current ${cert}.issuer file and let this script to figure out a new one`,
     );
   }
-  throw new HaposError(ExitCode.certificate, "can't validate the EE certificate against the extracted chain");
+  throw new HaposError(
+    ExitCode.certificate,
+    `can't validate the EE certificate against the extracted chain${reason === undefined ? '' : ` (${reason})`}`,
+  );
 }
 
 /** When the bundle's order is wrong, names the certificate that looks like the EE. */
@@ -472,21 +493,6 @@ async function checkResponse(files: TempFiles, options: UpdateOptions, context: 
   if (options.goodOnly && status.status !== 'good') {
     throw new HaposError(ExitCode.ocsp, 'OCSP response, certificate status not good');
   }
-}
-
-/** HAProxy's own acceptance rules, so that it is never handed a response it would refuse or stop stapling. */
-async function acceptResponse(
-  response: OcspResponse,
-  expected: CertId,
-  cert: string,
-  context: UpdateContext,
-): Promise<SingleResponse> {
-  const assessment = assessResponse(response, expected, context.now());
-  if (!assessment.ok) throw new HaposError(ExitCode.ocsp, assessment.problem.message);
-  if (assessment.single.certStatus === 'revoked') {
-    await context.log.error(`${cert}: ${describeRevocation(assessment.single)}`);
-  }
-  return assessment.single;
 }
 
 /** Step 12, files: the response always, the chain only when there was no `.issuer` yet; each replaced atomically. */

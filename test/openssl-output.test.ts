@@ -8,6 +8,7 @@ import {
   parseOpensslDate,
   parseOpensslVersion,
   parseVerificationOutcome,
+  parseVerifyError,
 } from '../lib/openssl-output.ts';
 
 const captured = (name: string) => readFileSync(new URL(`../fixtures/openssl-output/${name}`, import.meta.url), 'utf8');
@@ -122,4 +123,18 @@ test('why openssl got no OCSP response, from its error queue', () => {
     assert.deepEqual(describeFetchFailure(captured(name)), expected, name);
   }
   assert.deepEqual(describeFetchFailure(''), { reason: 'no output from openssl', transient: true });
+});
+
+test('the reason openssl verify refuses a certificate', () => {
+  assert.equal(
+    parseVerifyError(
+      'CN = expired.hapos-upd.test\nerror 10 at 0 depth lookup: certificate has expired\nerror /tmp/x/ee.pem: verification failed\n',
+    ),
+    'certificate has expired',
+  );
+  assert.equal(
+    parseVerifyError('CN = x\nerror 20 at 0 depth lookup: unable to get local issuer certificate\n'),
+    'unable to get local issuer certificate',
+  );
+  assert.equal(parseVerifyError('/tmp/x/ee.pem: OK\n'), undefined);
 });
