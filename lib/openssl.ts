@@ -88,21 +88,24 @@ export class Openssl {
     ]);
   }
 
-  /**
-   * OpenSSL before 1.1 sends no Host header of its own, so one is always
-   * needed there; 1.0 takes the name and value as two arguments.
-   */
-  private hostHeaderArgs(hostHeader: string | undefined): string[] {
-    if (hostHeader === undefined) return [];
-    return this.version.major === 1 && this.version.minor === 0
-      ? ['-header', 'Host', hostHeader]
-      : ['-header', `Host=${hostHeader}`];
-  }
-
   /** Whether `openssl ocsp` fails to set a Host header by itself (before 1.1). */
   get needsExplicitHost(): boolean {
-    return this.version.major === 0 || (this.version.major === 1 && this.version.minor === 0);
+    return !sendsOwnHostHeader(this.version);
   }
+
+  private hostHeaderArgs(hostHeader: string | undefined): string[] {
+    return hostHeader === undefined ? [] : hostHeaderArgs(this.version, hostHeader);
+  }
+}
+
+/** OpenSSL 1.1 and later derive a Host header from the URL; 0.9 and 1.0 send none. */
+export function sendsOwnHostHeader(version: Pick<OpensslVersion, 'major' | 'minor'>): boolean {
+  return version.major > 1 || (version.major === 1 && version.minor >= 1);
+}
+
+/** `openssl ocsp -header`: two arguments on 1.0, `NAME=VALUE` on 0.9 and from 1.1 on. */
+export function hostHeaderArgs(version: Pick<OpensslVersion, 'major' | 'minor'>, host: string): string[] {
+  return version.major === 1 && version.minor === 0 ? ['-header', 'Host', host] : ['-header', `Host=${host}`];
 }
 
 function partialChainArg(args: { partialChain: boolean }): string[] {
