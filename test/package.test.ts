@@ -1,0 +1,46 @@
+// The published package: only the bundle, README and LICENSE, runnable with npx.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../lib/exec.ts';
+import packageJson from '../package.json' with { type: 'json' };
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+let packDir: string;
+let tarball: string;
+let packedFiles: string[];
+
+before(async () => {
+  packDir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-pack-'));
+  const packed = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: repoRoot });
+  assert.equal(packed.exitCode, 0, packed.stderr);
+  const [summary] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
+  tarball = path.join(packDir, summary.filename);
+  packedFiles = summary.files.map((file) => file.path).sort();
+});
+
+after(async () => {
+  if (packDir) await rm(packDir, { recursive: true, force: true });
+});
+
+test('the package holds only the built CLI, README and LICENSE', () => {
+  assert.deepEqual(packedFiles, ['LICENSE', 'README.md', 'dist/hapos-upd.js', 'package.json']);
+  assert.equal(path.basename(tarball), `hapos-upd-${packageJson.version}.tgz`);
+});
+
+test('npx runs the packed CLI from its directory and from any other', async () => {
+  const help = await run('npx', ['--yes', `./${path.basename(tarball)}`, '--help'], { cwd: packDir });
+  assert.equal(help.exitCode, 0, help.stderr);
+  assert.match(help.stdout, /hapos-upd \[options\] --cert crt_full_path/);
+  const elsewhere = await mkdtemp(path.join(tmpdir(), 'hapos-upd-npx-'));
+  try {
+    const version = await run('npx', ['--yes', `file:${tarball}`, '--version'], { cwd: elsewhere });
+    assert.equal(version.exitCode, 0, version.stderr);
+    assert.equal(version.stdout, `${packageJson.version}\n`);
+  } finally {
+    await rm(elsewhere, { recursive: true, force: true });
+  }
+});
