@@ -39,7 +39,13 @@ export class RunLog {
     if (this.options.syslogPriority === undefined) {
       this.options.stderr.write(`${paletteFor(this.options.stderr).red(message)}\n`);
     } else {
-      const logged = await run('logger', ['-p', this.options.syslogPriority, '-s', '--', `${PROGRAM_NAME} - ${message}`]);
+      const logged = await run('logger', [
+        '-p',
+        this.options.syslogPriority,
+        '-s',
+        '--',
+        `${PROGRAM_NAME} - ${message}`,
+      ]);
       if (logged.exitCode === 0) {
         // logger -s echoed the line to its stderr, which we captured.
         this.options.stderr.write(logged.stderr);
