@@ -1,0 +1,341 @@
+import { promises as fs } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { systemErrorCode } from './files.ts';
+
+export type OcspUpdateMode = 'on' | 'off';
+export type CertificateSource = 'cert' | 'dir' | 'crt-list';
+
+/** One certificate line of an HAProxy crt-list. */
+export interface CrtListEntry {
+  /** The certificate path, relative ones already resolved (see `parseCrtList`). */
+  readonly path: string;
+  /** 1-based line number in the crt-list, for messages. */
+  readonly line: number;
+  /** The `ocsp-update` setting of the line's `[...]` options, if any (HAProxy ≥ 2.8; 2.6 refuses the keyword). */
+  readonly ocspUpdate: OcspUpdateMode | undefined;
+  /** Every other word of the `[...]` options, as written. */
+  readonly sslBindOptions: readonly string[];
+  /** SNI filters after the options, negated ones keeping their `!`. */
+  readonly sniFilters: readonly string[];
+}
+
+export interface CertificateInput {
+  /** As given (`--cert`), or as found in a directory or crt-list. */
+  readonly path: string;
+  readonly source: CertificateSource;
+  readonly ocspUpdate?: OcspUpdateMode;
+}
+
+export interface CertificateSourcesInput {
+  readonly certs: readonly string[];
+  readonly dirs: readonly string[];
+  readonly crtLists: readonly string[];
+  /** HAProxy's `crt-base`, for relative paths in crt-lists. */
+  readonly crtBase?: string;
+}
+
+/** A `--dir` or `--crt-list` that cannot be used; the CLI reports it as a program error (exit 9). */
+export class CertificateSourceError extends Error {
+  override readonly name: string = 'CertificateSourceError';
+
+  constructor(
+    /** The directory or crt-list at fault. */
+    readonly path: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** A crt-list line HAProxy would refuse (or, for an unclosed `[`, silently misread). */
+export class CrtListSyntaxError extends CertificateSourceError {
+  override readonly name = 'CrtListSyntaxError';
+
+  constructor(
+    path: string,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(path, `crt-list ${path}, line ${line}: ${reason}`);
+  }
+}
+
+/**
+ * Extensions HAProxy itself skips in a `crt` directory ("reserved extensions"
+ * in its manual), plus `.lock`, the suffix of our own per-certificate lock.
+ */
+const NON_CERTIFICATE_EXTENSIONS = ['.key', '.issuer', '.ocsp', '.sctl', '.lock'];
+
+/** The order in which HAProxy tries multi-certificate bundle members. */
+const BUNDLE_KEY_TYPES = ['dsa', 'ecdsa', 'rsa'];
+
+const PEM_CERTIFICATE_MARKER = '-----BEGIN CERTIFICATE-----';
+
+/**
+ * Enough to get past a private key or DH parameters written before the
+ * certificate (an 8192-bit RSA key is about 6.4 KB of PEM) without reading
+ * large unrelated files whole.
+ */
+const PEEK_BYTES = 16 * 1024;
+
+/** HAProxy splits crt-list lines on C `isspace()` characters, so a CR before the LF is just a separator. */
+const WHITESPACE = /[ \t\n\v\f\r]/;
+
+type Token = { readonly kind: 'word'; readonly text: string } | { readonly kind: 'open' | 'close' };
+
+/** Splits a line as HAProxy does: on whitespace, with `[` and `]` always standalone, no quoting. */
+function tokenize(line: string): Token[] {
+  const tokens: Token[] = [];
+  let word = '';
+  const endWord = () => {
+    if (word) tokens.push({ kind: 'word', text: word });
+    word = '';
+  };
+  for (const char of line) {
+    if (WHITESPACE.test(char)) {
+      endWord();
+    } else if (char === '[' || char === ']') {
+      endWord();
+      tokens.push({ kind: char === '[' ? 'open' : 'close' });
+    } else {
+      word += char;
+    }
+  }
+  endWord();
+  return tokens;
+}
+
+interface LineParts {
+  readonly certificate: string;
+  readonly options: readonly string[];
+  readonly filters: readonly string[];
+}
+
+/** The parts of one non-empty line, or why HAProxy would refuse it. */
+function splitLine(tokens: readonly Token[]): LineParts | string {
+  const [first] = tokens;
+  if (first?.kind !== 'word') return 'the line must start with a certificate path';
+  const open = tokens.findIndex((token) => token.kind === 'open');
+  const close = tokens.findIndex((token) => token.kind === 'close');
+  if (tokens.filter((token) => token.kind === 'open').length > 1) return "too many '['";
+  if (tokens.filter((token) => token.kind === 'close').length > 1) return "too many ']'";
+  if (close !== -1 && (open === -1 || close < open)) return "missing '['";
+  // HAProxy 2.6 accepts an unclosed '[' and reads the options as SNI filters,
+  // which hides the mistake; we refuse it instead.
+  if (open !== -1 && close === -1) return "unclosed '['";
+  const words = (from: number, to?: number) =>
+    tokens.slice(from, to).flatMap((token) => (token.kind === 'word' ? [token.text] : []));
+  if (open === -1) return { certificate: first.text, options: [], filters: words(1) };
+  // Words between the path and '[' only draw a warning from HAProxy ("filters
+  // can't be between filename and options"), which then ignores them.
+  return { certificate: first.text, options: words(open + 1, close), filters: words(close + 1) };
+}
+
+function extractOcspUpdate(
+  options: readonly string[],
+): { ocspUpdate: OcspUpdateMode | undefined; rest: string[] } | string {
+  let ocspUpdate: OcspUpdateMode | undefined;
+  const rest: string[] = [];
+  for (let index = 0; index < options.length; index++) {
+    const option = options[index];
+    if (option !== 'ocsp-update') {
+      rest.push(option);
+      continue;
+    }
+    const value = options[index + 1];
+    if (value !== 'on' && value !== 'off') return `ocsp-update expects 'on' or 'off', got ${value ?? 'nothing'}`;
+    ocspUpdate = value;
+    index++;
+  }
+  return { ocspUpdate, rest };
+}
+
+/**
+ * Parses an HAProxy crt-list: `<crtfile> [\[<sslbindconf> ...\]] [[!]<snifilter> ...]`
+ * per line, `#` comments and blank lines ignored.
+ *
+ * Relative certificate paths: HAProxy 2.6's manual says of `crt-base` that it
+ * "Assigns a default directory to fetch SSL certificates from when a relative
+ * path is used with "crtfile" or "crt" directives. Absolute locations
+ * specified prevail and ignore "crt-base"", and without it (`default-path`)
+ * "By default HAProxy loads all files designated by a relative path from the
+ * location the process is started in". We follow `crtBase` when given. We
+ * cannot know the directory HAProxy was started in, so otherwise we resolve
+ * against the crt-list's own directory: the one place a relative list stays
+ * meaningful wherever this tool runs from, and HAProxy's answer whenever it
+ * runs from there (measured on 2.6.12: `site.pem` in a crt-list loads only
+ * with crt-base or from that working directory).
+ */
+export function parseCrtList(text: string, listPath: string, options: { crtBase?: string } = {}): CrtListEntry[] {
+  const base = options.crtBase ?? dirname(listPath);
+  const entries: CrtListEntry[] = [];
+  text.split('\n').forEach((content, index) => {
+    const line = index + 1;
+    const tokens = tokenize(content);
+    // HAProxy only treats '#' in the first column as a comment (an indented
+    // '#' becomes a certificate path it fails to load); a working crt-list
+    // never has one, so accepting both costs nothing.
+    if (tokens.length === 0 || content.trimStart().startsWith('#')) return;
+    const parts = splitLine(tokens);
+    if (typeof parts === 'string') throw new CrtListSyntaxError(listPath, line, parts);
+    // `@store/name` (HAProxy 3.0's crt-store) names no file we could update.
+    if (parts.certificate.startsWith('@')) {
+      throw new CrtListSyntaxError(listPath, line, `crt-store references are not supported: ${parts.certificate}`);
+    }
+    const extracted = extractOcspUpdate(parts.options);
+    if (typeof extracted === 'string') throw new CrtListSyntaxError(listPath, line, extracted);
+    entries.push({
+      path: isAbsolute(parts.certificate) ? parts.certificate : join(base, parts.certificate),
+      line,
+      ocspUpdate: extracted.ocspUpdate,
+      sslBindOptions: extracted.rest,
+      sniFilters: parts.filters,
+    });
+  });
+  return entries;
+}
+
+function isCandidateName(name: string): boolean {
+  // Dot-files include our temporary files (`.NAME.PID.RANDOM.tmp`); HAProxy skips them too.
+  if (name.startsWith('.')) return false;
+  return !NON_CERTIFICATE_EXTENSIONS.some((extension) => name.endsWith(extension));
+}
+
+/** False only when the start of the file could be read and holds no PEM certificate. */
+async function mayBeCertificate(path: string): Promise<boolean> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(path, 'r');
+    const buffer = Buffer.alloc(PEEK_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, PEEK_BYTES, 0);
+    return buffer.subarray(0, bytesRead).includes(PEM_CERTIFICATE_MARKER);
+  } catch {
+    // An unreadable file is kept so that its own run reports why, instead of
+    // its OCSP response silently going stale.
+    return true;
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function isRegularFile(path: string): Promise<boolean> {
+  try {
+    return (await fs.stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function sourceError(option: '--dir' | '--crt-list', path: string, error: unknown): CertificateSourceError {
+  const code = systemErrorCode(error);
+  const reason =
+    code === 'ENOENT'
+      ? 'no such file or directory'
+      : code === 'ENOTDIR'
+        ? 'not a directory'
+        : `can't read it (${code ?? String(error)})`;
+  return new CertificateSourceError(path, `${option} ${path}: ${reason}`, { cause: error });
+}
+
+/**
+ * The certificate files of an HAProxy `crt` directory, in HAProxy's loading
+ * order (byte order of the names). Symbolic links count as the file they
+ * point to, as `stat()` does for HAProxy.
+ */
+export async function listCrtDirectory(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (error) {
+    throw sourceError('--dir', dir, error);
+  }
+  const certificates: string[] = [];
+  for (const name of names.filter(isCandidateName).sort()) {
+    const path = join(dir, name);
+    if ((await isRegularFile(path)) && (await mayBeCertificate(path))) certificates.push(path);
+  }
+  return certificates;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * HAProxy's multi-certificate bundle: when `path` does not exist, each of
+ * `path.dsa`, `path.ecdsa`, `path.rsa` that does is a certificate of its own.
+ * A path that exists, or that has no member either, stays as it is.
+ */
+async function bundleMembers(path: string): Promise<string[]> {
+  if (await exists(path)) return [path];
+  const members: string[] = [];
+  for (const keyType of BUNDLE_KEY_TYPES) {
+    const member = `${path}.${keyType}`;
+    if (await exists(member)) members.push(member);
+  }
+  return members.length > 0 ? members : [path];
+}
+
+/** Replaces each absent certificate path that names a multi-certificate bundle by the bundle's members. */
+export async function expandBundles(paths: readonly string[]): Promise<string[]> {
+  const expanded: string[] = [];
+  for (const path of paths) expanded.push(...(await bundleMembers(path)));
+  return expanded;
+}
+
+async function readCrtList(listPath: string, crtBase: string | undefined): Promise<CrtListEntry[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(listPath, 'utf8');
+  } catch (error) {
+    throw sourceError('--crt-list', listPath, error);
+  }
+  return parseCrtList(text, listPath, { crtBase });
+}
+
+/** Two names of one file (symbolic links, `..`) must not be updated twice, nor concurrently. */
+async function identityOf(path: string): Promise<string> {
+  try {
+    return await fs.realpath(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Every certificate to process: `--cert`s, then `--dir`s, then `--crt-list`s,
+ * each in the order given, bundles expanded, keeping only the first of
+ * several names for one file. A missing `--cert` is kept for its own run to
+ * report; a missing `--dir` or `--crt-list` throws a `CertificateSourceError`.
+ */
+export async function collectCertificates(input: CertificateSourcesInput): Promise<CertificateInput[]> {
+  const found: CertificateInput[] = [];
+  for (const path of await expandBundles(input.certs)) found.push({ path, source: 'cert' });
+  for (const dir of input.dirs) {
+    for (const path of await listCrtDirectory(dir)) found.push({ path, source: 'dir' });
+  }
+  for (const listPath of input.crtLists) {
+    for (const entry of await readCrtList(listPath, input.crtBase)) {
+      for (const path of await bundleMembers(entry.path)) {
+        found.push(
+          entry.ocspUpdate ? { path, source: 'crt-list', ocspUpdate: entry.ocspUpdate } : { path, source: 'crt-list' },
+        );
+      }
+    }
+  }
+  const seen = new Set<string>();
+  const unique: CertificateInput[] = [];
+  for (const certificate of found) {
+    const identity = await identityOf(certificate.path);
+    if (seen.has(identity)) continue;
+    seen.add(identity);
+    unique.push(certificate);
+  }
+  return unique;
+}
