@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import yargs from 'yargs';
 import { PROGRAM_NAME } from './run-log.ts';
 
@@ -20,6 +21,17 @@ export interface CliOptions {
   readonly timeoutSeconds: number;
   readonly retries: number;
   readonly lockTimeoutSeconds: number;
+  /** Restarts HAProxy when a response cannot be stapled at run time. */
+  readonly reloadCommand: string;
+  /** Talk to HAProxy through socat instead of a native socket. */
+  readonly useSocat: boolean;
+  readonly dirs: readonly string[];
+  readonly crtLists: readonly string[];
+  readonly skipFresh: boolean;
+  /** Certificates in flight at once. */
+  readonly jobs: number;
+  readonly json: boolean;
+  readonly quiet: boolean;
 }
 
 export type ParsedCommandLine =
@@ -32,6 +44,9 @@ export const DEFAULT_SOCKET = '/run/haproxy/admin.sock';
 const DEFAULT_TIMEOUT_SECONDS = 10;
 const DEFAULT_RETRIES = 2;
 const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
+export const DEFAULT_RELOAD_COMMAND = 'service haproxy reload';
+/** One per CPU, and at least two: most of a certificate's time is spent waiting on openssl or the network. */
+const defaultJobs = () => Math.max(2, availableParallelism());
 
 const valueOptions = {
   syslog: { alias: 'l' },
@@ -44,6 +59,10 @@ const valueOptions = {
   timeout: {},
   retries: {},
   'lock-timeout': {},
+  'reload-cmd': {},
+  dir: {},
+  'crt-list': {},
+  jobs: {},
 } as const;
 
 const flagOptions = {
@@ -54,6 +73,10 @@ const flagOptions = {
   'partial-chain': {},
   noverify: {},
   'skip-update': { alias: 'S' },
+  socat: {},
+  'skip-fresh': {},
+  json: {},
+  quiet: { alias: 'q' },
   help: { alias: 'h' },
   version: {},
 } as const;
@@ -136,6 +159,14 @@ function toOptions(args: Arguments): CliOptions {
     timeoutSeconds: wholeNumber('timeout', DEFAULT_TIMEOUT_SECONDS, 1),
     retries: wholeNumber('retries', DEFAULT_RETRIES, 0),
     lockTimeoutSeconds: wholeNumber('lock-timeout', DEFAULT_LOCK_TIMEOUT_SECONDS, 0),
+    reloadCommand: last('reload-cmd') ?? DEFAULT_RELOAD_COMMAND,
+    useSocat: args.socat === true,
+    dirs: all('dir'),
+    crtLists: all('crt-list'),
+    skipFresh: args['skip-fresh'] === true,
+    jobs: wholeNumber('jobs', defaultJobs(), 1),
+    json: args.json === true,
+    quiet: args.quiet === true,
   };
 }
 
@@ -247,6 +278,35 @@ Options:
 
      --lock-timeout seconds : wait this long for another run on the same
                          certificate to finish (default ${DEFAULT_LOCK_TIMEOUT_SECONDS}), then exit 9.
+
+     --reload-cmd cmd  : command that reloads HAProxy when a first response
+                         cannot be stapled at run time (HAProxy older than
+                         2.2, or a certificate it does not list); default
+                         '${DEFAULT_RELOAD_COMMAND}'.
+
+     --socat           : talk to the admin socket through socat, as the
+                         original did, instead of a native connection.
+
+Many certificates:
+
+ -c, --cert file       : may be given several times.
+
+     --dir dir         : every certificate of an HAProxy 'crt' directory
+                         (.key, .issuer, .ocsp, .sctl files are skipped).
+
+     --crt-list file   : every certificate of an HAProxy crt-list.
+
+     --skip-fresh      : leave alone certificates whose response in place
+                         is valid and has more than half of its validity
+                         (and more than an hour) ahead.
+
+     --jobs n          : certificates processed at once (default: one per
+                         CPU, at least 2); at most 4 requests at a time go
+                         to one OCSP responder.
+
+     --json            : print one JSON document with every result.
+
+ -q, --quiet           : print errors only.
 
      --version         : print the version and exit.
 

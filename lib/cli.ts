@@ -5,9 +5,14 @@ import { dir } from 'tmp-promise';
 import { HaposError, ExitCode, programError } from './errors.ts';
 import { run } from './exec.ts';
 import { Openssl } from './openssl.ts';
-import { RunLog, PROGRAM_NAME, type OutputStream } from './run-log.ts';
+import { CertificateLog, RunLog, PROGRAM_NAME, type OutputStream } from './run-log.ts';
+import { batchExitCode, updateCertificates, type CertificateOutcome } from './batch.ts';
+import { collectCertificates, CertificateSourceError, type CertificateInput } from './cert-sources.ts';
+import { createKeyedLimiter } from './concurrency.ts';
+import { paletteFor } from './color.ts';
+import { progressLine, renderJson, renderSummary, totalsOf } from './run-report.ts';
 import { HELP_TEXT, parseCommandLine, type CliOptions } from './cli-args.ts';
-import { defaultRetryDelayMs, updateCertificate, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
+import { defaultRetryDelayMs, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
 
 export interface CliIo {
   readonly stdout: OutputStream;
@@ -68,15 +73,13 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
 
   try {
     log.debug(`Temporary directory: ${tempDir.path}`);
-    await runUpdate(options, log, tempDir.path, io, notifierFor(options, log));
-    return ExitCode.ok;
+    return await runUpdates(options, log, tempDir.path, io, notifierFor);
   } catch (error) {
-    if (!(error instanceof HaposError)) {
-      return reportProgramError(io, log, error instanceof Error ? error.message : String(error));
+    if (error instanceof HaposError && error.exitCode !== ExitCode.program) {
+      await log.error(`Error processing '${options.certs[0] ?? ''}': ${error.message}`);
+      return error.exitCode;
     }
-    if (error.exitCode === ExitCode.program) return reportProgramError(io, log, error.message);
-    await log.error(`Error processing '${options.certs[0] ?? ''}': ${error.message}`);
-    return error.exitCode;
+    return reportProgramError(io, log, error instanceof Error ? error.message : String(error));
   } finally {
     process.off('SIGINT', abort);
     process.off('SIGTERM', abort);
@@ -84,22 +87,86 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
   }
 }
 
-async function runUpdate(
+/** Responders get at most this many requests at once from one run, so that a batch never hammers a CA. */
+const REQUESTS_PER_RESPONDER = 4;
+
+async function runUpdates(
   options: CliOptions,
   log: RunLog,
   tempDir: string,
   io: CliIo,
-  haproxy: HaproxyNotifier,
-): Promise<void> {
+  notifierFor: NotifierFactory,
+): Promise<number> {
   const openssl = await Openssl.detect(io.env.OPENSSL_BIN || 'openssl');
   if (openssl === undefined) throw programError('openssl binary not found; adjust OPENSSL_BIN variable in the script');
-  const [cert] = options.certs;
-  if (cert === undefined) throw programError('certificate not provided (--cert argument)');
+  const inputs = await findCertificates(options);
   const curl = options.useCurl ? await findCurl(io.env.CURL_BIN || 'curl') : undefined;
   if (options.ocspProxy !== undefined && curl === undefined && !openssl.supportsProxy) {
     throw programError(`--ocsp-proxy needs OpenSSL 3.0 or later (found ${openssl.version.text}); add --use-curl`);
   }
-  const updateOptions: UpdateOptions = {
+  // One --cert behaves exactly as the original; anything more is a batch.
+  const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
+  const haproxy = notifierFor(options, log);
+  const throttleResponder = createKeyedLimiter(REQUESTS_PER_RESPONDER);
+  const showProgress = !single && io.stderr.isTTY === true && !options.json && !options.quiet && inputs.length > 3;
+  const finished: CertificateOutcome[] = [];
+  const outcomes = await updateCertificates(inputs, {
+    jobs: single ? 1 : options.jobs,
+    multiple: !single,
+    tempDir,
+    optionsFor: (cert) => updateOptionsFor(cert, options),
+    contextFor: (certTempDir, certLog) => ({
+      openssl,
+      curl,
+      log: certLog,
+      tempDir: certTempDir,
+      haproxy,
+      now: () => new Date(),
+      retryDelayMs: defaultRetryDelayMs,
+      throttleResponder,
+    }),
+    logFor: (cert) =>
+      single ? { debug: (m) => log.debug(m), error: (m) => log.error(m), finish() {} } : new CertificateLog(log, cert),
+    reportFailure: async (cert, error) => {
+      if (single && error.exitCode === ExitCode.program) {
+        await reportProgramError(io, log, error.message);
+      } else {
+        await log.error(`Error processing '${cert}': ${error.message}`);
+      }
+    },
+    onOutcome: showProgress
+      ? (outcome) => {
+          finished.push(outcome);
+          io.stderr.write(`\r${progressLine(finished.length, inputs.length, totalsOf(finished))}`);
+        }
+      : undefined,
+  });
+  if (showProgress) io.stderr.write('\n');
+  if (options.json) {
+    io.stdout.write(renderJson(outcomes));
+  } else if (!single && !options.quiet) {
+    io.stdout.write(renderSummary(outcomes, paletteFor(io.stdout, io.env)));
+  }
+  return batchExitCode(outcomes);
+}
+
+async function findCertificates(options: CliOptions): Promise<CertificateInput[]> {
+  let inputs: CertificateInput[];
+  try {
+    inputs = await collectCertificates({ certs: options.certs, dirs: options.dirs, crtLists: options.crtLists });
+  } catch (error) {
+    if (error instanceof CertificateSourceError) throw programError(error.message);
+    throw error;
+  }
+  if (options.certs.length === 0 && options.dirs.length === 0 && options.crtLists.length === 0) {
+    throw programError('certificate not provided (--cert argument)');
+  }
+  if (inputs.length === 0) throw programError('no certificate found in the given --dir and --crt-list');
+  return inputs;
+}
+
+function updateOptionsFor(cert: string, options: CliOptions): UpdateOptions {
+  return {
     cert,
     dryRun: options.debug,
     goodOnly: options.goodOnly,
@@ -113,16 +180,8 @@ async function runUpdate(
     timeoutSeconds: options.timeoutSeconds,
     retries: options.retries,
     lockTimeoutSeconds: options.lockTimeoutSeconds,
+    skipFresh: options.skipFresh,
   };
-  await updateCertificate(updateOptions, {
-    openssl,
-    curl,
-    log,
-    tempDir,
-    haproxy,
-    now: () => new Date(),
-    retryDelayMs: defaultRetryDelayMs,
-  });
 }
 
 async function findCurl(binary: string): Promise<string> {

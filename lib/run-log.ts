@@ -16,12 +16,18 @@ export interface RunLogOptions {
 
 export type OutputStream = Writable & { readonly isTTY?: boolean };
 
+/** Where the update flow reports: debug lines, and error lines that do not stop it. */
+export interface Log {
+  debug(message: string): void;
+  error(message: string): Promise<void>;
+}
+
 /**
  * The original's Debug/LogError pair: debug lines on stdout in debug mode,
  * error lines on stderr (or syslog), and every line of both kinds appended to
  * `log` in the temporary directory once there is one.
  */
-export class RunLog {
+export class RunLog implements Log {
   private logFile: string | undefined;
 
   constructor(private readonly options: RunLogOptions) {}
@@ -60,5 +66,32 @@ export class RunLog {
 
   private append(message: string): void {
     if (this.logFile !== undefined) appendFileSync(this.logFile, `${message}\n`);
+  }
+}
+
+/**
+ * The log of one certificate among many processed at once: its debug lines
+ * are held back and written together when it is done, so that they do not
+ * interleave with other certificates'; error lines go out at once.
+ */
+export class CertificateLog implements Log {
+  private readonly lines: string[] = [];
+
+  constructor(
+    private readonly runLog: RunLog,
+    private readonly cert: string,
+  ) {}
+
+  debug(message: string): void {
+    this.lines.push(message);
+  }
+
+  error(message: string): Promise<void> {
+    return this.runLog.error(message);
+  }
+
+  finish(): void {
+    this.runLog.debug(`--- ${this.cert}`);
+    for (const line of this.lines) this.runLog.debug(line);
   }
 }

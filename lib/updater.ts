@@ -15,7 +15,13 @@ import {
   type OcspResponse,
   type SingleResponse,
 } from './ocsp-response.ts';
-import { assessResponse, compareWithCurrent, describeRevocation, type ProblemCode } from './response-checks.ts';
+import {
+  assessResponse,
+  compareWithCurrent,
+  describeRevocation,
+  isFreshEnough,
+  type ProblemCode,
+} from './response-checks.ts';
 
 const IDENTITY_PROBLEMS: ReadonlySet<ProblemCode> = new Set([
   'not-successful',
@@ -32,7 +38,7 @@ import {
 import { fetchOcspResponse, FetchError, hostOfUrl, isHttpUrl, RequestError, type Responder } from './ocsp-fetch.ts';
 import { FileWriteError, writeFileAtomic } from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
-import type { RunLog } from './run-log.ts';
+import type { Log } from './run-log.ts';
 
 export interface UpdateOptions {
   readonly cert: string;
@@ -51,6 +57,8 @@ export interface UpdateOptions {
   /** Further attempts after a transient failure or `tryLater`. */
   readonly retries: number;
   readonly lockTimeoutSeconds: number;
+  /** Leave a valid response in place alone while most of its validity is ahead. */
+  readonly skipFresh: boolean;
 }
 
 export interface HaproxyNotifier {
@@ -62,18 +70,23 @@ export interface UpdateContext {
   readonly openssl: Openssl;
   /** The curl binary, when `--use-curl` is set. */
   readonly curl?: string;
-  readonly log: RunLog;
+  readonly log: Log;
   readonly tempDir: string;
   readonly haproxy: HaproxyNotifier;
   readonly now: () => Date;
   /** Waits between retries; tests pass a faster one. */
   readonly retryDelayMs: (attempt: number) => number;
+  /** Gates requests per responder host, so that a batch never hammers one CA. */
+  readonly throttleResponder: <R>(host: string, request: () => Promise<R>) => Promise<R>;
 }
 
-export type UpdateAction = 'updated' | 'checked' | 'kept-current';
+export type UpdateAction = 'updated' | 'checked' | 'kept-current' | 'skipped-fresh';
 
 export interface UpdateResult {
-  /** `checked` in debug mode (nothing written), `kept-current` when the response in place is newer. */
+  /**
+   * `checked` in debug mode (nothing written), `kept-current` when the
+   * response in place is newer, `skipped-fresh` when it was fresh enough.
+   */
   readonly action: UpdateAction;
   readonly certStatus: CertStatus;
   readonly thisUpdate: Date;
@@ -94,7 +107,8 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
 }
 
 async function lockCertificate(options: UpdateOptions): Promise<Lock> {
-  const lockPath = `${options.cert}.ocsp.lock`;
+  // A dot-file: HAProxy loads every other file of a crt directory as a certificate.
+  const lockPath = path.join(path.dirname(options.cert), `.${path.basename(options.cert)}.ocsp.lock`);
   try {
     return await acquireLock(lockPath, { timeoutMs: options.lockTimeoutSeconds * 1000 });
   } catch (error) {
@@ -128,6 +142,19 @@ async function updateLocked(options: UpdateOptions, context: UpdateContext): Pro
     const chain = await prepareChain(cert, bundle, ee, files.chain, context.log);
     await verifyEndEntity(cert, chain.fromIssuerFile, files, options, context);
     const expectedCertId = certIdFor(ee, chain.certificates);
+    const fresh =
+      options.skipFresh && current !== undefined ? freshResponse(current, expectedCertId, context) : undefined;
+    if (fresh !== undefined) {
+      context.log.debug(
+        `Current OCSP response is fresh (Next Update ${formatOpensslDate(fresh.nextUpdate!)}): skipped, as --skip-fresh asks.`,
+      );
+      return {
+        action: 'skipped-fresh',
+        certStatus: fresh.certStatus,
+        thisUpdate: fresh.thisUpdate,
+        nextUpdate: fresh.nextUpdate,
+      };
+    }
 
     const { der, response } = await obtainResponse(responder, files, options, context);
     const assessment = assessResponse(response, expectedCertId, context.now());
@@ -146,9 +173,10 @@ async function updateLocked(options: UpdateOptions, context: UpdateContext): Pro
       context.log.debug('Debug mode: haproxy update skipped.');
       return { action: 'checked', ...result };
     }
-    if (current !== undefined && compareWithCurrent(single, current) === 'older') {
+    const currentSingle = current?.responseStatus === 'successful' ? current.responses[0] : undefined;
+    if (currentSingle !== undefined && compareWithCurrent(single, currentSingle) === 'older') {
       await context.log.error(
-        `${cert}.ocsp in place is newer (This Update ${formatOpensslDate(current.thisUpdate)}) than the response received (This Update ${formatOpensslDate(single.thisUpdate)}): keeping it`,
+        `${cert}.ocsp in place is newer (This Update ${formatOpensslDate(currentSingle.thisUpdate)}) than the response received (This Update ${formatOpensslDate(single.thisUpdate)}): keeping it`,
       );
       return { action: 'kept-current', ...result };
     }
@@ -190,18 +218,17 @@ type TempFiles = ReturnType<typeof tempFiles>;
  * that a newer one is never replaced by an older one. An unreadable file is
  * reported and replaced; the original silently ignored it.
  */
-async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<SingleResponse | undefined> {
+async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<OcspResponse | undefined> {
   const { log } = context;
   log.debug('An OCSP response already exists: checking its expiration.');
-  let current: SingleResponse | undefined;
+  let current: OcspResponse;
   try {
-    const response = parseOcspResponse(await readFile(`${cert}.ocsp`));
-    current = response.responseStatus === 'successful' ? response.responses[0] : undefined;
+    current = parseOcspResponse(await readFile(`${cert}.ocsp`));
   } catch (error) {
     await log.error(`current OCSP response ${cert}.ocsp is unreadable (${messageOf(error)}): it will be replaced`);
     return undefined;
   }
-  const nextUpdate = current?.nextUpdate;
+  const nextUpdate = current.responseStatus === 'successful' ? current.responses[0]?.nextUpdate : undefined;
   if (nextUpdate === undefined) return current;
   const expiration = formatOpensslDate(nextUpdate);
   if (nextUpdate.getTime() < context.now().getTime()) {
@@ -324,7 +351,7 @@ async function prepareChain(
   bundle: Bundle,
   ee: BundleCertificate,
   chainPath: string,
-  log: RunLog,
+  log: Log,
 ): Promise<Chain> {
   const issuerFile = `${cert}.issuer`;
   if (existsSync(issuerFile)) {
@@ -398,6 +425,13 @@ function misorderNote(bundle: readonly BundleCertificate[]): string {
   return `the bundle's certificates are out of order: n. ${leafIndex + 1} (${subject}) looks like the EE certificate and must come first`;
 }
 
+/** The response in place, when HAProxy would take it and most of its validity is still ahead. */
+function freshResponse(current: OcspResponse, expected: CertId, context: UpdateContext): SingleResponse | undefined {
+  const now = context.now();
+  const assessment = assessResponse(current, expected, now);
+  return assessment.ok && isFreshEnough(assessment.single, now) ? assessment.single : undefined;
+}
+
 /** The CertID HAProxy will file the response under: sha1, issuer found in the chain. */
 function certIdFor(ee: BundleCertificate, chain: readonly BundleCertificate[]): CertId {
   const issuer = chain.find((candidate) => ee.x509.checkIssued(candidate.x509));
@@ -427,7 +461,9 @@ async function obtainResponse(
     };
     let der: Buffer;
     try {
-      der = await fetchOcspResponse(context.openssl, responder, fetchFiles, settings);
+      der = await context.throttleResponder(hostOfUrl(responder.url), () =>
+        fetchOcspResponse(context.openssl, responder, fetchFiles, settings),
+      );
     } catch (error) {
       if (error instanceof RequestError) throw new HaposError(ExitCode.certificate, error.message);
       if (!(error instanceof FetchError)) throw error;

@@ -25,6 +25,12 @@ test('defaults match the original', () => {
   assert.equal(options.timeoutSeconds, 10);
   assert.equal(options.retries, 2);
   assert.equal(options.lockTimeoutSeconds, 30);
+  assert.equal(options.reloadCommand, 'service haproxy reload');
+  assert.equal(options.useSocat, false);
+  assert.deepEqual([options.dirs, options.crtLists], [[], []]);
+  assert.equal(options.skipFresh, false);
+  assert.ok(options.jobs >= 2);
+  assert.deepEqual([options.json, options.quiet], [false, false]);
   assert.equal(options.vaFile, undefined);
 });
 
@@ -68,6 +74,18 @@ test('every long option is recognised', () => {
     '0',
     '--lock-timeout',
     '5',
+    '--reload-cmd',
+    'systemctl reload haproxy',
+    '--socat',
+    '--dir',
+    '/etc/haproxy/certs',
+    '--crt-list',
+    '/etc/haproxy/crt-list.txt',
+    '--skip-fresh',
+    '--jobs',
+    '8',
+    '--json',
+    '--quiet',
   ]);
   assert.deepEqual(options, {
     certs: ['site.pem'],
@@ -87,6 +105,14 @@ test('every long option is recognised', () => {
     timeoutSeconds: 3,
     retries: 0,
     lockTimeoutSeconds: 5,
+    reloadCommand: 'systemctl reload haproxy',
+    useSocat: true,
+    dirs: ['/etc/haproxy/certs'],
+    crtLists: ['/etc/haproxy/crt-list.txt'],
+    skipFresh: true,
+    jobs: 8,
+    json: true,
+    quiet: true,
   });
 });
 

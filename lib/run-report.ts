@@ -1,0 +1,73 @@
+import type { ChalkInstance } from 'chalk';
+import type { CertificateAction, CertificateOutcome } from './batch.ts';
+
+const actions: readonly CertificateAction[] = [
+  'updated',
+  'checked',
+  'kept-current',
+  'skipped-fresh',
+  'skipped-no-url',
+  'failed',
+];
+
+export type Totals = Record<CertificateAction, number> & { readonly certificates: number };
+
+export function totalsOf(outcomes: readonly CertificateOutcome[]): Totals {
+  const totals = Object.fromEntries(actions.map((action) => [action, 0])) as Record<CertificateAction, number>;
+  for (const outcome of outcomes) totals[outcome.action]++;
+  return { ...totals, certificates: outcomes.length };
+}
+
+/** `--json`: one document for scripts and monitoring, dates in ISO 8601. */
+export function renderJson(outcomes: readonly CertificateOutcome[]): string {
+  const results = outcomes.map((outcome) => ({
+    cert: outcome.cert,
+    action: outcome.action,
+    certStatus: outcome.certStatus,
+    thisUpdate: outcome.thisUpdate?.toISOString() ?? null,
+    nextUpdate: outcome.nextUpdate?.toISOString() ?? null,
+    exitCode: outcome.exitCode,
+    message: outcome.message,
+    durationMs: outcome.durationMs,
+    ...(outcome.ocspUpdate !== undefined && { ocspUpdate: outcome.ocspUpdate }),
+  }));
+  return `${JSON.stringify({ results, totals: totalsOf(outcomes) }, null, 2)}\n`;
+}
+
+/** The one-line tally that closes a summary: `3 certificates: 2 updated, 1 failed`. */
+export function describeTotals(totals: Totals): string {
+  const counted = actions.filter((action) => totals[action] > 0).map((action) => `${totals[action]} ${action}`);
+  const noun = totals.certificates === 1 ? 'certificate' : 'certificates';
+  return `${totals.certificates} ${noun}: ${counted.join(', ') || 'nothing done'}`;
+}
+
+/** A table of outcomes, one row per certificate, coloured by the palette (plain when it has no colours). */
+export function renderSummary(outcomes: readonly CertificateOutcome[], palette: ChalkInstance): string {
+  const colourOf = (action: CertificateAction) =>
+    action === 'failed' ? palette.red : action === 'updated' || action === 'checked' ? palette.green : palette.yellow;
+  const rows = outcomes.map((outcome) => [
+    outcome.action,
+    outcome.certStatus ?? '-',
+    outcome.nextUpdate?.toISOString().replace(/\.\d{3}Z$/, 'Z') ?? '-',
+    outcome.cert,
+    outcome.action === 'failed' ? outcome.message : '',
+  ]);
+  const header = ['ACTION', 'STATUS', 'NEXT UPDATE', 'CERTIFICATE', 'MESSAGE'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
+  const body = rows.map((row, index) => {
+    const text = line(row);
+    const action = outcomes[index]!.action;
+    return colourOf(action)(text.slice(0, action.length)) + text.slice(action.length);
+  });
+  return [palette.bold(line(header)), ...body, describeTotals(totalsOf(outcomes))].join('\n') + '\n';
+}
+
+/** `[12/1000] 10 updated, 2 failed` — rewritten in place on a terminal. */
+export function progressLine(done: number, total: number, totals: Totals): string {
+  return `[${done}/${total}] ${describeTotals(totals).replace(/^\d+ certificates?: /, '')}`;
+}
