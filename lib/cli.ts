@@ -5,13 +5,15 @@ import { dir } from 'tmp-promise';
 import { HaposError, ExitCode, programError } from './errors.ts';
 import { run } from './exec.ts';
 import { Openssl } from './openssl.ts';
-import { CertificateLog, RunLog, PROGRAM_NAME, type OutputStream } from './run-log.ts';
+import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
+import { PROGRAM_NAME } from './program.ts';
 import { batchExitCode, updateCertificates, type CertificateOutcome } from './batch.ts';
 import { collectCertificates, CertificateSourceError, type CertificateInput } from './cert-sources.ts';
 import { createKeyedLimiter } from './concurrency.ts';
 import { paletteFor } from './color.ts';
 import { progressLine, renderJson, renderSummary, totalsOf } from './run-report.ts';
-import { HELP_TEXT, parseCommandLine, type CliOptions } from './cli-args.ts';
+import { parseCommandLine, type CliOptions } from './cli-args.ts';
+import { HELP_TEXT } from './help.ts';
 import { defaultRetryDelayMs, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
 
 export interface CliIo {

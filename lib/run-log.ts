@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { paletteFor } from './color.ts';
 import { run } from './exec.ts';
 
-export const PROGRAM_NAME = 'hapos-upd';
+import { PROGRAM_NAME } from './program.ts';
 
 export interface RunLogOptions {
   /** `-d`: debug lines go to stdout. */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SOCKET, parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
+import { parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
+import { DEFAULT_SOCKET } from '../lib/help.ts';
 
 function optionsOf(argv: string[]): CliOptions {
   const parsed = parseCommandLine(argv);

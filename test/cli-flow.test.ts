@@ -68,6 +68,12 @@ describe('help, version and argument errors (exit 9)', () => {
     assert.equal(result.stderr, '');
   });
 
+  test('help asked for after other options prints the same text', async () => {
+    const [alone, later] = await Promise.all([cli(['-h']), cli(['-d', '--cert', 'x.pem', '--help'])]);
+    assert.equal(later.exitCode, 0);
+    assert.equal(later.stdout, alone.stdout);
+  });
+
   test('--version prints the package version', async () => {
     const result = await cli(['--version']);
     assert.deepEqual([result.exitCode, result.stdout], [0, `${packageJson.version}\n`]);

@@ -1,0 +1,138 @@
+// The help text and the defaults it documents. Kept apart from the argument
+// parser so that `hapos-upd --help` loads nothing heavy.
+import { PROGRAM_NAME } from './program.ts';
+
+export const DEFAULT_SOCKET = '/run/haproxy/admin.sock';
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+export const DEFAULT_RETRIES = 2;
+export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
+export const DEFAULT_RELOAD_COMMAND = 'service haproxy reload';
+
+export const HELP_TEXT = `
+HAProxy OCSP Stapling Updater (TypeScript) - ${PROGRAM_NAME}
+
+Usage:
+ ${PROGRAM_NAME} [options] --cert crt_full_path
+
+This program extracts and queries the OCSP server present in a
+certificate to obtain its revocation status, then updates HAProxy by
+writing the '.issuer' and the '.ocsp' files and by sending it the
+'set ssl ocsp-response' command through the admin socket.
+
+The crt_full_path argument is the full path to the certificate bundle
+used in haproxy 'crt' setting. End-entity (EE) certificate plus any
+intermediate CA certificates must be concatenated there.
+An OCSP query is sent to the OCSP server given on the command line
+(--ocsp-url and --ocsp-host argument); if these arguments are missing,
+URL and Host header values are automatically extracted from the
+certificate.
+If the '.issuer' file already exists it's used to build the OCSP
+request, otherwise the chain is extracted from crt_full_path and used
+to identify the issuer.
+Finally, it writes the related '.issuer' and '.ocsp' files and updates
+haproxy through its admin socket (--socket argument, default
+${DEFAULT_SOCKET}).
+
+Exit codes:
+ 0       OK
+ 1       openssl certificates handling error
+ 2       OCSP server URL not found
+ 3       string parsing / PEM manipulation error
+ 4       OCSP error
+ 5       haproxy management error
+ 9       program error (wrong arguments, missing dependencies)
+
+Options:
+
+ -d, --debug           : don't do anything, print debug messages only.
+
+     --keep-temp       : keep temporary directory after exiting (for
+                         debug purposes).
+
+ -g, --good-only       : do not update haproxy if OCSP response
+                         certificate status value is not 'good'.
+
+ -l, --syslog priority : log errors to syslog system log module.
+                         The priority may be specified numerically
+                         or as a facility.level pair (e.g.
+                         local7.error).
+
+     --ocsp-url url    : OCSP server URL; use this instead of the
+                         one in the EE certificate.
+
+     --ocsp-host host  : OCSP server hostname to be used in the
+                         'Host:' header; use this instead of the one
+                         extracted from the OCSP server URL.
+
+     --ocsp-proxy proxy : OCSP server proxy; use this to reach OCSP server
+                         through an HTTP proxy (http[s]://host:port).
+
+     --use-curl        : Uses curl instead of OpenSSL's basic HTTP client.
+                         This is useful for networks with complex proxy setups.
+
+     --partial-chain   : Allow partial certificate chain if at least one certificate
+                         is in trusted store. Useful when validating an intermediate
+                         certificate without the root CA.
+
+ -s, --socket file     : haproxy admin socket. If omitted,
+                         ${DEFAULT_SOCKET} is used by default.
+
+ -v, --VAfile file     : same as the openssl ocsp -VAfile option
+                         with 'file' as argument. For more details:
+                         'man ocsp'.
+                         If file = "-" then the chain extracted
+                         from the certificate's bundle (or .issuer
+                         file) is used (useful for OCSP responses
+                         that don't include the signer certificate).
+
+     --noverify        : Do not verify OCSP response.
+
+ -S, --skip-update     : Do not notify haproxy of the new OCSP response.
+
+     --timeout seconds : give up an OCSP HTTP exchange after this many
+                         seconds (default ${DEFAULT_TIMEOUT_SECONDS}).
+
+     --retries n       : retry a failed OCSP exchange (no answer, server
+                         error, 'tryLater') n times with growing pauses
+                         (default ${DEFAULT_RETRIES}).
+
+     --lock-timeout seconds : wait this long for another run on the same
+                         certificate to finish (default ${DEFAULT_LOCK_TIMEOUT_SECONDS}), then exit 9.
+
+     --reload-cmd cmd  : command that reloads HAProxy when a first response
+                         cannot be stapled at run time (HAProxy older than
+                         2.2, or a certificate it does not list); default
+                         '${DEFAULT_RELOAD_COMMAND}'.
+
+     --socat           : talk to the admin socket through socat, as the
+                         original did, instead of a native connection.
+
+Many certificates:
+
+ -c, --cert file       : may be given several times.
+
+     --dir dir         : every certificate of an HAProxy 'crt' directory
+                         (.key, .issuer, .ocsp, .sctl files are skipped).
+
+     --crt-list file   : every certificate of an HAProxy crt-list.
+
+     --skip-fresh      : leave alone certificates whose response in place
+                         is valid and has more than half of its validity
+                         (and more than an hour) ahead.
+
+     --jobs n          : certificates processed at once (default: one per
+                         CPU, at least 2); at most 4 requests at a time go
+                         to one OCSP responder.
+
+     --json            : print one JSON document with every result.
+
+ -q, --quiet           : print errors only.
+
+     --version         : print the version and exit.
+
+ -h, --help            : this help.
+
+Environment:
+ OPENSSL_BIN           : the openssl binary (default: openssl).
+ CURL_BIN              : the curl binary for --use-curl (default: curl).
+`;
