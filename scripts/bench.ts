@@ -1,0 +1,216 @@
+// Benchmark: one batch process against one process per certificate, on N
+// leaves under one intermediate, with real `openssl ocsp` responders on
+// 127.0.0.1. Reports medians of several rounds, per-certificate cost and
+// peak memory. Run with `make bench` (BENCH_SIZES=1,100,1000 BENCH_ROUNDS=3).
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../lib/exec.ts';
+import { mapConcurrently } from '../lib/concurrency.ts';
+import { startOcspResponder, type OcspResponder } from '../test/helpers/responder.ts';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const cli = path.join(repoRoot, 'dist', 'hapos-upd.js');
+const sizes = (process.env.BENCH_SIZES ?? '1,100,1000').split(',').map(Number);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+/** One-process-per-certificate runs are slow; above this many they are sampled and scaled. */
+const singleRunSample = Number(process.env.BENCH_SINGLE_SAMPLE ?? 100);
+const respondersCount = 2;
+
+interface Measured {
+  readonly seconds: number;
+  readonly peakKb: number;
+}
+
+/** Runs a command, returning wall time and peak resident memory (from GNU time). */
+async function measure(command: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
+  const started = process.hrtime.bigint();
+  const stderr = await new Promise<string>((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', 'PEAK_KB=%M', ...command], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let text = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`${command.join(' ')} exited ${code}: ${text}`)),
+    );
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { seconds, peakKb: Number(/PEAK_KB=(\d+)/.exec(stderr)?.[1] ?? 0) };
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+interface Fixture {
+  readonly dir: string;
+  readonly certDir: string;
+  readonly certs: string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly responders: OcspResponder[];
+}
+
+/** N leaves under the test intermediate, spread over the responders, each bundle in certDir. */
+async function makeFixture(size: number): Promise<Fixture> {
+  const pki = path.join(repoRoot, 'fixtures', 'pki');
+  await run(path.join(repoRoot, 'scripts', 'make-pki.sh'), [pki]);
+  const dir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-bench-'));
+  const certDir = path.join(dir, 'certs');
+  await mkdir(certDir);
+  const serials = Array.from({ length: size }, (_, index) => (0x100000 + index).toString(16).toUpperCase());
+  const index = path.join(dir, 'index.txt');
+  await writeFile(
+    index,
+    serials.map((serial) => `V\t491231235959Z\t\t${serial}\tunknown\t/CN=leaf ${serial}\n`).join(''),
+  );
+  const responders = await Promise.all(
+    Array.from({ length: respondersCount }, () =>
+      startOcspResponder({
+        index,
+        ca: path.join(pki, 'int.pem'),
+        signerCert: path.join(pki, 'ocsp-signer.pem'),
+        signerKey: path.join(pki, 'ocsp-signer.key'),
+      }),
+    ),
+  );
+  const intermediate = await run('cat', [path.join(pki, 'int.pem')]);
+  const certs = await mapConcurrently(serials, availableParallelism() * 2, async (serial, position) => {
+    const extensions = path.join(dir, `${serial}.ext`);
+    const responder = responders[position % responders.length]!;
+    await writeFile(
+      extensions,
+      `basicConstraints=CA:FALSE\nauthorityInfoAccess=OCSP;URI:${responder.url}\nsubjectAltName=DNS:leaf-${serial}.hapos-upd.test\n`,
+    );
+    const signed = await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      path.join(pki, 'leaf-ec.csr'),
+      '-CA',
+      path.join(pki, 'int.pem'),
+      '-CAkey',
+      path.join(pki, 'int.key'),
+      '-set_serial',
+      `0x${serial}`,
+      '-days',
+      '30',
+      '-subj',
+      `/CN=leaf ${serial}`,
+      '-extfile',
+      extensions,
+    ]);
+    if (signed.exitCode !== 0) throw new Error(signed.stderr);
+    const bundle = path.join(certDir, `leaf-${serial}.pem`);
+    await writeFile(bundle, signed.stdout + intermediate.stdout);
+    return bundle;
+  });
+  return { dir, certDir, certs, env: { ...process.env, SSL_CERT_DIR: path.join(pki, 'trust') }, responders };
+}
+
+async function clearResponses(fixture: Fixture): Promise<void> {
+  await run('find', [fixture.certDir, '(', '-name', '*.ocsp', '-o', '-name', '*.issuer', ')', '-delete']);
+}
+
+/** Times N single-certificate processes run one after another, as a cron job per certificate would. */
+async function singleRuns(fixture: Fixture, certs: string[]): Promise<number> {
+  const started = process.hrtime.bigint();
+  for (const cert of certs) await measure(['node', cli, '-S', '--cert', cert], fixture.env);
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+const format = (seconds: number) => (seconds >= 10 ? seconds.toFixed(1) : seconds.toFixed(3));
+
+async function startupFigures(): Promise<string[]> {
+  const node: number[] = [];
+  const help: number[] = [];
+  for (let round = 0; round < 15; round++) {
+    node.push((await measure(['node', '-e', '0'], process.env)).seconds);
+    help.push((await measure(['node', cli, '--help'], process.env)).seconds);
+  }
+  return [
+    `start-up (median of 15): node -e 0 ${format(median(node))} s, hapos-upd --help ${format(median(help))} s, ratio ${(median(help) / median(node)).toFixed(2)}`,
+  ];
+}
+
+async function dryRunFigures(fixture: Fixture): Promise<string[]> {
+  const cert = fixture.certs[0]!;
+  const dry: number[] = [];
+  const opensslOnly: number[] = [];
+  const chain = path.join(repoRoot, 'fixtures', 'pki', 'int.pem');
+  const ee = path.join(fixture.dir, 'ee.pem');
+  await run('openssl', ['x509', '-in', cert, '-out', ee]);
+  const url = fixture.responders[0]!.url;
+  for (let round = 0; round < 15; round++) {
+    dry.push((await measure(['node', cli, '-d', '--ocsp-url', url, '--cert', cert], fixture.env)).seconds);
+    const started = process.hrtime.bigint();
+    await measure(['openssl', 'verify', '-CAfile', chain, ee], fixture.env);
+    await measure(
+      [
+        'openssl',
+        'ocsp',
+        '-issuer',
+        chain,
+        '-cert',
+        ee,
+        '-url',
+        url,
+        '-respout',
+        `${ee}.der`,
+        '-noverify',
+        '-no_nonce',
+      ],
+      fixture.env,
+    );
+    await measure(
+      ['openssl', 'ocsp', '-issuer', chain, '-cert', ee, '-respin', `${ee}.der`, '-CAfile', chain, '-no_nonce'],
+      fixture.env,
+    );
+    opensslOnly.push(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+  return [
+    `single -d run (median of 15): ${format(median(dry))} s; its three openssl processes alone: ${format(median(opensslOnly))} s (${Math.round((100 * median(opensslOnly)) / median(dry))}%)`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const lines: string[] = [
+    `hapos-upd bench: ${availableParallelism()} CPUs, ${rounds} rounds, responders: ${respondersCount}`,
+  ];
+  lines.push(...(await startupFigures()));
+  for (const size of sizes) {
+    const fixture = await makeFixture(size);
+    try {
+      if (size === sizes[0]) lines.push(...(await dryRunFigures(fixture)));
+      const batch: Measured[] = [];
+      const single: number[] = [];
+      const sample = fixture.certs.slice(0, Math.min(size, singleRunSample));
+      for (let round = 0; round < rounds; round++) {
+        await clearResponses(fixture);
+        batch.push(await measure(['node', cli, '-S', '-q', '--dir', fixture.certDir], fixture.env));
+        await clearResponses(fixture);
+        single.push(((await singleRuns(fixture, sample)) * size) / sample.length);
+      }
+      const batchSeconds = median(batch.map((m) => m.seconds));
+      const singleSeconds = median(single);
+      const sampled = sample.length < size ? ` (scaled from ${sample.length} runs)` : '';
+      lines.push(
+        `N=${size}: batch ${format(batchSeconds)} s (${((1000 * batchSeconds) / size).toFixed(1)} ms/cert, peak ${Math.round(median(batch.map((m) => m.peakKb)) / 1024)} MB); ` +
+          `${size} single runs ${format(singleSeconds)} s${sampled} (${((1000 * singleSeconds) / size).toFixed(1)} ms/cert); ratio ${(singleSeconds / batchSeconds).toFixed(1)}x`,
+      );
+      console.log(lines.at(-1));
+    } finally {
+      await Promise.all(fixture.responders.map((responder) => responder.stop()));
+      await rm(fixture.dir, { recursive: true, force: true });
+    }
+  }
+  console.log(`\n${lines.join('\n')}`);
+}
+
+await main();
