@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
-import { run } from './exec.ts';
-import type { Openssl } from './openssl.ts';
+import { run, type CommandResult } from './exec.ts';
+import type { Openssl, Verification } from './openssl.ts';
 import { describeFetchFailure } from './openssl-output.ts';
 
 export interface Responder {
@@ -22,6 +22,14 @@ export interface FetchSettings {
   readonly timeoutSeconds: number;
   /** The curl binary when `--use-curl` is set. */
   readonly curl?: string;
+  /** How OpenSSL's client judges the answer in the same process. */
+  readonly verification: Verification;
+}
+
+export interface Fetched {
+  readonly body: Buffer;
+  /** OpenSSL's verdict on the answer when its client fetched it; curl leaves that to a separate check. */
+  readonly verdict?: CommandResult;
 }
 
 /** The responder gave no OCSP response; `transient` failures are worth retrying. */
@@ -44,9 +52,11 @@ export async function fetchOcspResponse(
   responder: Responder,
   files: FetchFiles,
   settings: FetchSettings,
-): Promise<Buffer> {
+): Promise<Fetched> {
   await rm(files.response, { force: true });
-  if (settings.curl !== undefined) return fetchWithCurl(openssl, settings.curl, responder, files, settings);
+  if (settings.curl !== undefined) {
+    return { body: await fetchWithCurl(openssl, settings.curl, responder, files, settings) };
+  }
   const fetched = await openssl.fetchResponse({
     issuer: files.issuer,
     cert: files.cert,
@@ -56,11 +66,12 @@ export async function fetchOcspResponse(
     proxy: responder.proxy,
     responseOut: files.response,
     timeoutSeconds: settings.timeoutSeconds,
+    verification: settings.verification,
   });
-  // openssl saves a response before judging its status, so a `tryLater`
-  // answer is on disk even though openssl exits 1.
+  // openssl saves a response before judging it, so a `tryLater` answer or
+  // one that fails verification is on disk even though openssl exits 1.
   const body = await readFile(files.response).catch(() => undefined);
-  if (body !== undefined && body.length > 0) return body;
+  if (body !== undefined && body.length > 0) return { body, verdict: fetched };
   const failure = describeFetchFailure(fetched.stderr);
   throw new FetchError(failure.reason, failure.transient);
 }

@@ -9,6 +9,15 @@ interface ChainArgs {
   readonly partialChain: boolean;
 }
 
+/** How openssl judges a response: against which trust, and where it writes the status block. */
+export interface Verification {
+  readonly caFile: string;
+  readonly vaFile?: string;
+  readonly verify: boolean;
+  /** Where openssl writes the certificate's status block. */
+  readonly statusOut: string;
+}
+
 export interface FetchArgs extends ChainArgs {
   readonly url: string;
   /** Sent as the `Host:` header instead of the URL's host. */
@@ -17,15 +26,12 @@ export interface FetchArgs extends ChainArgs {
   readonly proxy?: string;
   readonly responseOut: string;
   readonly timeoutSeconds: number;
+  readonly verification: Verification;
 }
 
 export interface CheckArgs extends ChainArgs {
   readonly responseIn: string;
-  readonly caFile: string;
-  readonly vaFile?: string;
-  readonly verify: boolean;
-  /** Where openssl writes the certificate's status block. */
-  readonly statusOut: string;
+  readonly verification: Verification;
 }
 
 /** One openssl binary of a known version; each method is one openssl invocation. */
@@ -50,6 +56,10 @@ export class Openssl {
     return run(this.binary, ['verify', ...partialChainArg(args), '-CAfile', args.caFile, args.cert]);
   }
 
+  /**
+   * Queries the responder, saves the DER answer and judges it, all in one
+   * process: the verdict on stdout/stderr, the status block in `statusOut`.
+   */
   fetchResponse(args: FetchArgs): Promise<CommandResult> {
     return run(this.binary, [
       'ocsp',
@@ -57,13 +67,13 @@ export class Openssl {
       ...requestArgs(args),
       '-respout',
       args.responseOut,
-      '-noverify',
       '-url',
       args.url,
       ...this.hostHeaderArgs(args.hostHeader),
       ...(args.proxy === undefined ? [] : ['-proxy', args.proxy]),
       '-timeout',
       String(args.timeoutSeconds),
+      ...verificationArgs(args.verification),
     ]);
   }
 
@@ -71,20 +81,15 @@ export class Openssl {
     return run(this.binary, ['ocsp', ...partialChainArg(args), ...requestArgs(args), '-reqout', args.requestOut]);
   }
 
-  /** Reads a DER response and checks it against the chain; status block to `statusOut`, the verdict on stdout/stderr. */
+  /** Judges a DER response already on disk, as fetchResponse does. */
   checkResponse(args: CheckArgs): Promise<CommandResult> {
     return run(this.binary, [
       'ocsp',
       ...partialChainArg(args),
-      ...(args.verify ? [] : ['-noverify']),
       ...requestArgs(args),
       '-respin',
       args.responseIn,
-      '-CAfile',
-      args.caFile,
-      ...(args.vaFile === undefined ? [] : ['-VAfile', args.vaFile]),
-      '-out',
-      args.statusOut,
+      ...verificationArgs(args.verification),
     ]);
   }
 
@@ -106,6 +111,17 @@ export function sendsOwnHostHeader(version: Pick<OpensslVersion, 'major' | 'mino
 /** `openssl ocsp -header`: two arguments on 1.0, `NAME=VALUE` on 0.9 and from 1.1 on. */
 export function hostHeaderArgs(version: Pick<OpensslVersion, 'major' | 'minor'>, host: string): string[] {
   return version.major === 1 && version.minor === 0 ? ['-header', 'Host', host] : ['-header', `Host=${host}`];
+}
+
+function verificationArgs(verification: Verification): string[] {
+  return [
+    ...(verification.verify ? [] : ['-noverify']),
+    '-CAfile',
+    verification.caFile,
+    ...(verification.vaFile === undefined ? [] : ['-VAfile', verification.vaFile]),
+    '-out',
+    verification.statusOut,
+  ];
 }
 
 function partialChainArg(args: { partialChain: boolean }): string[] {

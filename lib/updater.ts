@@ -4,7 +4,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaposError, ExitCode } from './errors.ts';
 import { parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
-import type { Openssl } from './openssl.ts';
+import type { Openssl, Verification } from './openssl.ts';
+import type { CommandResult } from './exec.ts';
 import {
   computeCertId,
   OcspParseError,
@@ -35,7 +36,15 @@ import {
   parseVerificationOutcome,
   parseVerifyError,
 } from './openssl-output.ts';
-import { fetchOcspResponse, FetchError, hostOfUrl, isHttpUrl, RequestError, type Responder } from './ocsp-fetch.ts';
+import {
+  fetchOcspResponse,
+  FetchError,
+  hostOfUrl,
+  isHttpUrl,
+  RequestError,
+  type Fetched,
+  type Responder,
+} from './ocsp-fetch.ts';
 import { FileWriteError, writeFileAtomic } from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
 import type { Log } from './run-log.ts';
@@ -156,14 +165,15 @@ async function updateLocked(options: UpdateOptions, context: UpdateContext): Pro
       };
     }
 
-    const { der, response } = await obtainResponse(responder, files, options, context);
+    const verification = verificationFor(files, options);
+    const { der, response, verdict } = await obtainResponse(responder, files, verification, options, context);
     const assessment = assessResponse(response, expectedCertId, context.now());
     // A response that is not about this certificate at all leaves openssl
     // nothing to report on; say what it is before asking openssl.
     if (!assessment.ok && IDENTITY_PROBLEMS.has(assessment.problem.code)) {
       throw new HaposError(ExitCode.ocsp, assessment.problem.message);
     }
-    await checkResponse(files, options, context);
+    await checkResponse(files, verification, verdict, options, context);
     if (!assessment.ok) throw new HaposError(ExitCode.ocsp, assessment.problem.message);
     const single = assessment.single;
     if (single.certStatus === 'revoked') await context.log.error(`${cert}: ${describeRevocation(single)}`);
@@ -448,20 +458,26 @@ function certIdFor(ee: BundleCertificate, chain: readonly BundleCertificate[]): 
 async function obtainResponse(
   responder: Responder,
   files: TempFiles,
+  verification: Verification,
   options: UpdateOptions,
   context: UpdateContext,
-): Promise<{ der: Buffer; response: OcspResponse }> {
+): Promise<{ der: Buffer; response: OcspResponse; verdict?: CommandResult }> {
   const fetchFiles = { issuer: files.chain, cert: files.ee, request: files.request, response: files.response };
-  const settings = { partialChain: options.partialChain, timeoutSeconds: options.timeoutSeconds, curl: context.curl };
+  const settings = {
+    partialChain: options.partialChain,
+    timeoutSeconds: options.timeoutSeconds,
+    curl: context.curl,
+    verification,
+  };
   for (let attempt = 0; ; attempt++) {
     const retry = async (why: string) => {
       const delayMs = context.retryDelayMs(attempt);
       context.log.debug(`OCSP request failed (${why}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
       await sleep(delayMs);
     };
-    let der: Buffer;
+    let fetched: Fetched;
     try {
-      der = await context.throttleResponder(hostOfUrl(responder.url), () =>
+      fetched = await context.throttleResponder(hostOfUrl(responder.url), () =>
         fetchOcspResponse(context.openssl, responder, fetchFiles, settings),
       );
     } catch (error) {
@@ -475,7 +491,7 @@ async function obtainResponse(
     }
     let response: OcspResponse;
     try {
-      response = parseOcspResponse(der);
+      response = parseOcspResponse(fetched.body);
     } catch (error) {
       if (!(error instanceof OcspParseError)) throw error;
       throw new HaposError(ExitCode.certificate, `can't receive the OCSP server response: ${error.message}`);
@@ -484,28 +500,38 @@ async function obtainResponse(
       await retry('the responder answered tryLater');
       continue;
     }
-    return { der, response };
+    return { der: fetched.body, response, verdict: fetched.verdict };
   }
 }
 
+function verificationFor(files: TempFiles, options: UpdateOptions): Verification {
+  const vaFile = options.vaFile === undefined || typeof options.vaFile === 'string' ? options.vaFile : files.chain;
+  return { caFile: files.chain, vaFile, verify: options.verify, statusOut: files.status };
+}
+
 /**
- * Steps 10 and 11. OpenSSL 1.1 and later exit non-zero when only the
+ * Steps 10 and 11, from the verdict of the fetching openssl process or of a
+ * separate check (curl). OpenSSL 1.1 and later exit non-zero when only the
  * signature is wrong; that is an OCSP error (4), and exit 1 is kept for a
  * response that could not be read at all.
  */
-async function checkResponse(files: TempFiles, options: UpdateOptions, context: UpdateContext): Promise<void> {
+async function checkResponse(
+  files: TempFiles,
+  verification: Verification,
+  fetchVerdict: CommandResult | undefined,
+  options: UpdateOptions,
+  context: UpdateContext,
+): Promise<void> {
   const { log } = context;
-  const vaFile = options.vaFile === undefined || typeof options.vaFile === 'string' ? options.vaFile : files.chain;
-  const checked = await context.openssl.checkResponse({
-    issuer: files.chain,
-    cert: files.ee,
-    partialChain: options.partialChain,
-    responseIn: files.response,
-    caFile: files.chain,
-    vaFile,
-    verify: options.verify,
-    statusOut: files.status,
-  });
+  const checked =
+    fetchVerdict ??
+    (await context.openssl.checkResponse({
+      issuer: files.chain,
+      cert: files.ee,
+      partialChain: options.partialChain,
+      responseIn: files.response,
+      verification,
+    }));
   const verdictText = `${checked.stdout}${checked.stderr}`.replace(/\s+$/, '');
   const outcome = parseVerificationOutcome(verdictText);
   const unreadable = checked.exitCode !== 0 && (!options.verify || outcome === 'absent');
