@@ -44,7 +44,11 @@ export type FindingCode =
   | 'ocsp-file-mismatch'
   | 'ocsp-file-expired'
   | 'ocsp-file-unusable'
-  | 'ocsp-file-revoked';
+  | 'ocsp-file-revoked'
+  // Found by --check's live part (lib/check.ts), not by lintBundle:
+  | 'chain-incomplete'
+  | 'ocsp-revoked'
+  | 'ocsp-failed';
 
 export type Severity = 'error' | 'warning';
 

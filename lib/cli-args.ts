@@ -6,6 +6,7 @@ import {
   DEFAULT_RETRIES,
   DEFAULT_SOCKET,
   DEFAULT_TIMEOUT_SECONDS,
+  DEFAULT_WARN_DAYS,
 } from './help.ts';
 
 /** What the command line asks for, before any file or binary is looked at. */
@@ -38,6 +39,14 @@ export interface CliOptions {
   readonly jobs: number;
   readonly json: boolean;
   readonly quiet: boolean;
+  /** `--check`: lint and dry-run the bundles, report findings, change nothing. */
+  readonly check: boolean;
+  readonly caFile?: string;
+  readonly warnDays: number;
+  readonly requireOcsp: boolean;
+  /** Warnings fail a check too. */
+  readonly strict: boolean;
+  readonly junitFile?: string;
 }
 
 export type ParsedCommandLine =
@@ -64,6 +73,9 @@ const valueOptions = {
   dir: {},
   'crt-list': {},
   jobs: {},
+  'ca-file': {},
+  'warn-days': {},
+  junit: {},
 } as const;
 
 const flagOptions = {
@@ -78,6 +90,9 @@ const flagOptions = {
   'skip-fresh': {},
   json: {},
   quiet: { alias: 'q' },
+  check: {},
+  'require-ocsp': {},
+  strict: {},
   help: { alias: 'h' },
   version: {},
 } as const;
@@ -168,6 +183,12 @@ function toOptions(args: Arguments): CliOptions {
     jobs: wholeNumber('jobs', defaultJobs(), 1),
     json: args.json === true,
     quiet: args.quiet === true,
+    check: args.check === true,
+    caFile: last('ca-file'),
+    warnDays: wholeNumber('warn-days', DEFAULT_WARN_DAYS, 0),
+    requireOcsp: args['require-ocsp'] === true,
+    strict: args.strict === true,
+    junitFile: last('junit'),
   };
 }
 

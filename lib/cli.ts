@@ -1,4 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { dir } from 'tmp-promise';
@@ -9,9 +10,13 @@ import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
 import { PROGRAM_NAME } from './program.ts';
 import { batchExitCode, updateCertificates, type CertificateOutcome } from './batch.ts';
 import { collectCertificates, CertificateSourceError, type CertificateInput } from './cert-sources.ts';
-import { createKeyedLimiter } from './concurrency.ts';
+import { createKeyedLimiter, mapConcurrently } from './concurrency.ts';
 import { paletteFor } from './color.ts';
 import { progressLine, renderJson, renderSummary, totalsOf } from './run-report.ts';
+import { checkBundle } from './check.ts';
+import { checkExitCode } from './bundle-lint.ts';
+import { renderFindingsJson, renderFindingsText, renderJunitXml } from './reports.ts';
+import { updateCertificate } from './updater.ts';
 import { parseCommandLine, type CliOptions } from './cli-args.ts';
 import { HELP_TEXT } from './help.ts';
 import { defaultRetryDelayMs, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
@@ -106,6 +111,7 @@ async function runUpdates(
   if (options.ocspProxy !== undefined && curl === undefined && !openssl.supportsProxy) {
     throw programError(`--ocsp-proxy needs OpenSSL 3.0 or later (found ${openssl.version.text}); add --use-curl`);
   }
+  if (options.check) return runChecks(inputs, options, log, tempDir, io, { openssl, curl });
   // One --cert behaves exactly as the original; anything more is a batch.
   const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
   const haproxy = notifierFor(options, log);
@@ -150,6 +156,65 @@ async function runUpdates(
     io.stdout.write(renderSummary(outcomes, paletteFor(io.stdout, io.env)));
   }
   return batchExitCode(outcomes);
+}
+
+/** `--check`: findings for every bundle, reported as text, JSON and JUnit; nothing written, HAProxy untouched. */
+async function runChecks(
+  inputs: readonly CertificateInput[],
+  options: CliOptions,
+  log: RunLog,
+  tempDir: string,
+  io: CliIo,
+  tools: { openssl: Openssl; curl: string | undefined },
+): Promise<number> {
+  const throttleResponder = createKeyedLimiter(REQUESTS_PER_RESPONDER);
+  const now = new Date();
+  const perCertificate = await mapConcurrently(inputs, options.jobs, async (input, index) => {
+    const certTempDir = path.join(tempDir, String(index + 1));
+    await mkdir(certTempDir, { mode: 0o700 });
+    // The dry run's own lines are part of the report, not stderr noise.
+    const certLog = new CertificateLog(log, input.path, { errorsToo: true });
+    const dryRun = () =>
+      updateCertificate(
+        { ...updateOptionsFor(input.path, options), dryRun: true, skipUpdate: true, skipFresh: false },
+        {
+          ...tools,
+          log: certLog,
+          tempDir: certTempDir,
+          haproxy: { notify: () => Promise.reject(new Error('--check never notifies HAProxy')) },
+          now: () => now,
+          retryDelayMs: defaultRetryDelayMs,
+          throttleResponder,
+        },
+      );
+    const findings = await checkBundle(
+      input.path,
+      {
+        now,
+        warnDays: options.warnDays,
+        requireOcsp: options.requireOcsp,
+        caFile: options.caFile,
+        partialChain: options.partialChain,
+      },
+      { openssl: tools.openssl, tempDir: certTempDir, dryRun },
+    );
+    certLog.finish();
+    return findings;
+  });
+  const findings = perCertificate.flat();
+  const certs = inputs.map((input) => input.path);
+  if (options.junitFile !== undefined) {
+    await writeFile(options.junitFile, renderJunitXml(certs, findings)).catch((error: unknown) => {
+      throw programError(`can't write the JUnit report ${options.junitFile}: ${(error as Error).message}`);
+    });
+  }
+  if (options.json) {
+    io.stdout.write(renderFindingsJson(findings));
+  } else if (!options.quiet) {
+    io.stdout.write(renderFindingsText(findings, paletteFor(io.stdout, io.env), certs));
+  }
+  const failing = options.strict ? findings.map((finding) => ({ ...finding, severity: 'error' as const })) : findings;
+  return checkExitCode(failing);
 }
 
 async function findCertificates(options: CliOptions): Promise<CertificateInput[]> {

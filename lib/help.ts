@@ -7,6 +7,7 @@ export const DEFAULT_TIMEOUT_SECONDS = 10;
 export const DEFAULT_RETRIES = 2;
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
 export const DEFAULT_RELOAD_COMMAND = 'service haproxy reload';
+export const DEFAULT_WARN_DAYS = 21;
 
 export const HELP_TEXT = `
 HAProxy OCSP Stapling Updater (TypeScript) - ${PROGRAM_NAME}
@@ -127,6 +128,29 @@ Many certificates:
      --json            : print one JSON document with every result.
 
  -q, --quiet           : print errors only.
+
+Checking bundles (CI):
+
+     --check           : lint each bundle and query its responder, as -d
+                         would, but write nothing and never touch HAProxy;
+                         report findings; exit with the class of the first
+                         error (1 certificate, 2 no URL, 3 parsing, 4 OCSP).
+
+     --ca-file file    : trust anchors for the chain check instead of the
+                         system store.
+
+     --warn-days n     : warn when a certificate expires within n days
+                         (default ${DEFAULT_WARN_DAYS}).
+
+     --require-ocsp    : a certificate without an OCSP URL is an error.
+
+     --strict          : warnings fail the check too.
+
+     --junit file      : also write a JUnit XML report (one test case per
+                         certificate).
+
+     --json            : (with --check) print the findings as one JSON
+                         document.
 
      --version         : print the version and exit.
 

@@ -53,7 +53,12 @@ export class Openssl {
   }
 
   verify(args: { caFile: string; cert: string; partialChain: boolean }): Promise<CommandResult> {
-    return run(this.binary, ['verify', ...partialChainArg(args), '-CAfile', args.caFile, args.cert]);
+    return this.verifyWith([...partialChainArg(args), '-CAfile', args.caFile, args.cert]);
+  }
+
+  /** `openssl verify` with trust options of the caller's choosing. */
+  verifyWith(args: readonly string[]): Promise<CommandResult> {
+    return run(this.binary, ['verify', ...args]);
   }
 
   /**

@@ -80,14 +80,20 @@ export class CertificateLog implements Log {
   constructor(
     private readonly runLog: RunLog,
     private readonly cert: string,
+    /** Hold error lines back too, as debug lines: --check reports problems as findings instead. */
+    private readonly options: { errorsToo?: boolean } = {},
   ) {}
 
   debug(message: string): void {
     this.lines.push(message);
   }
 
-  error(message: string): Promise<void> {
-    return this.runLog.error(message);
+  async error(message: string): Promise<void> {
+    if (this.options.errorsToo) {
+      this.lines.push(message);
+      return;
+    }
+    await this.runLog.error(message);
   }
 
   finish(): void {

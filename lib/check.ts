@@ -1,0 +1,97 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { HaposError, ExitCode } from './errors.ts';
+import { parseCertificate, splitPemCertificates } from './bundle.ts';
+import { lintBundle, type Finding, type FindingCode, type FindingExitCode } from './bundle-lint.ts';
+import type { Openssl } from './openssl.ts';
+import { parseVerifyError } from './openssl-output.ts';
+import type { UpdateResult } from './updater.ts';
+
+export interface CheckSettings {
+  readonly now: Date;
+  readonly warnDays: number;
+  readonly requireOcsp: boolean;
+  /** Trust anchors instead of the system store. */
+  readonly caFile?: string;
+  /** Accept a chain that is complete up to one of its own intermediates. */
+  readonly partialChain: boolean;
+}
+
+/** Findings that leave nothing sensible to query a responder about. */
+const BLOCKING: ReadonlySet<FindingCode> = new Set([
+  'bundle-unreadable',
+  'no-certificate',
+  'certificate-unparseable',
+  'chain-order',
+  'issuer-missing',
+  'no-ocsp-url',
+  'ocsp-url-format',
+]);
+
+/**
+ * `--check` for one bundle: the static lints, then whether the chain reaches
+ * a trusted root, then a dry run of the update (query, verify, HAProxy's
+ * acceptance rules) whose failure becomes a finding instead of an exit.
+ */
+export async function checkBundle(
+  cert: string,
+  settings: CheckSettings,
+  context: { openssl: Openssl; tempDir: string; dryRun: () => Promise<UpdateResult> },
+): Promise<Finding[]> {
+  const findings = await lintBundle(cert, {
+    now: settings.now,
+    warnDays: settings.warnDays,
+    requireOcsp: settings.requireOcsp,
+  });
+  const add = (code: FindingCode, exitCode: FindingExitCode, message: string) =>
+    findings.push({ cert, code, severity: 'error', message, exitCode });
+  if (findings.some((finding) => BLOCKING.has(finding.code))) return findings;
+
+  const incomplete = await chainProblem(cert, settings, context);
+  if (incomplete !== undefined) {
+    add('chain-incomplete', ExitCode.certificate, incomplete);
+    return findings;
+  }
+  try {
+    const result = await context.dryRun();
+    if (result.certStatus === 'revoked')
+      add('ocsp-revoked', ExitCode.ocsp, 'the OCSP responder says the certificate is revoked');
+  } catch (error) {
+    if (!(error instanceof HaposError)) throw error;
+    add('ocsp-failed', findingExitCode(error.exitCode), error.message);
+  }
+  return findings;
+}
+
+function findingExitCode(exitCode: number): FindingExitCode {
+  return exitCode === ExitCode.noOcspUrl || exitCode === ExitCode.parsing || exitCode === ExitCode.ocsp
+    ? exitCode
+    : ExitCode.certificate;
+}
+
+/** Why the EE does not chain up to a trusted root (or, with --partial-chain, to its own chain); undefined when it does. */
+async function chainProblem(
+  cert: string,
+  settings: CheckSettings,
+  context: { openssl: Openssl; tempDir: string },
+): Promise<string | undefined> {
+  const certificates = splitPemCertificates(await readFile(cert, 'latin1')).flatMap(
+    (pem) => parseCertificate(pem) ?? [],
+  );
+  const issuerFile = await readFile(`${cert}.issuer`, 'latin1').catch(() => '');
+  const [ee, ...rest] = certificates;
+  if (ee === undefined) return undefined;
+  const chainPems = rest.length > 0 ? rest.map((certificate) => certificate.pem).join('') : issuerFile;
+  const eeFile = path.join(context.tempDir, 'check-ee.pem');
+  const chainFile = path.join(context.tempDir, 'check-chain.pem');
+  await writeFile(eeFile, ee.pem);
+  await writeFile(chainFile, chainPems);
+  const trust = settings.partialChain
+    ? ['-partial_chain', '-CAfile', chainFile]
+    : [...(settings.caFile === undefined ? [] : ['-CAfile', settings.caFile]), '-untrusted', chainFile];
+  const verified = await context.openssl.verifyWith([...trust, eeFile]);
+  if (verified.exitCode === 0) return undefined;
+  const reason = parseVerifyError(`${verified.stdout}${verified.stderr}`) ?? 'openssl verify refused it';
+  const anchor = settings.caFile === undefined ? 'the system trust store' : settings.caFile;
+  return `the chain does not reach a root in ${settings.partialChain ? 'the bundle (--partial-chain)' : anchor}: ${reason}`;
+}
