@@ -5,7 +5,13 @@ import { mapConcurrently } from './concurrency.ts';
 import type { CertificateInput } from './cert-sources.ts';
 import type { CertStatus } from './ocsp-response.ts';
 import type { Log } from './run-log.ts';
-import { updateCertificate, type UpdateAction, type UpdateContext, type UpdateOptions } from './updater.ts';
+import {
+  NoOcspUrlError,
+  updateCertificate,
+  type UpdateAction,
+  type UpdateContext,
+  type UpdateOptions,
+} from './updater.ts';
 
 export type CertificateAction = UpdateAction | 'skipped-no-url' | 'failed';
 
@@ -94,7 +100,7 @@ async function updateOne(
       caught instanceof HaposError
         ? caught
         : new HaposError(ExitCode.program, caught instanceof Error ? caught.message : String(caught));
-    if (settings.multiple && error.exitCode === ExitCode.noOcspUrl) {
+    if (settings.multiple && error instanceof NoOcspUrlError) {
       log.debug(`${input.path}: no OCSP URL in the certificate: skipped`);
       return { ...empty, action: 'skipped-no-url', exitCode: ExitCode.ok, message: 'no OCSP URL in the certificate' };
     }

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { dir } from 'tmp-promise';
 import { HaposError, ExitCode, programError } from './errors.ts';
-import { run } from './exec.ts';
+import { killRunningPrograms, run } from './exec.ts';
+import { releaseHeldLocksSync } from './lock.ts';
 import { Openssl } from './openssl.ts';
 import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
 import { PROGRAM_NAME } from './program.ts';
@@ -72,6 +73,8 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
   };
   const abort = () => {
     log.debug('Aborting');
+    killRunningPrograms();
+    releaseHeldLocksSync();
     removeTempDir();
     process.exit(ExitCode.program);
   };

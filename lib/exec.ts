@@ -1,4 +1,4 @@
-import { $ } from 'zx/core';
+import { $, type ProcessPromise } from 'zx/core';
 
 export interface CommandResult {
   readonly exitCode: number;
@@ -15,6 +15,13 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
+const runningPrograms = new Set<ProcessPromise>();
+
+/** Stops every program still running, for a signal handler about to exit (an openssl waiting on a responder, say). */
+export function killRunningPrograms(): void {
+  for (const child of runningPrograms) void child.kill().catch(() => undefined);
+}
+
 /**
  * Runs one external program with its arguments passed as a list (zx quotes
  * each one), never throwing on a non-zero exit: callers decide what a failure
@@ -29,7 +36,9 @@ export async function run(program: string, args: readonly string[], options: Run
     ...(options.cwd && { cwd: options.cwd }),
     ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
   });
-  const output = await shell`${program} ${args}`;
+  const child = shell`${program} ${args}`;
+  runningPrograms.add(child);
+  const output = await child.finally(() => runningPrograms.delete(child));
   return {
     exitCode: output.exitCode ?? 1,
     stdout: output.stdout,

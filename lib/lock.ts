@@ -86,7 +86,11 @@ export async function acquireLock(lockPath: string, options: LockOptions): Promi
   const record = formatLockRecord({ pid: process.pid, host: hostname(), startTime: await readStartTime(process.pid) });
   for (;;) {
     const inode = await createLockFile(lockPath, record);
-    if (inode !== undefined) return new HeldLock(lockPath, record, inode);
+    if (inode !== undefined) {
+      const lock = new HeldLock(lockPath, record, inode);
+      heldLocks.add(lock);
+      return lock;
+    }
     const observed = await inspectLock(lockPath);
     if (observed === undefined) continue;
     if ((await isStale(observed)) && (await removeStaleLock(lockPath))) continue;
@@ -94,6 +98,16 @@ export async function acquireLock(lockPath: string, options: LockOptions): Promi
     if (waitedMs >= options.timeoutMs) throw new LockTimeoutError(lockPath, observed.holder?.pid, waitedMs);
     await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, options.timeoutMs - waitedMs));
   }
+}
+
+const heldLocks = new Set<HeldLock>();
+
+/**
+ * Releases every lock this process holds, for a signal handler that is about
+ * to exit: a lock left behind would make the next run wait for a dead PID.
+ */
+export function releaseHeldLocksSync(): void {
+  for (const lock of heldLocks) lock.releaseSync();
 }
 
 class HeldLock implements Lock {
@@ -113,6 +127,7 @@ class HeldLock implements Lock {
   releaseSync(): void {
     if (this.released) return;
     this.released = true;
+    heldLocks.delete(this);
     if (this.isStillOurs()) unlinkIfExists(this.path);
   }
 

@@ -118,7 +118,7 @@ export function describeFetchFailure(output: string): FetchFailure {
     const code = Number(httpStatus[1]);
     return { reason: `HTTP ${code} ${httpStatus[2]!.trim()}`.trim(), transient: code >= 500 };
   }
-  const contentType = /unexpected content type:.*actual=([^\s,]+)/.exec(output);
+  const contentType = /unexpected content type:.*actual=([^\s,;]+)/.exec(output);
   if (contentType) return { reason: `a ${contentType[1]} body instead of an OCSP response`, transient: false };
   if (/failed reading data|unexpected end of data|response too large/.test(output)) {
     return { reason: 'an empty or truncated body instead of an OCSP response', transient: false };

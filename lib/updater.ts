@@ -7,6 +7,7 @@ import { parseCertificate, splitPemCertificates, type BundleCertificate } from '
 import type { Openssl, Verification } from './openssl.ts';
 import type { CommandResult } from './exec.ts';
 import {
+  certIdHex,
   computeCertId,
   OcspParseError,
   parseCertificateDetails,
@@ -107,9 +108,11 @@ export const defaultRetryDelayMs = (attempt: number): number => 1000 * 2 ** atte
 
 /** The original updater's flow for one certificate bundle, steps 3 to 12 of the contract. */
 export async function updateCertificate(options: UpdateOptions, context: UpdateContext): Promise<UpdateResult> {
+  // Read first: a missing bundle is exit 1, not a lock file that cannot be created.
+  const bundle = await readBundle(options.cert);
   const lock = options.dryRun ? undefined : await lockCertificate(options);
   try {
-    return await updateLocked(options, context);
+    return await updateLocked(options, bundle, context);
   } finally {
     lock?.releaseSync();
   }
@@ -136,13 +139,12 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock> {
   }
 }
 
-async function updateLocked(options: UpdateOptions, context: UpdateContext): Promise<UpdateResult> {
+async function updateLocked(options: UpdateOptions, bundle: Bundle, context: UpdateContext): Promise<UpdateResult> {
   const { cert } = options;
   const files = tempFiles(context.tempDir);
   const hadResponse = existsSync(`${cert}.ocsp`);
   const current = hadResponse ? await reportCurrentResponse(cert, context) : undefined;
 
-  const bundle = await readBundle(cert);
   const ee = await extractEndEntity(cert, bundle, files.ee);
   const details = parseCertificateDetails(ee.x509);
   try {
@@ -183,7 +185,14 @@ async function updateLocked(options: UpdateOptions, context: UpdateContext): Pro
       context.log.debug('Debug mode: haproxy update skipped.');
       return { action: 'checked', ...result };
     }
-    const currentSingle = current?.responseStatus === 'successful' ? current.responses[0] : undefined;
+    // Only a response for this very certificate counts: after a renewal the
+    // old certificate's response may well carry a later This Update.
+    const currentSingle =
+      current?.responseStatus === 'successful' &&
+      current.responses[0] !== undefined &&
+      certIdHex(current.responses[0].certId) === certIdHex(expectedCertId)
+        ? current.responses[0]
+        : undefined;
     if (currentSingle !== undefined && compareWithCurrent(single, currentSingle) === 'older') {
       await context.log.error(
         `${cert}.ocsp in place is newer (This Update ${formatOpensslDate(currentSingle.thisUpdate)}) than the response received (This Update ${formatOpensslDate(single.thisUpdate)}): keeping it`,
@@ -207,6 +216,16 @@ async function updateLocked(options: UpdateOptions, context: UpdateContext): Pro
     ].filter((note) => note !== '');
     if (notes.length === 0) throw error;
     throw new HaposError(error.exitCode, `${error.message} (${notes.join('; ')})`);
+  }
+}
+
+/**
+ * The EE carries no OCSP URL: exit 2 for a single certificate, a skip in a
+ * batch. A misordered bundle's "no URL" is a plain HaposError instead.
+ */
+export class NoOcspUrlError extends HaposError {
+  constructor() {
+    super(ExitCode.noOcspUrl, 'OCSP server URL not found in the EE certificate');
   }
 }
 
@@ -326,7 +345,7 @@ function resolveResponder(
   let url = options.ocspUrl;
   if (url === undefined) {
     url = certificateUrl;
-    if (url === undefined) throw new HaposError(ExitCode.noOcspUrl, 'OCSP server URL not found in the EE certificate');
+    if (url === undefined) throw new NoOcspUrlError();
     log.debug(`OCSP server URL found: ${url}`);
   } else {
     log.debug(`Using OCSP server URL from command line: ${url}`);
