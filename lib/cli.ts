@@ -179,7 +179,13 @@ async function runChecks(
     const certLog = new CertificateLog(log, input.path, { errorsToo: true });
     const dryRun = () =>
       updateCertificate(
-        { ...updateOptionsFor(input.path, options), dryRun: true, skipUpdate: true, skipFresh: false },
+        {
+          ...updateOptionsFor(input.path, options),
+          dryRun: true,
+          skipUpdate: true,
+          skipFresh: false,
+          extraCaFile: options.caFile,
+        },
         {
           ...tools,
           log: certLog,

@@ -69,6 +69,8 @@ export interface UpdateOptions {
   readonly lockTimeoutSeconds: number;
   /** Leave a valid response in place alone while most of its validity is ahead. */
   readonly skipFresh: boolean;
+  /** Trust anchors beside the system store (`--check --ca-file`), for a private root. */
+  readonly extraCaFile?: string;
 }
 
 export interface HaproxyNotifier {
@@ -151,6 +153,7 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
     warnAboutValidity(ee, context);
     const responder = resolveResponder(details.ocspUrls[0], options, context);
     const chain = await prepareChain(cert, bundle, ee, files.chain, context.log);
+    await writeTrust(files, options.extraCaFile);
     await verifyEndEntity(cert, chain.fromIssuerFile, files, options, context);
     const expectedCertId = certIdFor(ee, chain.certificates);
     const fresh =
@@ -237,6 +240,8 @@ function tempFiles(tempDir: string) {
     request: inTemp('ocsp-request.der'),
     response: inTemp('ocsp.der'),
     status: inTemp('ocsp.txt'),
+    /** What openssl trusts: the chain, plus any extra anchors. */
+    trust: inTemp('trust.pem'),
   };
 }
 
@@ -419,6 +424,12 @@ async function prepareChain(
   return { certificates: chain, fromIssuerFile: false };
 }
 
+/** The chain as the CAfile of openssl verify and ocsp, with extra anchors appended when given. */
+async function writeTrust(files: TempFiles, extraCaFile: string | undefined): Promise<void> {
+  const extra = extraCaFile === undefined ? '' : await readFile(extraCaFile, 'latin1');
+  await writeFile(files.trust, (await readFile(files.chain, 'latin1')) + extra);
+}
+
 /** Step 8: the EE must chain up through the extracted (or existing) chain. */
 async function verifyEndEntity(
   cert: string,
@@ -428,7 +439,7 @@ async function verifyEndEntity(
   context: UpdateContext,
 ): Promise<void> {
   const verified = await context.openssl.verify({
-    caFile: files.chain,
+    caFile: files.trust,
     cert: files.ee,
     partialChain: options.partialChain,
   });
@@ -525,7 +536,7 @@ async function obtainResponse(
 
 function verificationFor(files: TempFiles, options: UpdateOptions): Verification {
   const vaFile = options.vaFile === undefined || typeof options.vaFile === 'string' ? options.vaFile : files.chain;
-  return { caFile: files.chain, vaFile, verify: options.verify, statusOut: files.status };
+  return { caFile: files.trust, vaFile, verify: options.verify, statusOut: files.status };
 }
 
 /**

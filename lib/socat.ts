@@ -1,0 +1,77 @@
+import net from 'node:net';
+import { run } from './exec.ts';
+import {
+  formatSocketAddress,
+  HaproxySocketError,
+  requireSocketFile,
+  type CommandOptions,
+  type SocketAddress,
+  type SocketFailure,
+} from './haproxy.ts';
+
+const defaultTimeoutMs = 10_000;
+
+export async function socatAvailable(): Promise<boolean> {
+  return (await run('socat', ['-V'])).exitCode === 0;
+}
+
+/** socat's address for HAProxy's socket; socat reads `\` + any character as that character. */
+export function socatAddress(address: SocketAddress): string {
+  const escape = (text: string) => text.replace(/[^A-Za-z0-9/._-]/g, (character) => `\\${character}`);
+  if (address.kind === 'unix') return `unix-connect:${escape(address.path)}`;
+  if (address.family === 6) {
+    return `tcp6:${net.isIPv6(address.host) ? `[${address.host}]` : escape(address.host)}:${address.port}`;
+  }
+  return `tcp4:${escape(address.host)}:${address.port}`;
+}
+
+/**
+ * sendCommand through `socat stdio`. The path must already be a socket:
+ * given a missing path, socat's bare-path address creates a regular file and
+ * writes the command into it.
+ */
+export async function sendCommandWithSocat(
+  address: SocketAddress,
+  command: string,
+  options: Pick<CommandOptions, 'timeoutMs' | 'workerPid'> = {},
+): Promise<string> {
+  if (address.kind === 'unix') await requireSocketFile(address);
+  const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
+  const request = routed.endsWith('\n') ? routed : `${routed}\n`;
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const started = Date.now();
+  // After its input ends socat waits -t seconds for the reply (0.5 s by default).
+  const result = await run('socat', ['-t', String(timeoutMs / 1000), 'stdio', socatAddress(address)], {
+    input: request,
+    timeoutMs,
+  });
+  if (result.exitCode === 0) return result.stdout;
+  const where = formatSocketAddress(address);
+  if (Date.now() - started >= timeoutMs) {
+    throw new HaproxySocketError(
+      'timeout',
+      address,
+      `HAProxy socket ${where} did not finish replying within ${timeoutMs} ms`,
+    );
+  }
+  const complaint = socatComplaint(result.stderr);
+  throw new HaproxySocketError(
+    socatFailure(complaint, address),
+    address,
+    `socat can't talk to HAProxy socket ${where}: ${complaint || `exit code ${result.exitCode}`}`,
+  );
+}
+
+/** socat's last error without its date, program and PID, e.g. `connect(…): Connection refused`. */
+export function socatComplaint(stderr: string): string {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  const last = lines.at(-1) ?? '';
+  return last.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d socat\[\d+\] [A-Z] /, '').trim();
+}
+
+function socatFailure(complaint: string, address: SocketAddress): SocketFailure {
+  if (/Permission denied/.test(complaint)) return 'permission-denied';
+  if (/Connection refused/.test(complaint)) return address.kind === 'unix' ? 'not-listening' : 'refused';
+  if (/No such file or directory/.test(complaint)) return 'missing';
+  return 'failed';
+}
