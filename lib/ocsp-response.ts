@@ -382,6 +382,22 @@ function decodeCertificate(raw: Buffer): CertificateFields {
   };
 }
 
+/**
+ * In a batch, thousands of leaves share a handful of issuers: each issuer is
+ * decoded once, keyed by its DER fingerprint.
+ */
+const issuerFieldsCache = new Map<string, CertificateFields>();
+const issuerFieldsCacheLimit = 256;
+
+function issuerFieldsOf(issuer: X509Certificate): CertificateFields {
+  const cached = issuerFieldsCache.get(issuer.fingerprint256);
+  if (cached !== undefined) return cached;
+  const fields = readCertificate(issuer, 'issuer');
+  if (issuerFieldsCache.size >= issuerFieldsCacheLimit) issuerFieldsCache.clear();
+  issuerFieldsCache.set(issuer.fingerprint256, fields);
+  return fields;
+}
+
 function readCertificate(x509: X509Certificate, role: string): CertificateFields {
   try {
     return decodeCertificate(x509.raw);
@@ -405,7 +421,7 @@ export function computeCertId(
   hash: HashAlgorithmName = 'sha1',
 ): CertId {
   const leafFields = readCertificate(leaf, 'leaf');
-  const issuerFields = readCertificate(issuer, 'issuer');
+  const issuerFields = issuerFieldsOf(issuer);
   if (!leafFields.issuerDer.equals(issuerFields.subjectDer)) {
     throw new CertificateParseError(
       `the issuer certificate's subject (${issuer.subject.replace(/\n/g, ', ')}) differs from the leaf's issuer (${leaf.issuer.replace(/\n/g, ', ')})`,
