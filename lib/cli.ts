@@ -53,6 +53,7 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
   const options = parsed.options;
   const log = new RunLog({
     debugToStdout: options.debug,
+    ...(options.json && { debugStream: io.stderr }),
     syslogPriority: options.syslogPriority,
     stdout: io.stdout,
     stderr: io.stderr,

@@ -1,26 +1,140 @@
 import { HaposError, ExitCode } from './errors.ts';
 import { run } from './exec.ts';
 import type { CliOptions } from './cli-args.ts';
-import type { RunLog } from './run-log.ts';
-import type { HaproxyNotifier } from './updater.ts';
+import type { Log } from './run-log.ts';
+import type { HaproxyNotifier, HaproxyUpdate } from './updater.ts';
+import {
+  findCertificateName,
+  formatSocketAddress,
+  isMasterCli,
+  listWorkers,
+  OcspResponseRejectedError,
+  parseSocketAddress,
+  setOcspResponse,
+  showOcspResponseIds,
+  stapleThroughTransaction,
+  HaproxyReplyError,
+  type CommandOptions,
+  type SocketAddress,
+} from './haproxy.ts';
+import { sendCommandWithSocat, socatAvailable } from './socat.ts';
 
-/** Step 12's HAProxy part, as the original: a reload for a first response, else the admin socket. */
-export function haproxyNotifier(options: CliOptions, log: RunLog): HaproxyNotifier {
-  return {
-    async notify({ hadResponse }) {
-      if (!hadResponse) {
-        log.debug('Reloading haproxy.');
-        const reloaded = await run('service', ['haproxy', 'reload']);
-        if (reloaded.exitCode !== 0) {
-          throw new HaposError(ExitCode.haproxy, "can't reload haproxy with 'service haproxy reload'");
+/**
+ * Step 12's HAProxy part, done so that it cannot silently fail: the response
+ * goes to every socket (every worker behind a master CLI), each reply is
+ * checked, a certificate HAProxy holds no response for yet is stapled through
+ * a `set ssl cert` transaction instead of a reload, and HAProxy must then list
+ * the certificate's ID. Only when no transaction is possible does the reload
+ * command run.
+ */
+export function haproxyNotifier(options: CliOptions, log: Log): HaproxyNotifier {
+  const sockets = options.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
+  const transport: CommandOptions['transport'] = options.useSocat ? sendCommandWithSocat : undefined;
+  let socatChecked: Promise<void> | undefined;
+  // Behind a master CLI, every current worker gets the response.
+  const targetsOf = memoize(async (address: SocketAddress): Promise<readonly (number | undefined)[]> =>
+    (await isMasterCli(address, { transport })) ? listWorkers(address, { transport }) : [undefined],
+  );
+  // HAProxy applies `set ssl cert` to whichever transaction is open: one update at a time.
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const notifyOne = async (update: HaproxyUpdate) => {
+    if (options.useSocat) {
+      socatChecked ??= socatAvailable().then((available) => {
+        if (!available)
+          throw new HaposError(ExitCode.program, 'socat binary not found; adjust SOCAT_BIN variable in the script');
+      });
+      await socatChecked;
+    }
+    log.debug('Updating haproxy.');
+    const failures: string[] = [];
+    let reloadNeeded = false;
+    for (const { spec, address } of sockets) {
+      try {
+        for (const workerPid of await targetsOf(address)) {
+          const outcome = await updateTarget(address, update, { transport, workerPid }, log);
+          if (outcome === 'reload-needed') reloadNeeded = true;
         }
-        return;
+      } catch (error) {
+        if (!(error instanceof HaposError) || error.exitCode === ExitCode.program) throw error;
+        failures.push(failures.length === 0 && sockets.length === 1 ? error.message : `${spec}: ${error.message}`);
       }
-      log.debug('Updating haproxy.');
-      throw new HaposError(
-        ExitCode.haproxy,
-        `can't update haproxy ssl ocsp-response using ${options.sockets[0]} socket`,
-      );
+    }
+    if (reloadNeeded) await reload(options.reloadCommand, log);
+    if (failures.length > 0) throw new HaposError(ExitCode.haproxy, failures.join('; '));
+  };
+
+  return {
+    notify(update) {
+      const done = queue.then(() => notifyOne(update));
+      queue = done.catch(() => undefined);
+      return done;
     },
+  };
+}
+
+type TargetOutcome = 'updated' | 'reload-needed';
+
+async function updateTarget(
+  address: SocketAddress,
+  update: HaproxyUpdate,
+  commandOptions: CommandOptions,
+  log: Log,
+): Promise<TargetOutcome> {
+  const where = `${formatSocketAddress(address)}${commandOptions.workerPid === undefined ? '' : ` (worker ${commandOptions.workerPid})`}`;
+  const base64 = update.responseDer.toString('base64');
+  try {
+    await setOcspResponse(address, base64, commandOptions);
+  } catch (error) {
+    if (!(error instanceof OcspResponseRejectedError) || !error.certificateIdMismatch) throw error;
+    // HAProxy 2.6 files responses only for certificates that had one (or an
+    // empty .ocsp) when it started: staple this first one in a transaction.
+    const name = await findCertificateName(address, update.cert, {
+      ...commandOptions,
+      sha1Fingerprint: update.sha1Fingerprint,
+    });
+    if (name === undefined) {
+      log.debug(`HAProxy at ${where} does not list ${update.cert}: a reload will load it.`);
+      return 'reload-needed';
+    }
+    log.debug(
+      `HAProxy at ${where} holds no response for ${name} yet: stapling it with 'set ssl cert ${name}.ocsp' and 'commit ssl cert ${name}'.`,
+    );
+    try {
+      await stapleThroughTransaction(address, name, base64, { ...commandOptions, issuerPem: update.issuerPem });
+    } catch (transactionError) {
+      if (transactionError instanceof HaproxyReplyError && /Unknown command/i.test(transactionError.reply)) {
+        log.debug(`HAProxy at ${where} has no 'set ssl cert' (before 2.2): a reload will load the response.`);
+        return 'reload-needed';
+      }
+      throw transactionError;
+    }
+  }
+  const held = await showOcspResponseIds(address, commandOptions);
+  if (!held.includes(update.certIdHex)) {
+    throw new HaposError(
+      ExitCode.haproxy,
+      `HAProxy at ${where} accepted the OCSP response but does not list its certificate ID afterwards (show ssl ocsp-response)`,
+    );
+  }
+  log.debug(`HAProxy at ${where} staples the new response.`);
+  return 'updated';
+}
+
+async function reload(command: string, log: Log): Promise<void> {
+  log.debug('Reloading haproxy.');
+  const reloaded = await run('sh', ['-c', command]);
+  if (reloaded.exitCode !== 0) throw new HaposError(ExitCode.haproxy, `can't reload haproxy with '${command}'`);
+}
+
+function memoize<K, V>(compute: (key: K) => Promise<V>): (key: K) => Promise<V> {
+  const cache = new Map<K, Promise<V>>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = compute(key);
+      cache.set(key, value);
+    }
+    return value;
   };
 }

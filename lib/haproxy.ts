@@ -117,6 +117,8 @@ export interface CommandOptions {
   readonly connectTimeoutMs?: number;
   /** Through a master CLI: the worker that runs the command (sent as `@!PID command`). */
   readonly workerPid?: number;
+  /** Sends the command another way than a native connection (`--socat`). */
+  readonly transport?: (address: SocketAddress, command: string, options: CommandOptions) => Promise<string>;
 }
 
 const defaultTimeoutMs = 10_000;
@@ -144,6 +146,7 @@ export async function sendCommand(
   command: string,
   options: CommandOptions = {},
 ): Promise<string> {
+  if (options.transport !== undefined) return options.transport(address, command, options);
   const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
   const request = routed.endsWith('\n') ? routed : `${routed}\n`;
   try {
@@ -397,21 +400,38 @@ export async function listCertificates(address: SocketAddress, options: CommandO
 export async function findCertificateName(
   address: SocketAddress,
   certPath: string,
-  options: CommandOptions = {},
+  options: CommandOptions & { readonly sha1Fingerprint?: string } = {},
 ): Promise<string | undefined> {
   const names = await listCertificates(address, options);
   const wanted = await realpath(certPath).catch(() => path.resolve(certPath));
+  const candidates: string[] = [];
   for (const name of names) {
-    if (path.isAbsolute(name) && (await realpath(name).catch(() => name)) === wanted) return name;
+    if (path.isAbsolute(name) && (await realpath(name).catch(() => name)) === wanted) candidates.push(name);
   }
-  const sameFileName = names.filter((name) => path.basename(name) === path.basename(certPath));
-  if (sameFileName.length > 1) {
-    throw new HaposError(
-      ExitCode.haproxy,
-      `several certificates loaded by HAProxy are named like ${certPath}: ${sameFileName.join(', ')}`,
-    );
+  candidates.push(
+    ...names.filter((name) => path.basename(name) === path.basename(certPath) && !candidates.includes(name)),
+  );
+  // Another site's certificate may share the file name: only the same certificate will do.
+  const matching: string[] = [];
+  for (const name of candidates) {
+    if (
+      options.sha1Fingerprint === undefined ||
+      (await certificateFingerprint(address, name, options)) === options.sha1Fingerprint
+    ) {
+      matching.push(name);
+    }
   }
-  return sameFileName[0];
+  return matching[0];
+}
+
+/** The SHA-1 fingerprint (upper-case hex, no colons) `show ssl cert NAME` reports. */
+async function certificateFingerprint(
+  address: SocketAddress,
+  name: string,
+  options: CommandOptions,
+): Promise<string | undefined> {
+  const reply = await sendCommand(address, `show ssl cert ${escapeCliWord(name)}`, options);
+  return /^SHA1 FingerPrint: ([0-9A-Fa-f]+)$/m.exec(reply)?.[1]?.toUpperCase();
 }
 
 /** Parses `show ssl ocsp-response`: the hex DER CertIDs, lower case. */

@@ -6,8 +6,10 @@ import { run } from './exec.ts';
 import { PROGRAM_NAME } from './program.ts';
 
 export interface RunLogOptions {
-  /** `-d`: debug lines go to stdout. */
+  /** `-d`: debug lines are printed (on stdout, unless `debugStream` says otherwise). */
   readonly debugToStdout: boolean;
+  /** Where printed debug lines go: stderr when stdout carries a JSON document. */
+  readonly debugStream?: OutputStream;
   /** `-l PRIORITY`: error lines go through `logger -p PRIORITY -s` instead of straight to stderr. */
   readonly syslogPriority?: string;
   readonly stdout: OutputStream;
@@ -37,7 +39,7 @@ export class RunLog implements Log {
   }
 
   debug(message: string): void {
-    if (this.options.debugToStdout) this.options.stdout.write(`${message}\n`);
+    if (this.options.debugToStdout) (this.options.debugStream ?? this.options.stdout).write(`${message}\n`);
     this.append(message);
   }
 
@@ -89,11 +91,13 @@ export class CertificateLog implements Log {
   }
 
   async error(message: string): Promise<void> {
+    // Among many certificates, a warning must say which one it is about.
+    const named = message.startsWith(`${this.cert}: `) ? message : `${this.cert}: ${message}`;
     if (this.options.errorsToo) {
-      this.lines.push(message);
+      this.lines.push(named);
       return;
     }
-    await this.runLog.error(message);
+    await this.runLog.error(named);
   }
 
   finish(): void {

@@ -73,9 +73,22 @@ export interface UpdateOptions {
   readonly extraCaFile?: string;
 }
 
+export interface HaproxyUpdate {
+  readonly cert: string;
+  readonly responseDer: Buffer;
+  /** Whether `CERT.ocsp` existed before this run. */
+  readonly hadResponse: boolean;
+  /** The hex DER CertID HAProxy lists the response under (`show ssl ocsp-response`). */
+  readonly certIdHex: string;
+  /** The EE's issuer, which a first-staple transaction may have to hand HAProxy too. */
+  readonly issuerPem: string;
+  /** Upper-case hex, no colons: how `show ssl cert NAME` identifies the certificate. */
+  readonly sha1Fingerprint: string;
+}
+
 export interface HaproxyNotifier {
-  /** Hands HAProxy the new response; `hadResponse` says whether `CERT.ocsp` existed before this run. */
-  notify(update: { cert: string; responseDer: Buffer; hadResponse: boolean }): Promise<void>;
+  /** Hands HAProxy the new response. */
+  notify(update: HaproxyUpdate): Promise<void>;
 }
 
 export interface UpdateContext {
@@ -155,7 +168,8 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
     const chain = await prepareChain(cert, bundle, ee, files.chain, context.log);
     await writeTrust(files, options.extraCaFile);
     await verifyEndEntity(cert, chain.fromIssuerFile, files, options, context);
-    const expectedCertId = certIdFor(ee, chain.certificates);
+    const expectedIssuer = issuerOf(ee, chain.certificates);
+    const expectedCertId = computeCertId(ee.x509, expectedIssuer.x509);
     const fresh =
       options.skipFresh && current !== undefined ? freshResponse(current, expectedCertId, context) : undefined;
     if (fresh !== undefined) {
@@ -206,7 +220,14 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
     if (options.skipUpdate) {
       context.log.debug('Not notifying haproxy because skip-update is set.');
     } else {
-      await context.haproxy.notify({ cert, responseDer: der, hadResponse });
+      await context.haproxy.notify({
+        cert,
+        responseDer: der,
+        hadResponse,
+        certIdHex: certIdHex(expectedCertId),
+        issuerPem: expectedIssuer.pem,
+        sha1Fingerprint: ee.x509.fingerprint.replace(/:/g, ''),
+      });
     }
     return { action: 'updated', ...result };
   } catch (error) {
@@ -472,13 +493,13 @@ function freshResponse(current: OcspResponse, expected: CertId, context: UpdateC
   return assessment.ok && isFreshEnough(assessment.single, now) ? assessment.single : undefined;
 }
 
-/** The CertID HAProxy will file the response under: sha1, issuer found in the chain. */
-function certIdFor(ee: BundleCertificate, chain: readonly BundleCertificate[]): CertId {
+/** The EE's issuer among the chain: the CertID HAProxy files the response under is computed from it. */
+function issuerOf(ee: BundleCertificate, chain: readonly BundleCertificate[]): BundleCertificate {
   const issuer = chain.find((candidate) => ee.x509.checkIssued(candidate.x509));
   if (issuer === undefined) {
     throw new HaposError(ExitCode.certificate, "can't find the EE certificate's issuer in the chain");
   }
-  return computeCertId(ee.x509, issuer.x509);
+  return issuer;
 }
 
 /**

@@ -1,0 +1,210 @@
+// The CLI against a real HAProxy: the update must land (checked replies,
+// first staple without a reload, several sockets, master CLI), and every way
+// it cannot land is exit 5 with a message that says why.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
+import { fetchStapledResponse, hasHaproxy, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
+import { runCli } from './helpers/cli.ts';
+import { run } from '../lib/exec.ts';
+
+const skip = hasHaproxy ? false : 'haproxy is not installed';
+
+let pki: TestPki;
+let workDir: string;
+const running: RunningHaproxy[] = [];
+
+before(async () => {
+  pki = await createTestPki();
+  workDir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-haproxy-'));
+});
+
+after(async () => {
+  await Promise.all(running.map((haproxy) => haproxy.stop()));
+  await pki?.close();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+let sites = 0;
+/** A crt file (leaf, intermediate, key) in a directory of its own, as HAProxy loads it. */
+async function site(leaf: LeafName = 'good'): Promise<string> {
+  const dir = await mkdtemp(path.join(workDir, `site-${++sites}-`));
+  const cert = path.join(dir, 'site.pem');
+  await copyFile(pki.leaves[leaf].bundleWithKey, cert);
+  return cert;
+}
+
+async function haproxyServing(certificates: string[], masterWorker = false): Promise<RunningHaproxy> {
+  const haproxy = await startHaproxy({ certificates, masterWorker });
+  running.push(haproxy);
+  return haproxy;
+}
+
+/** Runs the CLI with its temporary directory kept in a private TMPDIR, and returns the run's log too. */
+async function update(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const privateTmp = await mkdtemp(path.join(workDir, 'tmp-'));
+  const result = await runCli(['--keep-temp', '--retries', '0', ...args], {
+    env: { ...pki.env, TMPDIR: privateTmp, ...options.env },
+    cwd: options.cwd,
+  });
+  const [kept] = await readdir(privateTmp);
+  const log = kept === undefined ? '' : await readFile(path.join(privateTmp, kept, 'log'), 'utf8');
+  return { ...result, log };
+}
+
+const serverName = (leaf: LeafName = 'good') => pki.leaves[leaf].commonName;
+
+async function writeFirstResponse(cert: string): Promise<void> {
+  const result = await runCli(['-S', '--cert', cert], { env: pki.env });
+  assert.equal(result.exitCode, 0, result.stderr);
+}
+
+describe('updating a real HAProxy', { skip }, () => {
+  test('an already stapled certificate gets the new response over the admin socket', async () => {
+    const cert = await site();
+    await writeFirstResponse(cert);
+    const haproxy = await haproxyServing([cert]);
+    const before = await fetchStapledResponse(haproxy.tlsPort, serverName());
+    assert.equal(before.stapled, true);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const result = await update(['--socket', haproxy.socketPath, '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    assert.match(result.log, /^Updating haproxy\.$/m);
+    assert.match(result.log, /staples the new response\.$/m);
+    const after = await fetchStapledResponse(haproxy.tlsPort, serverName());
+    assert.equal(after.certStatus, 'good');
+    assert.notEqual(after.producedAt, before.producedAt, 'a new response is stapled');
+  });
+
+  test('a first response is stapled with no reload: same HAProxy process, no reload command run', async () => {
+    const cert = await site();
+    const haproxy = await haproxyServing([cert]);
+    assert.equal((await fetchStapledResponse(haproxy.tlsPort, serverName())).stapled, false);
+    const marker = path.join(workDir, `reloaded-${sites}`);
+    const result = await update(['--socket', haproxy.socketPath, '--reload-cmd', `touch '${marker}'`, '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(
+      result.log,
+      new RegExp(`stapling it with 'set ssl cert .*site\\.pem\\.ocsp' and 'commit ssl cert .*site\\.pem'\\.$`, 'm'),
+    );
+    assert.doesNotMatch(result.log, /Reloading haproxy/);
+    await assert.rejects(stat(marker), 'the reload command did not run');
+    assert.equal(process.kill(haproxy.pid, 0), true, 'the same HAProxy still runs');
+    const stapled = await fetchStapledResponse(haproxy.tlsPort, serverName());
+    assert.deepEqual([stapled.stapled, stapled.certStatus], [true, 'good']);
+  });
+
+  test('a certificate HAProxy does not serve: the reload command runs', async () => {
+    const served = await site('goodEc');
+    const haproxy = await haproxyServing([served]);
+    const cert = await site();
+    const marker = path.join(workDir, `reloaded-${sites}`);
+    const result = await update(['--socket', haproxy.socketPath, '--reload-cmd', `touch '${marker}'`, '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.log, /does not list .*site\.pem: a reload will load it\.$/m);
+    assert.match(result.log, /^Reloading haproxy\.$/m);
+    await stat(marker);
+  });
+
+  test('a failing reload command is exit 5 with the original message', async () => {
+    const haproxy = await haproxyServing([await site('goodEc')]);
+    const cert = await site();
+    const result = await update(['--socket', haproxy.socketPath, '--reload-cmd', 'exit 3', '--cert', cert]);
+    assert.equal(result.exitCode, 5);
+    assert.equal(result.stderr, `Error processing '${cert}': can't reload haproxy with 'exit 3'\n`);
+    assert.ok((await stat(`${cert}.ocsp`)).size > 0, 'the new response is on disk for the next start');
+  });
+
+  test('a relative socket path and a TCP address both work', async () => {
+    const cert = await site();
+    await writeFirstResponse(cert);
+    const haproxy = await haproxyServing([cert]);
+    const relative = await update(['--socket', path.basename(haproxy.socketPath), '--cert', cert], {
+      cwd: path.dirname(haproxy.socketPath),
+    });
+    assert.equal(relative.exitCode, 0, relative.stderr);
+    const tcp = await update(['--socket', haproxy.tcpAddress, '--cert', cert]);
+    assert.equal(tcp.exitCode, 0, tcp.stderr);
+    assert.match(tcp.log, /staples the new response\.$/m);
+  });
+
+  test('two HAProxy instances both get the response; a failing one is named and fails the run', async () => {
+    const cert = await site();
+    const [first, second] = [await haproxyServing([cert]), await haproxyServing([cert])];
+    const both = await update(['--socket', first.socketPath, '--socket', second.socketPath, '--cert', cert]);
+    assert.equal(both.exitCode, 0, both.stderr);
+    for (const haproxy of [first, second]) {
+      assert.equal((await fetchStapledResponse(haproxy.tlsPort, serverName())).stapled, true);
+    }
+    const missing = path.join(workDir, 'no-such.sock');
+    const one = await update(['--socket', missing, '--socket', first.socketPath, '--cert', cert]);
+    assert.equal(one.exitCode, 5);
+    assert.match(one.stderr, new RegExp(`^Error processing '${escape(cert)}': ${escape(missing)}: .+\\n$`));
+    assert.match(one.log, /staples the new response\.$/m, 'the working socket was still updated');
+  });
+
+  test('a master CLI forwards the response to its worker', async () => {
+    const cert = await site();
+    const haproxy = await haproxyServing([cert], true);
+    const result = await update(['--socket', haproxy.masterSocket!, '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.log, /\(worker \d+\)/);
+    assert.equal((await fetchStapledResponse(haproxy.tlsPort, serverName())).stapled, true);
+  });
+
+  test('--socat takes the original path, and needs socat', async () => {
+    const cert = await site();
+    await writeFirstResponse(cert);
+    const haproxy = await haproxyServing([cert]);
+    const result = await update(['--socat', '--socket', haproxy.socketPath, '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.log, /staples the new response\.$/m);
+
+    const noSocat = await mkdtemp(path.join(workDir, 'path-'));
+    for (const tool of ['node', 'openssl', 'sh', 'bash']) {
+      const found = (await run('sh', ['-c', `command -v ${tool}`])).stdout.trim();
+      await run('ln', ['-s', found, path.join(noSocat, tool)]);
+    }
+    const without = await update(['--socat', '--socket', haproxy.socketPath, '--cert', cert], {
+      env: { PATH: noSocat },
+    });
+    assert.equal(without.exitCode, 9);
+    assert.equal(
+      without.stderr,
+      'Error: socat binary not found; adjust SOCAT_BIN variable in the script\nRun hapos-upd -h for help\n',
+    );
+  });
+});
+
+describe('sockets that cannot be used: exit 5, nothing created', { skip }, () => {
+  test('a socket path that does not exist', async () => {
+    const cert = await site();
+    await writeFirstResponse(cert);
+    const missing = path.join(workDir, 'missing', 'admin.sock');
+    const result = await update(['--socket', missing, '--cert', cert]);
+    assert.equal(result.exitCode, 5);
+    assert.match(result.stderr, new RegExp(`^Error processing '${escape(cert)}': .*${escape(missing)}.*\\n$`));
+    await assert.rejects(stat(missing), 'no file appears where the socket should be');
+  });
+
+  test('a regular file where the socket should be, natively and with --socat', async () => {
+    const cert = await site();
+    await writeFirstResponse(cert);
+    const notSocket = path.join(workDir, `not-a-socket-${sites}`);
+    await writeFile(notSocket, 'just a file\n');
+    for (const extra of [[], ['--socat']]) {
+      const result = await update([...extra, '--socket', notSocket, '--cert', cert]);
+      assert.equal(result.exitCode, 5, `${extra.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, new RegExp(`${escape(notSocket)}.*not a socket`));
+      assert.equal(await readFile(notSocket, 'utf8'), 'just a file\n');
+    }
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
