@@ -32,6 +32,9 @@ test('defaults match the original', () => {
   assert.equal(options.skipFresh, false);
   assert.ok(options.jobs >= 2);
   assert.deepEqual([options.json, options.quiet], [false, false]);
+  assert.deepEqual([options.check, options.requireOcsp, options.strict], [false, false, false]);
+  assert.equal(options.warnDays, 21);
+  assert.deepEqual([options.caFile, options.junitFile], [undefined, undefined]);
   assert.equal(options.vaFile, undefined);
 });
 
@@ -87,6 +90,15 @@ test('every long option is recognised', () => {
     '8',
     '--json',
     '--quiet',
+    '--check',
+    '--ca-file',
+    '/etc/ssl/private-root.pem',
+    '--warn-days',
+    '30',
+    '--require-ocsp',
+    '--strict',
+    '--junit',
+    'report.xml',
   ]);
   assert.deepEqual(options, {
     certs: ['site.pem'],
@@ -114,6 +126,12 @@ test('every long option is recognised', () => {
     jobs: 8,
     json: true,
     quiet: true,
+    check: true,
+    caFile: '/etc/ssl/private-root.pem',
+    warnDays: 30,
+    requireOcsp: true,
+    strict: true,
+    junitFile: 'report.xml',
   });
 });
 
