@@ -127,10 +127,11 @@ const defaultConnectTimeoutMs = 5_000;
 /*
  * HAProxy reads a whole command, payload included, into one buffer of
  * tune.bufsize bytes (16384 by default). Measured on 2.6.12: beyond that the
- * connection is closed or reset without a reply, and single-line commands from
+ * connection is closed or reset without a reply; single-line commands from
  * about 15,340 bytes on sometimes hang the CLI session (it then holds one of
  * the socket's 10 connection slots until `stats timeout`), while the payload
- * form is answered up to the full buffer.
+ * form is answered up to the full buffer. A master CLI forwards about 15 KiB
+ * at most, whatever tune.bufsize: longer commands reach the worker cut short.
  */
 const singleLineLimitBytes = 14 * 1024;
 const defaultBufsize = 16_384;
@@ -200,7 +201,8 @@ function exchange(
       socket.end(request);
     });
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('error', (error) => settle(() => reject(error)));
+    // `on`, not `once`: a reset can follow a failed write, and a second error event without a listener would crash.
+    socket.on('error', (error) => settle(() => reject(error)));
     socket.once('close', () => settle(() => resolve(Buffer.concat(chunks).toString('utf8'))));
   });
 }
@@ -281,7 +283,7 @@ export async function requireSocketFile(address: SocketAddress & { kind: 'unix' 
 
 function bufferHint(requestBytes: number): string {
   return requestBytes > singleLineLimitBytes
-    ? ` (the command is ${requestBytes} bytes: HAProxy drops commands larger than its tune.bufsize, ${defaultBufsize} by default)`
+    ? ` (the command is ${requestBytes} bytes: HAProxy's CLI takes at most tune.bufsize bytes, ${defaultBufsize} by default, and a master CLI about 15 KiB)`
     : '';
 }
 
@@ -348,7 +350,7 @@ export async function setOcspResponse(
   const command = ocspUpdateCommand(base64Der);
   const reply = await sendCommand(address, command.text, options);
   if (reply.trim() === ocspUpdatedReply) return { form: command.form };
-  const hint = reply.trim() === '' ? bufferHint(Buffer.byteLength(command.text)) : '';
+  const hint = reply.includes(certificateIdMismatchReply) ? '' : bufferHint(Buffer.byteLength(command.text));
   throw new OcspResponseRejectedError(
     reply,
     `HAProxy socket ${formatSocketAddress(address)} rejected the OCSP response: ${oneLine(reply)}${hint}`,

@@ -1,0 +1,647 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { run } from '../lib/exec.ts';
+import { ExitCode, HaposError } from '../lib/errors.ts';
+import {
+  escapeCliWord,
+  findCertificateName,
+  formatSocketAddress,
+  HaproxyReplyError,
+  HaproxySocketError,
+  isMasterCli,
+  listCertificates,
+  listWorkers,
+  ocspUpdateCommand,
+  OcspResponseRejectedError,
+  oneLine,
+  parseCertificateList,
+  parseOcspResponseIds,
+  parseSocketAddress,
+  parseWorkerPids,
+  sendCommand,
+  setOcspResponse,
+  showOcspResponseIds,
+  showVersion,
+  stapleThroughTransaction,
+  withPayload,
+  type SocketAddress,
+  type SocketFailure,
+} from '../lib/haproxy.ts';
+import { sendCommandWithSocat, socatAddress, socatAvailable, socatComplaint } from '../lib/socat.ts';
+import {
+  fetchStapledResponse,
+  freePort,
+  hasHaproxy,
+  HaproxyTestPki,
+  startHaproxy,
+  type RunningHaproxy,
+  type TestCertificate,
+} from './helpers/haproxy.ts';
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+const hasSocat = await socatAvailable();
+
+describe('parseSocketAddress', () => {
+  const unix = (socketPath: string): SocketAddress => ({ kind: 'unix', path: socketPath });
+  const tcp = (host: string, port: number, family: 4 | 6): SocketAddress => ({ kind: 'tcp', host, port, family });
+  const cases: [string, SocketAddress][] = [
+    ['/run/haproxy/admin.sock', unix('/run/haproxy/admin.sock')],
+    ['admin.sock', unix('/srv/haproxy/admin.sock')],
+    ['./run/../admin.sock', unix('/srv/haproxy/admin.sock')],
+    ['unix@/run/haproxy/admin.sock', unix('/run/haproxy/admin.sock')],
+    ['unix@admin.sock', unix('/srv/haproxy/admin.sock')],
+    // Only IP literals make an unprefixed HOST:PORT a TCP address.
+    ['localhost:9999', unix('/srv/haproxy/localhost:9999')],
+    ['ipv4@127.0.0.1:9999', tcp('127.0.0.1', 9999, 4)],
+    ['ipv4@localhost:9999', tcp('localhost', 9999, 4)],
+    ['127.0.0.1:9999', tcp('127.0.0.1', 9999, 4)],
+    ['ipv6@::1:9999', tcp('::1', 9999, 6)],
+    ['ipv6@[::1]:9999', tcp('::1', 9999, 6)],
+    ['[::1]:9999', tcp('::1', 9999, 6)],
+    ['[2001:db8::1]:443', tcp('2001:db8::1', 443, 6)],
+  ];
+  for (const [spec, expected] of cases) {
+    test(spec, () => assert.deepEqual(parseSocketAddress(spec, '/srv/haproxy'), expected));
+  }
+
+  for (const spec of [
+    '',
+    'unix@',
+    'ipv4@127.0.0.1',
+    'ipv4@127.0.0.1:0',
+    'ipv4@127.0.0.1:70000',
+    'ipv4@:9999',
+    'ipv4@::1:9999',
+    'ipv6@127.0.0.1:9999',
+    'abns@haproxy',
+  ]) {
+    test(`rejects ${JSON.stringify(spec)} as a wrong argument (exit 9)`, () => {
+      assert.throws(
+        () => parseSocketAddress(spec, '/srv'),
+        (error: unknown) => error instanceof HaposError && error.exitCode === ExitCode.program,
+      );
+    });
+  }
+
+  test('formatSocketAddress', () => {
+    assert.equal(formatSocketAddress(parseSocketAddress('a.sock', '/run')), '/run/a.sock');
+    assert.equal(formatSocketAddress(parseSocketAddress('ipv4@127.0.0.1:9999')), '127.0.0.1:9999');
+    assert.equal(formatSocketAddress(parseSocketAddress('ipv6@::1:9999')), '[::1]:9999');
+  });
+});
+
+describe('reply parsing', () => {
+  test('show ssl cert, with a transaction open (HAProxy 2.6.12)', () => {
+    const reply = '# transaction\n*/etc/haproxy/b.pem\n# filename\n/etc/haproxy/a.pem\n/etc/haproxy/b.pem\n\n';
+    assert.deepEqual(parseCertificateList(reply), {
+      names: ['/etc/haproxy/a.pem', '/etc/haproxy/b.pem'],
+      inTransaction: ['/etc/haproxy/b.pem'],
+    });
+    assert.deepEqual(parseCertificateList('# filename\n\n'), { names: [], inTransaction: [] });
+    assert.equal(
+      parseCertificateList('Unknown command, but maybe one of the following ones is a better match:\n'),
+      undefined,
+    );
+  });
+
+  test('show ssl ocsp-response (HAProxy 2.6.12)', () => {
+    const reply = [
+      '# Certificate IDs',
+      'Certificate ID key : 304d300906052b0e03021a05000414d08ce9dae861987de0483e887955106165f6f7d404148e8198c84f844507f092eb340cc89af394dc797f02146793ca991feaca10f47de70ca71e7545f3b3d1d3',
+      ' Certificate ID:',
+      '   Issuer Name Hash: D08CE9DAE861987DE0483E887955106165F6F7D4',
+      '   Issuer Key Hash: 8E8198C84F844507F092EB340CC89AF394DC797F',
+      '   Serial Number: 6793CA991FEACA10F47DE70CA71E7545F3B3D1D3',
+      '',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseOcspResponseIds(reply), [
+      '304d300906052b0e03021a05000414d08ce9dae861987de0483e887955106165f6f7d404148e8198c84f844507f092eb340cc89af394dc797f02146793ca991feaca10f47de70ca71e7545f3b3d1d3',
+    ]);
+    assert.deepEqual(parseOcspResponseIds('# Certificate IDs\n\n'), []);
+    assert.equal(parseOcspResponseIds('Permission denied\n'), undefined);
+  });
+
+  test('show proc on a master CLI (HAProxy 2.6.12, during a reload)', () => {
+    const reply = [
+      '#<PID>          <type>          <reloads>       <uptime>        <version>      ',
+      '19682           master          1 [failed: 0]   0d00h00m02s     2.6.12-1+deb12u4',
+      '# workers',
+      '19694           worker          0               0d00h00m01s     2.6.12-1+deb12u4',
+      '# old workers',
+      '19685           worker          1               0d00h00m02s     2.6.12-1+deb12u4',
+      '# programs',
+      '',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseWorkerPids(reply), [19694]);
+    assert.equal(
+      parseWorkerPids('Unknown command, but maybe one of the following ones is a better match:\n'),
+      undefined,
+    );
+  });
+
+  test('oneLine', () => {
+    assert.equal(oneLine('Committing /a.pem.\nFailed!\n\n'), 'Committing /a.pem. Failed!');
+    assert.equal(oneLine('\n'), '(empty reply)');
+  });
+
+  test('escapeCliWord escapes what ends a word or a command', () => {
+    assert.equal(escapeCliWord('/etc/ssl/a b;c\\d.pem'), '/etc/ssl/a\\ b\\;c\\\\d.pem');
+  });
+
+  test('withPayload ends the payload with an empty line and drops blank lines inside it', () => {
+    assert.equal(withPayload('set ssl cert a.pem.issuer', 'L1\n\nL2\n'), 'set ssl cert a.pem.issuer <<\nL1\nL2\n\n');
+  });
+
+  test('ocspUpdateCommand switches to the payload form for long responses', () => {
+    assert.deepEqual(ocspUpdateCommand('QUJD\n'), { form: 'single-line', text: 'set ssl ocsp-response QUJD\n' });
+    const long = 'A'.repeat(15_000);
+    assert.deepEqual(ocspUpdateCommand(long), { form: 'payload', text: `set ssl ocsp-response <<\n${long}\n\n` });
+    assert.equal(ocspUpdateCommand('QUJD\nQUJD\n').text, 'set ssl ocsp-response QUJDQUJD\n');
+    assert.throws(() => ocspUpdateCommand('QUJD;show sess'), HaposError);
+  });
+
+  test('socatAddress escapes what socat would parse', () => {
+    assert.equal(socatAddress(parseSocketAddress('/run/a,b:c d.sock')), 'unix-connect:/run/a\\,b\\:c\\ d.sock');
+    assert.equal(socatAddress(parseSocketAddress('127.0.0.1:9999')), 'tcp4:127.0.0.1:9999');
+    assert.equal(socatAddress(parseSocketAddress('[::1]:9999')), 'tcp6:[::1]:9999');
+  });
+
+  test('socatComplaint keeps the error without its prefix', () => {
+    const stderr = '2026/11/24 14:35:21 socat[4211] E connect(, AF=1 "admin.sock", 12): Connection refused\n';
+    assert.equal(socatComplaint(stderr), 'connect(, AF=1 "admin.sock", 12): Connection refused');
+  });
+});
+
+/** Asserts that `promise` rejects with an exit-5 error of `type` whose message matches. */
+async function rejectsWith<T extends HaposError>(
+  promise: Promise<unknown>,
+  type: new (...args: never[]) => T,
+  message: RegExp,
+  check: (error: T) => void = () => {},
+): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof type, `expected ${type.name}, got ${String(error)}`);
+    assert.equal(error.exitCode, ExitCode.haproxy);
+    assert.match(error.message, message);
+    assert.doesNotMatch(error.message, /\n/);
+    check(error);
+    return true;
+  });
+}
+
+const socketFailure = (failure: SocketFailure) => (error: HaproxySocketError) => assert.equal(error.failure, failure);
+
+const base64 = (der: Buffer) => der.toString('base64');
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('against HAProxy', { skip: !hasHaproxy && 'haproxy is not installed' }, () => {
+  let dir: string;
+  let pki: HaproxyTestPki;
+  /** Served with a `.ocsp` file from the start. */
+  let stapled: TestCertificate;
+  /** No `.ocsp` file at start; the CA is in its bundle. */
+  let fresh: TestCertificate;
+  /** No `.ocsp` file at start and no CA in its bundle, only a `.issuer` file beside it; a space in its name. */
+  let chainless: TestCertificate;
+  /** Not loaded by HAProxy. */
+  let stranger: TestCertificate;
+  let haproxy: RunningHaproxy;
+  let admin: SocketAddress;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'hapos-haproxy-client-'));
+    pki = await HaproxyTestPki.create(dir);
+    [stapled, fresh, chainless, stranger] = await Promise.all([
+      pki.issue('stapled'),
+      pki.issue('fresh'),
+      pki.issue('chainless', { issuerInBundle: false, bundleFileName: 'no chain.pem' }),
+      pki.issue('stranger'),
+    ]);
+    await writeFile(`${stapled.bundlePath}.ocsp`, await pki.ocspResponse(stapled));
+    await copyFile(pki.caPath, `${chainless.bundlePath}.issuer`);
+    haproxy = await startHaproxy({ certificates: [stapled.bundlePath, fresh.bundlePath, chainless.bundlePath] });
+    admin = parseSocketAddress(haproxy.socketPath);
+  });
+
+  after(async () => {
+    await haproxy?.stop();
+    if (haproxy) assert.equal(isRunning(haproxy.pid), false);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('show version, and a worker socket is not a master CLI', async () => {
+    assert.match(await showVersion(admin), /^2\.6\./);
+    assert.equal(await isMasterCli(admin), false);
+  });
+
+  test('listCertificates lists the crt paths', async () => {
+    assert.deepEqual(
+      (await listCertificates(admin)).sort(),
+      [stapled.bundlePath, fresh.bundlePath, chainless.bundlePath].sort(),
+    );
+  });
+
+  test('findCertificateName: same file through a link, else same file name, else none', async () => {
+    const linked = path.join(dir, 'linked.pem');
+    await symlink(fresh.bundlePath, linked);
+    assert.equal(await findCertificateName(admin, linked), fresh.bundlePath);
+    const elsewhere = path.join(dir, 'elsewhere');
+    await mkdir(elsewhere);
+    await copyFile(stapled.bundlePath, path.join(elsewhere, 'stapled.pem'));
+    assert.equal(await findCertificateName(admin, path.join(elsewhere, 'stapled.pem')), stapled.bundlePath);
+    assert.equal(await findCertificateName(admin, stranger.bundlePath), undefined);
+  });
+
+  test('showOcspResponseIds lists the CertID of each certificate that had a .ocsp file', async () => {
+    const ids = await showOcspResponseIds(admin);
+    assert.equal(ids.length, 1);
+    assert.ok(ids[0]?.startsWith('30'), ids[0]);
+    assert.ok(ids[0]?.endsWith(stapled.serialHex.toLowerCase()), ids[0]);
+  });
+
+  test('set ssl ocsp-response updates an already stapled certificate', async () => {
+    const response = await pki.ocspResponse(stapled);
+    assert.deepEqual(await setOcspResponse(admin, base64(response)), { form: 'single-line' });
+    const seen = await fetchStapledResponse(haproxy.tlsPort, stapled.serverName);
+    assert.equal(seen.stapled, true);
+    assert.equal(seen.certStatus, 'good');
+    assert.equal(seen.serialNumber, stapled.serialHex);
+  });
+
+  test('garbage: exit 5 with "Unable to parse OCSP response."', async () => {
+    await rejectsWith(
+      setOcspResponse(admin, base64(Buffer.from('not an OCSP response'))),
+      OcspResponseRejectedError,
+      new RegExp(`^HAProxy socket ${haproxy.socketPath} rejected the OCSP response: Unable to parse OCSP response\\.$`),
+      (error) => assert.equal(error.certificateIdMismatch, false),
+    );
+  });
+
+  test('a response for a certificate HAProxy does not serve: "does not match"', async () => {
+    await rejectsWith(
+      setOcspResponse(admin, base64(await pki.ocspResponse(stranger))),
+      OcspResponseRejectedError,
+      /: OCSP single response: Certificate ID does not match any certificate or issuer\.$/,
+      (error) => assert.equal(error.certificateIdMismatch, true),
+    );
+  });
+
+  test('first staple through a transaction, in the same process', async () => {
+    assert.equal((await fetchStapledResponse(haproxy.tlsPort, fresh.serverName)).stapled, false);
+    const response = base64(await pki.ocspResponse(fresh));
+    await rejectsWith(setOcspResponse(admin, response), OcspResponseRejectedError, /does not match/, (error) =>
+      assert.equal(error.certificateIdMismatch, true),
+    );
+    const name = await findCertificateName(admin, fresh.bundlePath);
+    assert.equal(name, fresh.bundlePath);
+    await stapleThroughTransaction(admin, fresh.bundlePath, response);
+
+    const seen = await fetchStapledResponse(haproxy.tlsPort, fresh.serverName);
+    assert.equal(seen.stapled, true);
+    assert.equal(seen.serialNumber, fresh.serialHex);
+    assert.match(seen.producedAt ?? '', / GMT$/);
+    assert.ok(isRunning(haproxy.pid), 'HAProxy was not restarted');
+    assert.ok((await showOcspResponseIds(admin)).some((id) => id.endsWith(fresh.serialHex.toLowerCase())));
+    // From now on the plain command works for it.
+    assert.deepEqual(await setOcspResponse(admin, response), { form: 'single-line' });
+  });
+
+  test('a transaction needs the issuer when the bundle lacks it; failures leave none open', async () => {
+    const response = base64(await pki.ocspResponse(chainless));
+    await rejectsWith(
+      stapleThroughTransaction(admin, chainless.bundlePath, response),
+      HaproxyReplyError,
+      /^can't staple .*no chain\.pem through a transaction .*'commit ssl cert .*' answered Committing .*no chain\.pem\. .*impossible to compute the OCSP certificate ID .* Failed!$/,
+    );
+    assert.deepEqual(parseCertificateList(await sendCommand(admin, 'show ssl cert'))?.inTransaction, []);
+    assert.equal((await fetchStapledResponse(haproxy.tlsPort, chainless.serverName)).stapled, false);
+
+    await stapleThroughTransaction(admin, chainless.bundlePath, response, {
+      issuerPem: await readFile(pki.caPath, 'utf8'),
+    });
+    const seen = await fetchStapledResponse(haproxy.tlsPort, chainless.serverName);
+    assert.deepEqual([seen.stapled, seen.serialNumber], [true, chainless.serialHex]);
+  });
+
+  test('a transaction someone else left open is not touched', async () => {
+    const theirs = `set ssl cert ${stapled.bundlePath}.ocsp`;
+    const opened = await sendCommand(admin, withPayload(theirs, base64(await pki.ocspResponse(stapled))));
+    assert.equal(opened.trim(), `Transaction created for certificate ${stapled.bundlePath}!`);
+    try {
+      await rejectsWith(
+        stapleThroughTransaction(admin, fresh.bundlePath, base64(await pki.ocspResponse(fresh))),
+        HaposError,
+        new RegExp(`uncommitted transaction for ${stapled.bundlePath}`),
+      );
+      const list = parseCertificateList(await sendCommand(admin, 'show ssl cert'));
+      assert.deepEqual(list?.inTransaction, [stapled.bundlePath]);
+    } finally {
+      const aborted = await sendCommand(admin, `abort ssl cert ${stapled.bundlePath}`);
+      assert.equal(aborted.trim(), `Transaction aborted for certificate '${stapled.bundlePath}'!`);
+    }
+  });
+
+  test('a response too long for one line goes in the payload form', async () => {
+    // About 15.5 KiB of base64: above the single-line limit, within the default 16 KiB buffer.
+    const response = await pki.ocspResponse(stapled, { paddedTo: 11_500 });
+    const command = ocspUpdateCommand(base64(response));
+    assert.equal(command.form, 'payload');
+    assert.ok(command.text.length < 16_384, String(command.text.length));
+    assert.deepEqual(await setOcspResponse(admin, base64(response)), { form: 'payload' });
+  });
+
+  test('a response larger than tune.bufsize: exit 5 naming tune.bufsize, and HAProxy still answers', async () => {
+    const response = await pki.ocspResponse(stapled, { paddedTo: 13_000 });
+    await rejectsWith(setOcspResponse(admin, base64(response)), HaposError, /tune\.bufsize/);
+    assert.match(await showVersion(admin), /^2\.6\./);
+  });
+
+  test('TCP addresses, with and without the ipv4@ prefix', async () => {
+    const tcp = parseSocketAddress(haproxy.tcpAddress);
+    assert.match(await showVersion(tcp), /^2\.6\./);
+    assert.match(await showVersion(parseSocketAddress(formatSocketAddress(tcp))), /^2\.6\./);
+    assert.deepEqual(await setOcspResponse(tcp, base64(await pki.ocspResponse(stapled))), { form: 'single-line' });
+  });
+
+  test('a path relative to the working directory', async () => {
+    const relative = path.relative(process.cwd(), haproxy.socketPath);
+    assert.ok(!path.isAbsolute(relative));
+    assert.match(await showVersion(parseSocketAddress(relative)), /^2\.6\./);
+  });
+
+  describe('socket failures: exit 5 naming the socket, nothing created', () => {
+    let failures: string;
+    before(async () => {
+      failures = path.join(dir, 'failures');
+      await mkdir(failures);
+    });
+
+    test('missing path', async () => {
+      const missing = path.join(failures, 'missing.sock');
+      await rejectsWith(
+        showVersion(parseSocketAddress(missing)),
+        HaproxySocketError,
+        new RegExp(`^HAProxy socket ${missing} does not exist$`),
+        socketFailure('missing'),
+      );
+      await assert.rejects(stat(missing), { code: 'ENOENT' });
+    });
+
+    test('a regular file (left unchanged) or a directory', async () => {
+      const file = path.join(failures, 'regular.sock');
+      await writeFile(file, 'precious\n');
+      const before = await stat(file);
+      await rejectsWith(
+        showVersion(parseSocketAddress(file)),
+        HaproxySocketError,
+        /is not a socket but a regular file$/,
+        socketFailure('not-a-socket'),
+      );
+      assert.equal(await readFile(file, 'utf8'), 'precious\n');
+      assert.equal((await stat(file)).mtimeMs, before.mtimeMs);
+      await rejectsWith(
+        showVersion(parseSocketAddress(failures)),
+        HaproxySocketError,
+        /is not a socket but a directory$/,
+        socketFailure('not-a-socket'),
+      );
+    });
+
+    test('a socket nobody listens on', async () => {
+      const dangling = path.join(failures, 'dangling.sock');
+      // process.exit() leaves the socket file behind, as a stopped HAProxy does.
+      const script = `require('net').createServer().listen(${JSON.stringify(dangling)}, () => process.exit(0))`;
+      assert.equal((await run(process.execPath, ['-e', script])).exitCode, 0);
+      assert.ok((await stat(dangling)).isSocket());
+      await rejectsWith(
+        showVersion(parseSocketAddress(dangling)),
+        HaproxySocketError,
+        /^nobody listens on HAProxy socket .*dangling\.sock \(is HAProxy running\?\)$/,
+        socketFailure('not-listening'),
+      );
+    });
+
+    test('TCP connection refused', async () => {
+      const port = await freePort();
+      await rejectsWith(
+        showVersion(parseSocketAddress(`127.0.0.1:${port}`)),
+        HaproxySocketError,
+        new RegExp(`^connection refused by HAProxy socket 127\\.0\\.0\\.1:${port}$`),
+        socketFailure('refused'),
+      );
+    });
+
+    test('no reply in time', async () => {
+      const silent = path.join(failures, 'silent.sock');
+      const connections: net.Socket[] = [];
+      const server = net.createServer((connection) => connections.push(connection));
+      await new Promise<void>((resolve) => server.listen(silent, resolve));
+      try {
+        await rejectsWith(
+          sendCommand(parseSocketAddress(silent), 'show version', { timeoutMs: 200 }),
+          HaproxySocketError,
+          /^HAProxy socket .*silent\.sock did not finish replying within 200 ms$/,
+          socketFailure('timeout'),
+        );
+      } finally {
+        for (const connection of connections) connection.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    test('permission denied', async () => {
+      const socketPath = path.join(failures, 'restricted.sock');
+      const server = net.createServer((connection) => connection.end('unexpected\n'));
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      // Connecting needs write permission on the socket; root needs none, hence another user then.
+      await chmod(socketPath, 0o000);
+      try {
+        const outcome = await showVersionInChild(socketPath, process.getuid?.() === 0 ? nobody : undefined);
+        assert.deepEqual(outcome, {
+          exitCode: ExitCode.haproxy,
+          failure: 'permission-denied',
+          message: `permission denied on HAProxy socket ${socketPath}`,
+        });
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  });
+
+  describe('master CLI (haproxy -W -S)', () => {
+    let mw: RunningHaproxy;
+    let master: SocketAddress;
+    let workerPids: number[] = [];
+
+    before(async () => {
+      mw = await startHaproxy({ certificates: [stapled.bundlePath], masterWorker: true, bufsize: 32_768 });
+      master = parseSocketAddress(mw.masterSocket ?? '');
+    });
+
+    after(async () => {
+      await mw?.stop();
+      for (const pid of [mw?.pid ?? -1, ...workerPids]) assert.equal(isRunning(pid), false, `process ${pid} left`);
+    });
+
+    test('is recognised, and lists its current worker', async () => {
+      assert.equal(await isMasterCli(master), true);
+      assert.equal(await isMasterCli(parseSocketAddress(mw.socketPath)), false);
+      workerPids = await listWorkers(master);
+      assert.equal(workerPids.length, 1);
+      assert.notEqual(workerPids[0], mw.pid);
+      await rejectsWith(listWorkers(parseSocketAddress(mw.socketPath)), HaproxyReplyError, /is not a master CLI/);
+    });
+
+    test('keeps the connection open until the client closes its side', async () => {
+      const socket = net.createConnection(mw.masterSocket ?? '');
+      const closed = new Promise<boolean>((resolve) => {
+        socket.once('close', () => resolve(true));
+        setTimeout(() => resolve(false), 300);
+      });
+      socket.write('show version\n');
+      assert.equal(await closed, false);
+      socket.destroy();
+      // sendCommand half-closes, so the master answers and closes at once.
+      const started = Date.now();
+      assert.match(await showVersion(master, { timeoutMs: 2000 }), /^2\.6\./);
+      assert.ok(Date.now() - started < 1000);
+    });
+
+    test('routes commands to a worker with @!PID, the payload form included', async () => {
+      const workerPid = workerPids[0];
+      assert.ok(workerPid);
+      assert.deepEqual(await setOcspResponse(master, base64(await pki.ocspResponse(stapled)), { workerPid }), {
+        form: 'single-line',
+      });
+      const big = base64(await pki.ocspResponse(stapled, { paddedTo: 11_000 }));
+      const length = ocspUpdateCommand(big).text.length;
+      assert.ok(length > 14_336 && length < 15_300, `${length} bytes: outside what this test needs`);
+      assert.deepEqual(await setOcspResponse(master, big, { workerPid }), { form: 'payload' });
+      const seen = await fetchStapledResponse(mw.tlsPort, stapled.serverName);
+      assert.deepEqual([seen.stapled, seen.serialNumber], [true, stapled.serialHex]);
+      assert.deepEqual(await listCertificates(master, { workerPid }), [stapled.bundlePath]);
+    });
+
+    test('a master CLI cuts commands at about 15 KiB, whatever tune.bufsize', async () => {
+      // About 20 KiB of base64: fits this instance's 32 KiB tune.bufsize.
+      const big = base64(await pki.ocspResponse(stapled, { paddedTo: 15_000 }));
+      await rejectsWith(
+        setOcspResponse(master, big, { workerPid: workerPids[0] }),
+        OcspResponseRejectedError,
+        /: Unable to parse OCSP response\. \(the command is \d+ bytes: .*a master CLI about 15 KiB\)$/,
+      );
+      assert.deepEqual(await setOcspResponse(parseSocketAddress(mw.socketPath), big), { form: 'payload' });
+    });
+
+    test('socat reaches the workers too', { skip: !hasSocat && 'socat is not installed' }, async () => {
+      assert.match(await sendCommandWithSocat(master, 'show proc'), /^#<PID>/);
+      const command = ocspUpdateCommand(base64(await pki.ocspResponse(stapled)));
+      const reply = await sendCommandWithSocat(master, command.text, { workerPid: workerPids[0] });
+      assert.equal(reply.trim(), 'OCSP Response updated!');
+    });
+
+    test('the master itself answers no certificate command; an unknown PID is reported', async () => {
+      await rejectsWith(listCertificates(master), HaproxyReplyError, /'show ssl cert': Unknown command/);
+      await rejectsWith(
+        setOcspResponse(master, base64(await pki.ocspResponse(stapled)), { workerPid: 1 }),
+        OcspResponseRejectedError,
+        /: Can't find the target PID matching the prefix '@!1'$/,
+      );
+    });
+  });
+
+  describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
+    test('UNIX, relative and TCP addresses', async () => {
+      assert.match(await sendCommandWithSocat(admin, 'show version'), /^2\.6\./);
+      const relative = parseSocketAddress(path.relative(process.cwd(), haproxy.socketPath));
+      assert.match(await sendCommandWithSocat(relative, 'show version'), /^2\.6\./);
+      assert.match(await sendCommandWithSocat(parseSocketAddress(haproxy.tcpAddress), 'show version'), /^2\.6\./);
+    });
+
+    test('set ssl ocsp-response, single-line and payload forms', async () => {
+      for (const paddedTo of [0, 11_500]) {
+        const command = ocspUpdateCommand(base64(await pki.ocspResponse(stapled, { paddedTo })));
+        assert.equal((await sendCommandWithSocat(admin, command.text)).trim(), 'OCSP Response updated!');
+      }
+    });
+
+    test('a missing path is not created, a regular file is not written', async () => {
+      const missing = path.join(dir, 'socat-missing.sock');
+      await rejectsWith(
+        sendCommandWithSocat(parseSocketAddress(missing), 'show version'),
+        HaproxySocketError,
+        /does not exist$/,
+        socketFailure('missing'),
+      );
+      await assert.rejects(stat(missing), { code: 'ENOENT' });
+      const file = path.join(dir, 'socat-regular.sock');
+      await writeFile(file, 'precious\n');
+      await rejectsWith(
+        sendCommandWithSocat(parseSocketAddress(file), 'show version'),
+        HaproxySocketError,
+        /is not a socket but a regular file$/,
+        socketFailure('not-a-socket'),
+      );
+      assert.equal(await readFile(file, 'utf8'), 'precious\n');
+    });
+
+    test("connection refused is reported with socat's words", async () => {
+      const port = await freePort();
+      await rejectsWith(
+        sendCommandWithSocat(parseSocketAddress(`127.0.0.1:${port}`), 'show version'),
+        HaproxySocketError,
+        new RegExp(`^socat can't talk to HAProxy socket 127\\.0\\.0\\.1:${port}: .*Connection refused$`),
+        socketFailure('refused'),
+      );
+    });
+  });
+});
+
+const nobody = { uid: 65534, gid: 65534 };
+
+interface ChildOutcome {
+  readonly exitCode?: number;
+  readonly failure?: string;
+  readonly message: string;
+}
+
+/** Runs showVersion on the socket in a child process, as `user` if given. */
+async function showVersionInChild(socketPath: string, user?: { uid: number; gid: number }): Promise<ChildOutcome> {
+  const script = [
+    `import { parseSocketAddress, showVersion } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy.ts'))};`,
+    `showVersion(parseSocketAddress(${JSON.stringify(socketPath)})).then(`,
+    `  (version) => console.log(JSON.stringify({ message: 'connected: ' + version })),`,
+    `  (error) => console.log(JSON.stringify({ exitCode: error.exitCode, failure: error.failure, message: error.message })),`,
+    `);`,
+  ].join('\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: projectRoot,
+    ...user,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise((resolve) => child.once('close', resolve));
+  try {
+    return JSON.parse(output) as ChildOutcome;
+  } catch {
+    return { message: `the child failed: ${output}` };
+  }
+}
