@@ -17,7 +17,8 @@ import { progressLine, renderJson, renderSummary, totalsOf } from './run-report.
 import { checkBundle } from './check.ts';
 import { checkExitCode } from './bundle-lint.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './reports.ts';
-import { updateCertificate } from './updater.ts';
+import { plannedVerification, updateCertificate } from './updater.ts';
+import { ChainVerifier } from './chain-verifier.ts';
 import { parseCommandLine, type CliOptions } from './cli-args.ts';
 import { HELP_TEXT } from './help.ts';
 import { defaultRetryDelayMs, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
@@ -120,6 +121,7 @@ async function runUpdates(
   const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
   const haproxy = notifierFor(options, log);
   const throttleResponder = createKeyedLimiter(REQUESTS_PER_RESPONDER);
+  const verifiedChains = single ? undefined : await verifyInBulk(inputs, options, openssl, tempDir);
   const showProgress = !single && io.stderr.isTTY === true && !options.json && !options.quiet && inputs.length > 3;
   const finished: CertificateOutcome[] = [];
   const outcomes = await updateCertificates(inputs, {
@@ -136,6 +138,7 @@ async function runUpdates(
       now: () => new Date(),
       retryDelayMs: defaultRetryDelayMs,
       throttleResponder,
+      verifiedChains,
     }),
     logFor: (cert) =>
       single ? { debug: (m) => log.debug(m), error: (m) => log.error(m), finish() {} } : new CertificateLog(log, cert),
@@ -225,6 +228,19 @@ async function runChecks(
   }
   const failing = options.strict ? findings.map((finding) => ({ ...finding, severity: 'error' as const })) : findings;
   return checkExitCode(failing);
+}
+
+/** Step 8 for a whole batch up front: a few openssl processes instead of one per certificate. */
+async function verifyInBulk(
+  inputs: readonly CertificateInput[],
+  options: CliOptions,
+  openssl: Openssl,
+  tempDir: string,
+): Promise<ChainVerifier> {
+  const verifier = new ChainVerifier(openssl, path.join(tempDir, 'bulk-verify'));
+  const planned = await mapConcurrently(inputs, 16, (input) => plannedVerification(input.path, options));
+  await verifier.prime(planned.flatMap((request) => request ?? []));
+  return verifier;
 }
 
 async function findCertificates(options: CliOptions): Promise<CertificateInput[]> {

@@ -49,6 +49,7 @@ import {
 import { FileWriteError, writeFileAtomic } from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
 import type { Log } from './run-log.ts';
+import type { ChainVerifier, VerificationRequest } from './chain-verifier.ts';
 
 export interface UpdateOptions {
   readonly cert: string;
@@ -101,6 +102,8 @@ export interface UpdateContext {
   readonly now: () => Date;
   /** Waits between retries; tests pass a faster one. */
   readonly retryDelayMs: (attempt: number) => number;
+  /** EE certificates a batch already verified against their chain, in bulk. */
+  readonly verifiedChains?: ChainVerifier;
   /** Gates requests per responder host, so that a batch never hammers one CA. */
   readonly throttleResponder: <R>(host: string, request: () => Promise<R>) => Promise<R>;
 }
@@ -451,6 +454,38 @@ async function writeTrust(files: TempFiles, extraCaFile: string | undefined): Pr
   await writeFile(files.trust, (await readFile(files.chain, 'latin1')) + extra);
 }
 
+async function verificationRequest(files: TempFiles, partialChain: boolean): Promise<VerificationRequest> {
+  const [eePem, trustPem] = await Promise.all([readFile(files.ee, 'latin1'), readFile(files.trust, 'latin1')]);
+  return { eePem, trustPem, partialChain };
+}
+
+/**
+ * What step 8 will hand `openssl verify` for a certificate, so that a batch
+ * can verify many at once beforehand: undefined when the bundle is not one
+ * the flow would get that far with.
+ */
+export async function plannedVerification(
+  cert: string,
+  options: Pick<UpdateOptions, 'partialChain' | 'extraCaFile'>,
+): Promise<VerificationRequest | undefined> {
+  const blocks = await readBundle(cert).then(
+    (bundle) => bundle.blocks,
+    () => [],
+  );
+  const ee = blocks[0]?.certificate;
+  if (ee === undefined) return undefined;
+  const issuerText = await readFile(`${cert}.issuer`, 'latin1').catch(() => undefined);
+  const chainPem =
+    issuerText ??
+    blocks
+      .flatMap(({ certificate }) =>
+        certificate && certificate.fingerprint !== ee.fingerprint ? [certificate.pem] : [],
+      )
+      .join('');
+  const extra = options.extraCaFile === undefined ? '' : await readFile(options.extraCaFile, 'latin1');
+  return { eePem: ee.pem, trustPem: chainPem + extra, partialChain: options.partialChain };
+}
+
 /** Step 8: the EE must chain up through the extracted (or existing) chain. */
 async function verifyEndEntity(
   cert: string,
@@ -459,6 +494,7 @@ async function verifyEndEntity(
   options: UpdateOptions,
   context: UpdateContext,
 ): Promise<void> {
+  if (context.verifiedChains?.has(await verificationRequest(files, options.partialChain))) return;
   const verified = await context.openssl.verify({
     caFile: files.trust,
     cert: files.ee,
