@@ -12,7 +12,6 @@ import {
   OcspParseError,
   parseCertificateDetails,
   parseOcspResponse,
-  type CertId,
   type CertStatus,
   type OcspResponse,
   type SingleResponse,
@@ -169,12 +168,8 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
     warnAboutValidity(ee, context);
     const responder = resolveResponder(details.ocspUrls[0], options, context);
     const chain = await prepareChain(cert, bundle, ee, files.chain, context.log);
-    await writeTrust(files, options.extraCaFile);
-    await verifyEndEntity(cert, chain.fromIssuerFile, files, options, context);
-    const expectedIssuer = issuerOf(ee, chain.certificates);
-    const expectedCertId = computeCertId(ee.x509, expectedIssuer.x509);
-    const fresh =
-      options.skipFresh && current !== undefined ? freshResponse(current, expectedCertId, context) : undefined;
+    // Before any openssl process: a fresh response in place ends the run here.
+    const fresh = options.skipFresh ? freshResponseInPlace(current, ee, chain.certificates, context) : undefined;
     if (fresh !== undefined) {
       context.log.debug(
         `Current OCSP response is fresh (Next Update ${formatOpensslDate(fresh.nextUpdate!)}): skipped, as --skip-fresh asks.`,
@@ -187,6 +182,10 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
       };
     }
 
+    await writeTrust(files, options.extraCaFile);
+    await verifyEndEntity(cert, chain.fromIssuerFile, files, options, context);
+    const expectedIssuer = issuerOf(ee, chain.certificates);
+    const expectedCertId = computeCertId(ee.x509, expectedIssuer.x509);
     const verification = verificationFor(files, options);
     const { der, response, verdict } = await obtainResponse(responder, files, verification, options, context);
     const assessment = assessResponse(response, expectedCertId, context.now());
@@ -522,10 +521,17 @@ function misorderNote(bundle: readonly BundleCertificate[]): string {
   return `the bundle's certificates are out of order: n. ${leafIndex + 1} (${subject}) looks like the EE certificate and must come first`;
 }
 
-/** The response in place, when HAProxy would take it and most of its validity is still ahead. */
-function freshResponse(current: OcspResponse, expected: CertId, context: UpdateContext): SingleResponse | undefined {
+/** The response in place, when it is for this certificate, HAProxy would take it, and most of its validity is ahead. */
+function freshResponseInPlace(
+  current: OcspResponse | undefined,
+  ee: BundleCertificate,
+  chain: readonly BundleCertificate[],
+  context: UpdateContext,
+): SingleResponse | undefined {
+  const issuer = chain.find((candidate) => ee.x509.checkIssued(candidate.x509));
+  if (current === undefined || issuer === undefined) return undefined;
   const now = context.now();
-  const assessment = assessResponse(current, expected, now);
+  const assessment = assessResponse(current, computeCertId(ee.x509, issuer.x509), now);
   return assessment.ok && isFreshEnough(assessment.single, now) ? assessment.single : undefined;
 }
 

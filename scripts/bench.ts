@@ -188,23 +188,38 @@ async function main(): Promise<void> {
     const fixture = await makeFixture(size);
     try {
       if (size === sizes[0]) lines.push(...(await dryRunFigures(fixture)));
-      const batch: Measured[] = [];
+      const batches: Record<string, Measured[]> = { 'default --jobs': [], '--jobs 4': [] };
       const single: number[] = [];
       const sample = fixture.certs.slice(0, Math.min(size, singleRunSample));
       for (let round = 0; round < rounds; round++) {
-        await clearResponses(fixture);
-        batch.push(await measure(['node', cli, '-S', '-q', '--dir', fixture.certDir], fixture.env));
+        for (const [label, extra] of [
+          ['default --jobs', []],
+          ['--jobs 4', ['--jobs', '4']],
+        ] as const) {
+          await clearResponses(fixture);
+          batches[label]!.push(
+            await measure(['node', cli, '-S', '-q', ...extra, '--dir', fixture.certDir], fixture.env),
+          );
+        }
         await clearResponses(fixture);
         single.push(((await singleRuns(fixture, sample)) * size) / sample.length);
+        const latest = (label: string) => format(batches[label]!.at(-1)!.seconds);
+        console.log(
+          `  N=${size} round ${round + 1}: single ${format(single.at(-1)!)} s, batch ${latest('default --jobs')} s, batch --jobs 4 ${latest('--jobs 4')} s`,
+        );
       }
-      const batchSeconds = median(batch.map((m) => m.seconds));
       const singleSeconds = median(single);
-      const sampled = sample.length < size ? ` (scaled from ${sample.length} runs)` : '';
+      const sampled = sample.length < size ? `, scaled from ${sample.length} runs` : '';
       lines.push(
-        `N=${size}: batch ${format(batchSeconds)} s (${((1000 * batchSeconds) / size).toFixed(1)} ms/cert, peak ${Math.round(median(batch.map((m) => m.peakKb)) / 1024)} MB); ` +
-          `${size} single runs ${format(singleSeconds)} s${sampled} (${((1000 * singleSeconds) / size).toFixed(1)} ms/cert); ratio ${(singleSeconds / batchSeconds).toFixed(1)}x`,
+        `N=${size}: ${size} single runs ${format(singleSeconds)} s (${((1000 * singleSeconds) / size).toFixed(1)} ms/cert${sampled})`,
       );
-      console.log(lines.at(-1));
+      for (const [label, measured] of Object.entries(batches)) {
+        const batchSeconds = median(measured.map((m) => m.seconds));
+        lines.push(
+          `  batch, ${label}: ${format(batchSeconds)} s (${((1000 * batchSeconds) / size).toFixed(1)} ms/cert, peak ${Math.round(median(measured.map((m) => m.peakKb)) / 1024)} MB), ${(singleSeconds / batchSeconds).toFixed(1)}x faster`,
+        );
+      }
+      console.log(lines.slice(-3).join('\n'));
     } finally {
       await Promise.all(fixture.responders.map((responder) => responder.stop()));
       await rm(fixture.dir, { recursive: true, force: true });

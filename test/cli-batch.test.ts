@@ -12,7 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
-import { createTestPki, fetchOcspResponse, type LeafName, type TestPki } from './helpers/pki.ts';
+import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, runCli, type CliRun } from './helpers/cli.ts';
 import { startFakeHttpServer, type OcspResponder } from './helpers/responder.ts';
 
@@ -157,46 +157,6 @@ function runCliWithExactEnv(args: readonly string[], env: NodeJS.ProcessEnv): Pr
     child.on('error', reject);
     child.on('close', (exitCode, signal) => resolve({ exitCode, signal, stdout, stderr }));
   });
-}
-
-/** A response for LEAF from the delegated signer, signed as if at now + OFFSET (faketime syntax), valid 7 days. */
-async function responseSignedAt(leaf: LeafName, offset: string): Promise<Buffer> {
-  const dir = await caseDir();
-  const request = path.join(dir, 'request.der');
-  const response = path.join(dir, 'response.der');
-  const made = await run('openssl', [
-    'ocsp',
-    '-issuer',
-    pki.intermediate,
-    '-cert',
-    pki.leaves[leaf].cert,
-    '-no_nonce',
-    '-reqout',
-    request,
-  ]);
-  assert.equal(made.exitCode, 0, made.stderr);
-  const signed = await run('faketime', [
-    '-f',
-    offset,
-    'openssl',
-    'ocsp',
-    '-index',
-    pki.index,
-    '-CA',
-    pki.intermediate,
-    '-rsigner',
-    pki.ocspSigner,
-    '-rkey',
-    pki.keys.ocspSigner,
-    '-reqin',
-    request,
-    '-respout',
-    response,
-    '-ndays',
-    '7',
-  ]);
-  assert.equal(signed.exitCode, 0, signed.stderr);
-  return readFile(response);
 }
 
 /** The serial number of the certificate a DER response speaks about. */
@@ -427,7 +387,7 @@ describe('outcomes and exit codes', () => {
     const dir = await caseDir();
     const expired = await place('expired', dir, 'expired.pem');
     const staleResponse = await place('good', dir, 'stale-response.pem');
-    await writeFile(`${staleResponse}.ocsp`, await responseSignedAt('good', '-8d'));
+    await writeFile(`${staleResponse}.ocsp`, await responseSignedAt(pki, 'good', '-8d'));
     const unremarkable = await place('goodEc', dir, 'unremarkable.pem');
     const result = await cli(['-S', ...certArgs([expired, staleResponse, unremarkable])]);
     assert.equal(result.exitCode, 1);
@@ -553,7 +513,7 @@ describe('--skip-fresh', () => {
 
   test('a response with more than half of its validity ahead, signed 3 days ago for 7: skipped', async () => {
     const cert = await place('good', await caseDir(), 'site.pem');
-    const inPlace = await responseSignedAt('good', '-3d');
+    const inPlace = await responseSignedAt(pki, 'good', '-3d');
     await writeFile(`${cert}.ocsp`, inPlace);
     const before = await requestCount(pki.responders.delegated);
     const result = await cli(['-S', '--skip-fresh', '--json', '--cert', cert]);
@@ -565,7 +525,7 @@ describe('--skip-fresh', () => {
 
   test('a response with most of its validity over, signed 5 days ago for 7: fetched again', async () => {
     const cert = await place('good', await caseDir(), 'site.pem');
-    const stale = await responseSignedAt('good', '-5d');
+    const stale = await responseSignedAt(pki, 'good', '-5d');
     await writeFile(`${cert}.ocsp`, stale);
     const before = await requestCount(pki.responders.delegated);
     const result = await cli(['-S', '--skip-fresh', '--json', '--cert', cert]);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
-import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
+import { createTestPki, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { runCli, tempDirOf } from './helpers/cli.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -208,38 +208,7 @@ describe('the update flow', () => {
 
   test('an expired response in place is reported, not fatal, and replaced', async () => {
     const cert = await bundleOf('good');
-    const request = path.join(workDir, 'expired-request.der');
-    await run('openssl', [
-      'ocsp',
-      '-issuer',
-      pki.intermediate,
-      '-cert',
-      pki.leaves.good.cert,
-      '-no_nonce',
-      '-reqout',
-      request,
-    ]);
-    const signed = await run('faketime', [
-      '-f',
-      '-8d',
-      'openssl',
-      'ocsp',
-      '-index',
-      pki.index,
-      '-CA',
-      pki.intermediate,
-      '-rsigner',
-      pki.ocspSigner,
-      '-rkey',
-      pki.keys.ocspSigner,
-      '-reqin',
-      request,
-      '-respout',
-      `${cert}.ocsp`,
-      '-ndays',
-      '7',
-    ]);
-    assert.equal(signed.exitCode, 0, signed.stderr);
+    await writeFile(`${cert}.ocsp`, await responseSignedAt(pki, 'good', '-8d'));
     const result = await cli(['-d', '-S', '--cert', cert]);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stdout, /^Current OCSP response expiration: .* GMT - expired$/m);

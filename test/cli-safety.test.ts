@@ -13,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
-import { createTestPki, fetchOcspResponse, type LeafName, type TestPki } from './helpers/pki.ts';
+import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, runCli, type CliRun } from './helpers/cli.ts';
 import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 
@@ -458,49 +458,6 @@ describe('responses that must not be stapled', { concurrency: 3 }, () => {
   });
 });
 
-/**
- * A response for LEAF from the delegated signer as if signed at now + OFFSET
- * (faketime syntax), standing for one that another run fetched later.
- */
-async function signResponseAhead(leaf: LeafName, offset: string): Promise<Buffer> {
-  const dir = await caseDir();
-  const request = path.join(dir, 'request.der');
-  const response = path.join(dir, 'response.der');
-  const made = await run('openssl', [
-    'ocsp',
-    '-issuer',
-    pki.intermediate,
-    '-cert',
-    pki.leaves[leaf].cert,
-    '-no_nonce',
-    '-reqout',
-    request,
-  ]);
-  assert.equal(made.exitCode, 0, made.stderr);
-  const signed = await run('faketime', [
-    '-f',
-    offset,
-    'openssl',
-    'ocsp',
-    '-index',
-    pki.index,
-    '-CA',
-    pki.intermediate,
-    '-rsigner',
-    pki.ocspSigner,
-    '-rkey',
-    pki.keys.ocspSigner,
-    '-reqin',
-    request,
-    '-respout',
-    response,
-    '-ndays',
-    '7',
-  ]);
-  assert.equal(signed.exitCode, 0, signed.stderr);
-  return readFile(response);
-}
-
 describe('the response in place', { concurrency: 2 }, () => {
   test('corrupt: reported as unreadable and replaced', async () => {
     const cert = await placeLeafBundle('good');
@@ -516,7 +473,7 @@ describe('the response in place', { concurrency: 2 }, () => {
 
   test('newer than the one fetched: kept as it is', async () => {
     const cert = await placeLeafBundle('good');
-    const inPlace = await signResponseAhead('good', '+1d');
+    const inPlace = await responseSignedAt(pki, 'good', '+1d');
     await writeFile(`${cert}.ocsp`, inPlace);
     const result = await cli(['-S', '--retries', '0', '--cert', cert]);
     const date = '[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d \\d{4} GMT';
@@ -533,7 +490,7 @@ describe('the response in place', { concurrency: 2 }, () => {
 
   test("for the certificate before a renewal, even if newer: replaced by the renewed certificate's response", async () => {
     const cert = await placeLeafBundle('good');
-    await writeFile(`${cert}.ocsp`, await signResponseAhead('goodEc', '+1h'));
+    await writeFile(`${cert}.ocsp`, await responseSignedAt(pki, 'goodEc', '+1h'));
     const result = await cli(['-S', '--retries', '0', '--cert', cert]);
     assert.doesNotMatch(result.stderr, /keeping it/);
     assert.equal(result.exitCode, 0);

@@ -439,3 +439,47 @@ async function runChecked(program: string, args: readonly string[], options: Run
   }
   return result;
 }
+
+/**
+ * A response for LEAF from the delegated signer as if signed at now + OFFSET
+ * (faketime's syntax: `-8d`, `+1h`), valid 7 days from then: how tests get a
+ * response in place that is expired, half-spent or newer than a fresh one.
+ */
+export async function responseSignedAt(pki: TestPki, leaf: LeafName, offset: string): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(pki.dir, 'signed-at-'));
+  const request = path.join(dir, 'request.der');
+  const response = path.join(dir, 'response.der');
+  const asked = await run('openssl', [
+    'ocsp',
+    '-issuer',
+    pki.intermediate,
+    '-cert',
+    pki.leaves[leaf].cert,
+    '-no_nonce',
+    '-reqout',
+    request,
+  ]);
+  if (asked.exitCode !== 0) throw new Error(`openssl ocsp -reqout failed: ${asked.stderr}`);
+  const signed = await run('faketime', [
+    '-f',
+    offset,
+    'openssl',
+    'ocsp',
+    '-index',
+    pki.index,
+    '-CA',
+    pki.intermediate,
+    '-rsigner',
+    pki.ocspSigner,
+    '-rkey',
+    pki.keys.ocspSigner,
+    '-reqin',
+    request,
+    '-respout',
+    response,
+    '-ndays',
+    '7',
+  ]);
+  if (signed.exitCode !== 0) throw new Error(`faketime openssl ocsp failed: ${signed.stderr}`);
+  return readFile(response);
+}
