@@ -17,11 +17,16 @@ import { progressLine, renderJson, renderSummary, totalsOf } from './run-report.
 import { checkBundle } from './check.ts';
 import { checkExitCode } from './bundle-lint.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './reports.ts';
-import { plannedVerification, updateCertificate } from './updater.ts';
 import { ChainVerifier } from './chain-verifier.ts';
 import { parseCommandLine, type CliOptions } from './cli-args.ts';
 import { HELP_TEXT } from './help.ts';
-import { defaultRetryDelayMs, type HaproxyNotifier, type UpdateOptions } from './updater.ts';
+import {
+  defaultRetryDelayMs,
+  plannedVerification,
+  updateCertificate,
+  type HaproxyNotifier,
+  type UpdateOptions,
+} from './updater.ts';
 
 export interface CliIo {
   readonly stdout: OutputStream;
