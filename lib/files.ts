@@ -25,6 +25,11 @@ export interface WriteFileAtomicOptions {
    * is private, a new file copies the certificate's mode instead of 0644.
    */
   readonly modeFallbackFrom?: string;
+  /**
+   * False when another atomic write into the same directory follows at once:
+   * its directory flush makes both renames durable, for one flush instead of two.
+   */
+  readonly syncDirectory?: boolean;
 }
 
 interface Ownership {
@@ -84,8 +89,10 @@ export async function writeFileAtomic(
     step = 'rename';
     await fs.rename(temporaryPath, target);
     temporaryPath = undefined;
-    step = 'flush the directory';
-    await syncDirectory(dirname(target));
+    if (options.syncDirectory !== false) {
+      step = 'flush the directory';
+      await syncDirectory(dirname(target));
+    }
   } catch (error) {
     // The caller needs the original failure more than news of a failed clean-up.
     if (temporaryPath !== undefined) await fs.rm(temporaryPath, { force: true }).catch(() => undefined);

@@ -657,16 +657,17 @@ async function install(
   chainPath: string,
   chainFromIssuerFile: boolean,
 ): Promise<void> {
-  const replace = async (target: string, data: Buffer) => {
+  const replace = async (target: string, data: Buffer, syncDirectory: boolean) => {
     try {
-      await writeFileAtomic(target, data, { modeFallbackFrom: cert });
+      await writeFileAtomic(target, data, { modeFallbackFrom: cert, syncDirectory });
     } catch (error) {
       if (!(error instanceof FileWriteError)) throw error;
       throw new HaposError(ExitCode.haproxy, `can't update ${target} file (${error.code})`);
     }
   };
-  if (!chainFromIssuerFile) await replace(`${cert}.issuer`, await readFile(chainPath));
-  await replace(`${cert}.ocsp`, responseDer);
+  // The .ocsp write's directory flush also makes the .issuer rename durable.
+  if (!chainFromIssuerFile) await replace(`${cert}.issuer`, await readFile(chainPath), false);
+  await replace(`${cert}.ocsp`, responseDer, true);
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -113,6 +113,17 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await temporaryFilesIn(directory), []);
   });
 
+  it('leaves the directory flush to the next write when asked, and still replaces the file', async () => {
+    const issuer = join(directory, 'pair.pem.issuer');
+    const ocsp = join(directory, 'pair.pem.ocsp');
+    await fs.writeFile(issuer, 'old issuer\n');
+    await writeFileAtomic(issuer, 'new issuer\n', { syncDirectory: false });
+    await writeFileAtomic(ocsp, Buffer.from([0x30, 0x03]));
+    assert.equal(await fs.readFile(issuer, 'utf8'), 'new issuer\n');
+    assert.deepEqual(await fs.readFile(ocsp), Buffer.from([0x30, 0x03]));
+    assert.deepEqual(await temporaryFilesIn(directory), []);
+  });
+
   describe('modes', () => {
     it('gives a new file 0644 whatever the umask', async () => {
       const path = join(directory, 'site.pem.ocsp');
