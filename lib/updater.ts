@@ -1,4 +1,4 @@
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -182,8 +182,10 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
       };
     }
 
-    await writeTrust(files, options.extraCaFile);
-    await verifyEndEntity(cert, chain.fromIssuerFile, files, options, context);
+    const trustPem = await trustPemOf(chain.pem, options.extraCaFile);
+    await writeFile(files.trust, trustPem, 'latin1');
+    const chainCheck = { eePem: ee.pem, trustPem, partialChain: options.partialChain };
+    await verifyEndEntity(cert, chain.fromIssuerFile, files, chainCheck, context);
     const expectedIssuer = issuerOf(ee, chain.certificates);
     const expectedCertId = computeCertId(ee.x509, expectedIssuer.x509);
     const verification = verificationFor(files, options);
@@ -398,6 +400,8 @@ function resolveResponder(
 
 interface Chain {
   readonly certificates: readonly BundleCertificate[];
+  /** The chain file's text, as written to the temporary directory. */
+  readonly pem: string;
   /** Whether it came from an existing `CERT.issuer` rather than the bundle. */
   readonly fromIssuerFile: boolean;
 }
@@ -416,9 +420,9 @@ async function prepareChain(
     const issuerText = await readFile(issuerFile, 'latin1').catch(() => {
       throw new HaposError(ExitCode.parsing, `can't copy current chain from ${issuerFile}`);
     });
-    await copyFile(issuerFile, chainPath);
+    await writeFile(chainPath, issuerText, 'latin1');
     const certificates = splitPemCertificates(issuerText).flatMap((pem) => parseCertificate(pem) ?? []);
-    return { certificates, fromIssuerFile: true };
+    return { certificates, pem: issuerText, fromIssuerFile: true };
   }
   log.debug('Extracting chain from certificates bundle');
   log.debug(`EE certificate's fingerprint: ${ee.fingerprint}`);
@@ -443,19 +447,22 @@ async function prepareChain(
     );
     if (!isEndEntity) chain.push(certificate);
   }
-  await writeFile(chainPath, chain.map((certificate) => certificate.pem).join(''));
-  return { certificates: chain, fromIssuerFile: false };
+  const pem = chainPemOf(ee, chain);
+  await writeFile(chainPath, pem);
+  return { certificates: chain, pem, fromIssuerFile: false };
 }
 
-/** The chain as the CAfile of openssl verify and ocsp, with extra anchors appended when given. */
-async function writeTrust(files: TempFiles, extraCaFile: string | undefined): Promise<void> {
-  const extra = extraCaFile === undefined ? '' : await readFile(extraCaFile, 'latin1');
-  await writeFile(files.trust, (await readFile(files.chain, 'latin1')) + extra);
+/** A bundle's chain: every certificate but the EE, in bundle order. */
+function chainPemOf(ee: BundleCertificate, certificates: readonly BundleCertificate[]): string {
+  return certificates
+    .filter((certificate) => certificate.fingerprint !== ee.fingerprint)
+    .map((certificate) => certificate.pem)
+    .join('');
 }
 
-async function verificationRequest(files: TempFiles, partialChain: boolean): Promise<VerificationRequest> {
-  const [eePem, trustPem] = await Promise.all([readFile(files.ee, 'latin1'), readFile(files.trust, 'latin1')]);
-  return { eePem, trustPem, partialChain };
+/** What openssl verify and ocsp trust as CAfile: the chain, with extra anchors appended when given. */
+async function trustPemOf(chainPem: string, extraCaFile: string | undefined): Promise<string> {
+  return chainPem + (extraCaFile === undefined ? '' : await readFile(extraCaFile, 'latin1'));
 }
 
 /**
@@ -476,13 +483,15 @@ export async function plannedVerification(
   const issuerText = await readFile(`${cert}.issuer`, 'latin1').catch(() => undefined);
   const chainPem =
     issuerText ??
-    blocks
-      .flatMap(({ certificate }) =>
-        certificate && certificate.fingerprint !== ee.fingerprint ? [certificate.pem] : [],
-      )
-      .join('');
-  const extra = options.extraCaFile === undefined ? '' : await readFile(options.extraCaFile, 'latin1');
-  return { eePem: ee.pem, trustPem: chainPem + extra, partialChain: options.partialChain };
+    chainPemOf(
+      ee,
+      blocks.flatMap(({ certificate }) => certificate ?? []),
+    );
+  return {
+    eePem: ee.pem,
+    trustPem: await trustPemOf(chainPem, options.extraCaFile),
+    partialChain: options.partialChain,
+  };
 }
 
 /** Step 8: the EE must chain up through the extracted (or existing) chain. */
@@ -490,14 +499,14 @@ async function verifyEndEntity(
   cert: string,
   chainFromIssuerFile: boolean,
   files: TempFiles,
-  options: UpdateOptions,
+  request: VerificationRequest,
   context: UpdateContext,
 ): Promise<void> {
-  if (context.verifiedChains?.has(await verificationRequest(files, options.partialChain))) return;
+  if (context.verifiedChains?.has(request)) return;
   const verified = await context.openssl.verify({
     caFile: files.trust,
     cert: files.ee,
-    partialChain: options.partialChain,
+    partialChain: request.partialChain,
   });
   if (verified.exitCode === 0) return;
   const reason = parseVerifyError(`${verified.stdout}${verified.stderr}`);
