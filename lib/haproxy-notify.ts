@@ -6,8 +6,7 @@ import type { HaproxyNotifier, HaproxyUpdate } from './updater.ts';
 import {
   findCertificateName,
   formatSocketAddress,
-  isMasterCli,
-  listWorkers,
+  masterWorkers,
   OcspResponseRejectedError,
   parseSocketAddress,
   setOcspResponse,
@@ -32,8 +31,9 @@ export function haproxyNotifier(options: CliOptions, log: Log): HaproxyNotifier 
   const transport: CommandOptions['transport'] = options.useSocat ? sendCommandWithSocat : undefined;
   let socatChecked: Promise<void> | undefined;
   // Behind a master CLI, every current worker gets the response.
-  const targetsOf = memoize(async (address: SocketAddress): Promise<readonly (number | undefined)[]> =>
-    (await isMasterCli(address, { transport })) ? listWorkers(address, { transport }) : [undefined],
+  const targetsOf = memoize(
+    async (address: SocketAddress): Promise<readonly (number | undefined)[]> =>
+      (await masterWorkers(address, { transport })) ?? [undefined],
   );
   // HAProxy applies `set ssl cert` to whichever transaction is open: one update at a time.
   let queue: Promise<unknown> = Promise.resolve();

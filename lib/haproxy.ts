@@ -532,8 +532,15 @@ const showProcHeader = '#<PID>';
 
 /** Whether the address is a master CLI (`haproxy -W -S`): only a master knows `show proc`. */
 export async function isMasterCli(address: SocketAddress, options: CommandOptions = {}): Promise<boolean> {
-  const reply = await sendCommand(address, 'show proc', { ...options, workerPid: undefined });
-  return reply.startsWith(showProcHeader);
+  return (await masterWorkers(address, options)) !== undefined;
+}
+
+/** One `show proc`: a master CLI's current workers, or undefined when the address is not a master CLI. */
+export async function masterWorkers(
+  address: SocketAddress,
+  options: CommandOptions = {},
+): Promise<number[] | undefined> {
+  return parseWorkerPids(await sendCommand(address, 'show proc', { ...options, workerPid: undefined }));
 }
 
 /** Parses `show proc` on a master CLI: the PIDs under `# workers` (not `# old workers`). */
