@@ -14,8 +14,25 @@ export interface BundleCertificate {
   readonly fingerprint: string;
 }
 
+/**
+ * The intermediates of a batch repeat in every bundle (and its `.issuer`):
+ * recently parsed blocks are kept so each is decoded once, not once per
+ * certificate. Bounded, so that a batch's leaves do not pile up.
+ */
+const recentlyParsed = new Map<string, BundleCertificate | undefined>();
+const RECENTLY_PARSED_LIMIT = 64;
+
 /** Parses one PEM block; undefined when the block is not a valid certificate. */
 export function parseCertificate(pem: string): BundleCertificate | undefined {
+  const parsed = recentlyParsed.has(pem) ? recentlyParsed.get(pem) : decodeCertificate(pem);
+  // Re-inserted on every use, so the least recently used block is the one dropped.
+  recentlyParsed.delete(pem);
+  if (recentlyParsed.size >= RECENTLY_PARSED_LIMIT) recentlyParsed.delete(recentlyParsed.keys().next().value!);
+  recentlyParsed.set(pem, parsed);
+  return parsed;
+}
+
+function decodeCertificate(pem: string): BundleCertificate | undefined {
   try {
     const x509 = new X509Certificate(pem);
     return { pem, x509, fingerprint: `SHA1 Fingerprint=${x509.fingerprint}` };
