@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { LruCache } from './lru-cache.ts';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----\r?\n[\s\S]*?-----END CERTIFICATE-----/g;
 
@@ -19,17 +20,11 @@ export interface BundleCertificate {
  * recently parsed blocks are kept so each is decoded once, not once per
  * certificate. Bounded, so that a batch's leaves do not pile up.
  */
-const recentlyParsed = new Map<string, BundleCertificate | undefined>();
-const RECENTLY_PARSED_LIMIT = 64;
+const recentlyParsed = new LruCache<string, BundleCertificate | undefined>(64);
 
 /** Parses one PEM block; undefined when the block is not a valid certificate. */
 export function parseCertificate(pem: string): BundleCertificate | undefined {
-  const parsed = recentlyParsed.has(pem) ? recentlyParsed.get(pem) : decodeCertificate(pem);
-  // Re-inserted on every use, so the least recently used block is the one dropped.
-  recentlyParsed.delete(pem);
-  if (recentlyParsed.size >= RECENTLY_PARSED_LIMIT) recentlyParsed.delete(recentlyParsed.keys().next().value!);
-  recentlyParsed.set(pem, parsed);
-  return parsed;
+  return recentlyParsed.getOrCompute(pem, decodeCertificate);
 }
 
 function decodeCertificate(pem: string): BundleCertificate | undefined {

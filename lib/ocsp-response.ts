@@ -4,6 +4,7 @@
  * Nothing here verifies signatures: openssl does that.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
+import { LruCache } from './lru-cache.ts';
 import {
   DerError,
   SequenceReader,
@@ -386,16 +387,10 @@ function decodeCertificate(raw: Buffer): CertificateFields {
  * In a batch, thousands of leaves share a handful of issuers: each issuer is
  * decoded once, keyed by its DER fingerprint.
  */
-const issuerFieldsCache = new Map<string, CertificateFields>();
-const issuerFieldsCacheLimit = 256;
+const issuerFieldsCache = new LruCache<string, CertificateFields>(256);
 
 function issuerFieldsOf(issuer: X509Certificate): CertificateFields {
-  const cached = issuerFieldsCache.get(issuer.fingerprint256);
-  if (cached !== undefined) return cached;
-  const fields = readCertificate(issuer, 'issuer');
-  if (issuerFieldsCache.size >= issuerFieldsCacheLimit) issuerFieldsCache.clear();
-  issuerFieldsCache.set(issuer.fingerprint256, fields);
-  return fields;
+  return issuerFieldsCache.getOrCompute(issuer.fingerprint256, () => readCertificate(issuer, 'issuer'));
 }
 
 function readCertificate(x509: X509Certificate, role: string): CertificateFields {
