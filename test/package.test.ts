@@ -1,7 +1,7 @@
 // The published package: only the bundle, README and LICENSE, runnable with npx.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,4 +47,14 @@ test('npx runs the packed CLI from its directory and from any other', async () =
   } finally {
     await rm(elsewhere, { recursive: true, force: true });
   }
+});
+
+test('the bundle carries none of string-width start-up work, which yargs needs only for usage text we never print', async () => {
+  const chunksDir = path.join(repoRoot, 'dist', 'chunks');
+  const chunks = await readdir(chunksDir);
+  for (const chunk of chunks) {
+    const source = await readFile(path.join(chunksDir, chunk), 'utf8');
+    assert.doesNotMatch(source, /new Intl\.Segmenter|RGI_Emoji/, chunk);
+  }
+  assert.ok(chunks.length > 0);
 });
