@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { fileURLToPath } from 'node:url';
 import packageJson from '../package.json' with { type: 'json' };
 
 // `hapos-upd --help` and `--version` answer before the argument parser and the
@@ -18,7 +19,10 @@ if (onlyArgument === '-h' || onlyArgument === '--help') {
       if (error.code !== 'EPIPE') throw error;
     });
   }
-  const [{ main }, { haproxyNotifier }] = await Promise.all([import('./cli.ts'), import('./haproxy-notify.ts')]);
+  // Built beside this file by scripts/build.mjs, with its code cache.
+  const { loadBundle } = await import('./code-cache.ts');
+  const runner = loadBundle(fileURLToPath(new URL('./chunks/runner.cjs', import.meta.url)));
+  const { main, haproxyNotifier } = runner.exports as typeof import('./runner.ts');
   process.exitCode = await main(
     argv,
     { stdout: process.stdout, stderr: process.stderr, env: process.env, version: packageJson.version },

@@ -1,28 +1,52 @@
 // Bundles the CLI: a cron job pays Node's start-up once per certificate, and
 // an unbundled start (zx, yargs, chalk, tmp-promise) costs about three times
-// as much. Split into chunks so that --help and --version load almost nothing.
+// as much. The entry answers --help and --version loading almost nothing; a
+// run loads the runner, one CommonJS bundle compiled from V8's code cache.
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 rmSync('dist', { recursive: true, force: true });
 
-await build({
-  entryPoints: ['lib/bin.ts'],
-  outdir: 'dist',
-  entryNames: 'hapos-upd',
-  chunkNames: 'chunks/[name]-[hash]',
-  splitting: true,
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
   minify: false,
   legalComments: 'none',
   logLevel: 'warning',
   // yargs' usage layout, never printed here, would cost ~40 ms per start: see the module.
   alias: { 'string-width': './lib/plain-string-width.ts' },
-  // Some bundled CommonJS dependencies call require() on Node built-ins.
-  banner: {
-    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-  },
+};
+
+await build({
+  ...common,
+  entryPoints: ['lib/bin.ts'],
+  outdir: 'dist',
+  entryNames: 'hapos-upd',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
+  format: 'esm',
+  // The runner is loaded from its file at run time, never bundled in here.
+  external: ['./runner.ts'],
 });
+
+await build({
+  ...common,
+  entryPoints: ['lib/runner.ts'],
+  outfile: 'dist/chunks/runner.cjs',
+  format: 'cjs',
+  // yargs is ESM-only and finds its own files from import.meta.url, which a
+  // CommonJS bundle has no value for.
+  define: { 'import.meta.url': '__bundleUrl' },
+  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+const warmUp = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', 'scripts/warm-code-cache.ts', 'dist/chunks/runner.cjs'],
+  {
+    stdio: 'inherit',
+  },
+);
+if (warmUp.status !== 0) throw new Error(`scripts/warm-code-cache.ts failed (${warmUp.status ?? warmUp.signal})`);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../lib/exec.ts';
+import { codeCachePath } from '../lib/code-cache.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -28,10 +29,13 @@ after(async () => {
 
 test('the package holds only the built CLI, README and LICENSE', () => {
   assert.deepEqual(
-    packedFiles.filter((file) => !/^dist\/chunks\/[\w-]+\.js$/.test(file)),
+    packedFiles.filter((file) => !/^dist\/chunks\/[\w.-]+\.(js|cjs|cache)$/.test(file)),
     ['LICENSE', 'README.md', 'dist/hapos-upd.js', 'package.json'],
   );
-  assert.ok(packedFiles.some((file) => file.startsWith('dist/chunks/')));
+  assert.ok(packedFiles.includes('dist/chunks/runner.cjs'));
+  assert.ok(
+    packedFiles.includes(path.relative(repoRoot, codeCachePath(path.join(repoRoot, 'dist/chunks/runner.cjs')))),
+  );
   assert.equal(path.basename(tarball), `hapos-upd-${packageJson.version}.tgz`);
 });
 
@@ -51,7 +55,7 @@ test('npx runs the packed CLI from its directory and from any other', async () =
 
 test('the bundle carries none of string-width start-up work, which yargs needs only for usage text we never print', async () => {
   const chunksDir = path.join(repoRoot, 'dist', 'chunks');
-  const chunks = await readdir(chunksDir);
+  const chunks = (await readdir(chunksDir)).filter((chunk) => /\.c?js$/.test(chunk));
   for (const chunk of chunks) {
     const source = await readFile(path.join(chunksDir, chunk), 'utf8');
     assert.doesNotMatch(source, /new Intl\.Segmenter|RGI_Emoji/, chunk);
