@@ -3,17 +3,16 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
-/**
- * Loading a CommonJS bundle with V8's code cache: the functions a run
- * compiled when the cache was made are not compiled again. Node 20 has no
- * module compile cache of its own, and compiling the CLI's bundle (yargs, zx)
- * is a good part of every cron run's start.
- */
+// Loading a CommonJS bundle with V8's code cache: the functions a run
+// compiled when the cache was made are not compiled again. Node 20 has no
+// module compile cache of its own, and compiling the CLI's bundle (yargs, zx)
+// is a good part of every cron run's start.
 
 /** How the bundle was compiled: from the cache, despite one (another V8 build or its flags), or with none for this V8. */
 export type CacheUse = 'accepted' | 'rejected' | 'absent';
 
 export interface LoadedBundle {
+  readonly path: string;
   readonly exports: unknown;
   readonly cacheUse: CacheUse;
   /** The code cache of everything compiled so far, for `writeCodeCache`. */
@@ -39,12 +38,12 @@ export function loadBundle(bundlePath: string): LoadedBundle {
   const module = { exports: {} as unknown };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper(module.exports, requireFromBundle, module, bundlePath, path.dirname(bundlePath));
-  return { exports: module.exports, cacheUse, createCachedData: () => script.createCachedData() };
+  return { path: bundlePath, exports: module.exports, cacheUse, createCachedData: () => script.createCachedData() };
 }
 
 /** Writes the cache of a loaded bundle for this V8; made after a warm-up run, it holds the functions that run compiled. */
-export function writeCodeCache(bundlePath: string, bundle: LoadedBundle): string {
-  const cachePath = codeCachePath(bundlePath);
+export function writeCodeCache(bundle: LoadedBundle): string {
+  const cachePath = codeCachePath(bundle.path);
   writeFileSync(cachePath, bundle.createCachedData());
   return cachePath;
 }

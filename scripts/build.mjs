@@ -27,8 +27,6 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   splitting: true,
   format: 'esm',
-  // The runner is loaded from its file at run time, never bundled in here.
-  external: ['./runner.ts'],
 });
 
 await build({
@@ -42,11 +40,5 @@ await build({
   banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
 
-const warmUp = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', 'scripts/warm-code-cache.ts', 'dist/chunks/runner.cjs'],
-  {
-    stdio: 'inherit',
-  },
-);
+const warmUp = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/warm-code-cache.ts'], { stdio: 'inherit' });
 if (warmUp.status !== 0) throw new Error(`scripts/warm-code-cache.ts failed (${warmUp.status ?? warmUp.signal})`);

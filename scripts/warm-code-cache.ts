@@ -8,8 +8,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { loadBundle, writeCodeCache } from '../lib/code-cache.ts';
 
-const bundlePath = path.resolve(process.argv[2] ?? 'dist/chunks/runner.cjs');
-const bundle = loadBundle(bundlePath);
+const bundle = loadBundle(path.resolve('dist/chunks/runner.cjs'));
 const { main, haproxyNotifier } = bundle.exports as typeof import('../lib/runner.ts');
 const scratch = await mkdtemp(path.join(tmpdir(), 'hapos-upd-warm-'));
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -23,4 +22,4 @@ try {
 } finally {
   await rm(scratch, { recursive: true, force: true });
 }
-writeCodeCache(bundlePath, bundle);
+writeCodeCache(bundle);

@@ -48,7 +48,7 @@ test('runs a CommonJS bundle with its own require, __filename and __dirname, wit
 test('the cache written after a run is used by the next process', async () => {
   const first = loadBundle(bundlePath);
   (first.exports as Where).where();
-  assert.equal(writeCodeCache(bundlePath, first), codeCachePath(bundlePath));
+  assert.equal(writeCodeCache(first), codeCachePath(bundlePath));
   assert.equal(await cacheUseInFreshProcess(bundlePath), 'accepted');
 });
 
