@@ -13,6 +13,7 @@ import { batchExitCode, updateCertificates, type CertificateOutcome } from './ba
 import { collectCertificates, CertificateSourceError, type CertificateInput } from './cert-sources.ts';
 import { createKeyedLimiter, mapConcurrently } from './concurrency.ts';
 import { paletteFor } from './color.ts';
+import { StatusLine } from './status-line.ts';
 import { progressLine, renderJson, renderSummary, totalsOf } from './run-report.ts';
 import { checkBundle } from './check.ts';
 import { checkExitCode } from './bundle-lint.ts';
@@ -127,7 +128,12 @@ async function runUpdates(
   const haproxy = notifierFor(options, log);
   const throttleResponder = createKeyedLimiter(REQUESTS_PER_RESPONDER);
   const verifiedChains = single ? undefined : await verifyInBulk(inputs, options, openssl, tempDir);
-  const showProgress = !single && io.stderr.isTTY === true && !options.json && !options.quiet && inputs.length > 3;
+  // Debug lines are a progress report of their own, on the same terminal.
+  const progress =
+    !single && io.stderr.isTTY === true && !options.json && !options.quiet && !options.debug && inputs.length > 3
+      ? new StatusLine(io.stderr)
+      : undefined;
+  log.keepAbove(progress);
   const finished: CertificateOutcome[] = [];
   const outcomes = await updateCertificates(inputs, {
     jobs: single ? 1 : options.jobs,
@@ -154,14 +160,15 @@ async function runUpdates(
         await log.error(`Error processing '${cert}': ${error.message}`);
       }
     },
-    onOutcome: showProgress
+    onOutcome: progress
       ? (outcome) => {
           finished.push(outcome);
-          io.stderr.write(`\r${progressLine(finished.length, inputs.length, totalsOf(finished))}`);
+          progress.show(progressLine(finished.length, inputs.length, totalsOf(finished)));
         }
       : undefined,
   });
-  if (showProgress) io.stderr.write('\n');
+  progress?.end();
+  log.keepAbove(undefined);
   if (options.json) {
     io.stdout.write(renderJson(outcomes));
   } else if (!single && !options.quiet) {

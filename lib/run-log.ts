@@ -4,6 +4,7 @@ import { paletteFor } from './color.ts';
 import { run } from './exec.ts';
 
 import { PROGRAM_NAME } from './program.ts';
+import type { StatusLine } from './status-line.ts';
 
 export interface RunLogOptions {
   /** `-d`: debug lines are printed (on stdout, unless `debugStream` says otherwise). */
@@ -31,8 +32,14 @@ export interface Log {
  */
 export class RunLog implements Log {
   private logFile: string | undefined;
+  private statusLine: StatusLine | undefined;
 
   constructor(private readonly options: RunLogOptions) {}
+
+  /** Error lines go above STATUSLINE while it is on stderr's terminal. */
+  keepAbove(statusLine: StatusLine | undefined): void {
+    this.statusLine = statusLine;
+  }
 
   writeTo(logFile: string): void {
     this.logFile = logFile;
@@ -45,7 +52,7 @@ export class RunLog implements Log {
 
   async error(message: string): Promise<void> {
     if (this.options.syslogPriority === undefined) {
-      this.options.stderr.write(`${paletteFor(this.options.stderr).red(message)}\n`);
+      this.writeError(`${paletteFor(this.options.stderr).red(message)}\n`);
     } else {
       const logged = await run('logger', [
         '-p',
@@ -56,14 +63,19 @@ export class RunLog implements Log {
       ]);
       if (logged.exitCode === 0) {
         // logger -s echoed the line to its stderr, which we captured.
-        this.options.stderr.write(logged.stderr);
+        this.writeError(logged.stderr);
       } else {
         // No syslog to be had (no /dev/log in a container, say): the line must not be lost.
         const why = logged.stderr.trim().split('\n')[0] ?? '';
-        this.options.stderr.write(`${message}\n(syslog unavailable: ${why})\n`);
+        this.writeError(`${message}\n(syslog unavailable: ${why})\n`);
       }
     }
     this.append(message);
+  }
+
+  private writeError(lines: string): void {
+    if (this.statusLine === undefined) this.options.stderr.write(lines);
+    else this.statusLine.writeAbove(lines);
   }
 
   private append(message: string): void {

@@ -410,6 +410,96 @@ describe('outcomes and exit codes', () => {
   });
 });
 
+/** Quotes TEXT for the shell that `script` starts. */
+const shellQuote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
+
+/**
+ * Runs the built CLI on a pseudo-terminal made by `script`, and returns what
+ * the terminal showed, with the terminal's CRLF line ends. With `stdoutFile`,
+ * stdout goes to that file instead, so that the terminal shows stderr alone.
+ */
+async function onTerminal(
+  args: readonly string[],
+  { env = pki.env, stdoutFile }: { env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
+): Promise<{ exitCode: number | null; terminal: string }> {
+  const command = [process.execPath, CLI_PATH, ...args].map(shellQuote).join(' ');
+  const result = await run(
+    'script',
+    [
+      '--quiet',
+      '--return',
+      '--command',
+      stdoutFile === undefined ? command : `${command} > ${shellQuote(stdoutFile)}`,
+      '/dev/null',
+    ],
+    { env: { ...env, SHELL: '/bin/sh', TERM: 'xterm-256color' } },
+  );
+  return { exitCode: result.exitCode, terminal: result.stdout };
+}
+
+describe('on a terminal', () => {
+  test('a progress line on stderr, rewritten in place; an error goes above it, not into it', async () => {
+    const dir = await caseDir();
+    const good = await Promise.all(['a.pem', 'b.pem', 'd.pem', 'e.pem'].map((name) => place('good', dir, name)));
+    const missing = path.join(dir, 'c.pem');
+    const stdoutFile = path.join(dir, 'stdout');
+    const certs = [good[0]!, good[1]!, missing, good[2]!, good[3]!];
+    const result = await onTerminal(['-S', '--jobs', '1', ...certArgs(certs)], {
+      stdoutFile,
+      env: { ...pki.env, NO_COLOR: '1' },
+    });
+    assert.equal(result.exitCode, 1);
+    const blank = ' '.repeat('[2/5] 2 updated'.length);
+    assert.equal(
+      result.terminal,
+      '\r[1/5] 1 updated\r[2/5] 2 updated' +
+        `\r${blank}\r${certError(missing, missingFileMessage(missing))}\r\n[2/5] 2 updated` +
+        '\r[3/5] 2 updated, 1 failed\r[4/5] 3 updated, 1 failed\r[5/5] 4 updated, 1 failed\r\n',
+    );
+    const summary = await readFile(stdoutFile, 'utf8');
+    assert.match(summary, /^5 certificates: 4 updated, 1 failed$/m);
+    assert.doesNotMatch(summary, ansiEscape, 'stdout is a file: no colour there');
+  });
+
+  test('the summary is coloured; NO_COLOR turns every colour off', async () => {
+    const dir = await caseDir();
+    const certs = await Promise.all(['a.pem', 'b.pem', 'c.pem', 'd.pem'].map((name) => place('good', dir, name)));
+    const env: NodeJS.ProcessEnv = { ...pki.env };
+    delete env.NO_COLOR;
+    delete env.FORCE_COLOR;
+    const coloured = await onTerminal(['-S', ...certArgs(certs)], { env });
+    assert.equal(coloured.exitCode, 0);
+    assert.match(coloured.terminal, /\x1b\[32mupdated\x1b\[39m {2}good/);
+    assert.match(coloured.terminal, /^\r\[1\/4\] 1 updated\r/);
+
+    const plain = await onTerminal(['-S', ...certArgs(certs)], { env: { ...env, NO_COLOR: '1' } });
+    assert.equal(plain.exitCode, 0);
+    assert.doesNotMatch(plain.terminal, ansiEscape);
+    assert.match(plain.terminal, /^\r\[1\/4\] 1 updated\r.*\[4\/4\] 4 updated\r\n/s);
+    assert.match(plain.terminal, /^4 certificates: 4 updated\r$/m);
+  });
+
+  for (const [what, extra, count] of [
+    ['three certificates', [], 3],
+    ['--quiet', ['--quiet'], 4],
+    ['--json', ['--json'], 4],
+    ['-d', ['-d'], 4],
+  ] as const) {
+    test(`no progress line with ${what}: stderr stays empty`, async () => {
+      const dir = await caseDir();
+      const names = ['a.pem', 'b.pem', 'c.pem', 'd.pem'].slice(0, count);
+      const certs = await Promise.all(names.map((name) => place('good', dir, name)));
+      const stdoutFile = path.join(dir, 'stdout');
+      const result = await onTerminal(['-S', ...extra, ...certArgs(certs)], { stdoutFile });
+      assert.equal(result.exitCode, 0);
+      assert.equal(result.terminal, '');
+      const printed = await readFile(stdoutFile, 'utf8');
+      if (extra[0] === '--quiet') assert.equal(printed, '');
+      else assert.notEqual(printed, '', 'the report went to stdout');
+    });
+  }
+});
+
 describe('--json', () => {
   test('one JSON document: every action, status and exit code, totals, input order with --jobs 4', async () => {
     const dir = await caseDir();

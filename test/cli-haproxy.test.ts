@@ -156,6 +156,36 @@ describe('updating a real HAProxy', { skip }, () => {
     assert.equal((await fetchStapledResponse(haproxy.tlsPort, serverName())).stapled, true);
   });
 
+  test('a batch staples every certificate one HAProxy serves, same-named files in other directories apart', async () => {
+    const leaves: LeafName[] = ['good', 'goodEc', 'issuerSigned', 'mustStaple'];
+    const certs = await Promise.all(leaves.map((leaf) => site(leaf)));
+    await writeFirstResponse(certs[0]!);
+    const haproxy = await haproxyServing(certs);
+    const marker = path.join(workDir, `reloaded-${sites}`);
+    const result = await update([
+      '--jobs',
+      '4',
+      '--socket',
+      haproxy.socketPath,
+      '--reload-cmd',
+      `touch '${marker}'`,
+      ...certs.flatMap((cert) => ['--cert', cert]),
+    ]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    assert.match(result.stdout, /^4 certificates: 4 updated$/m);
+    await assert.rejects(stat(marker), 'no reload: every response went over the socket');
+    assert.equal(process.kill(haproxy.pid, 0), true, 'the same HAProxy still runs');
+    for (const leaf of leaves) {
+      const stapled = await fetchStapledResponse(haproxy.tlsPort, serverName(leaf));
+      assert.deepEqual(
+        [stapled.stapled, stapled.certStatus, stapled.serialNumber],
+        [true, 'good', pki.leaves[leaf].serialHex],
+        leaf,
+      );
+    }
+  });
+
   test('--socat takes the original path, and needs socat', async () => {
     const cert = await site();
     await writeFirstResponse(cert);
