@@ -158,7 +158,7 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock> {
 
 async function updateLocked(options: UpdateOptions, bundle: Bundle, context: UpdateContext): Promise<UpdateResult> {
   const { cert } = options;
-  const files = tempFiles(context.tempDir);
+  const files = tempFiles(context.tempDir, options.extraCaFile !== undefined);
   const hadResponse = existsSync(`${cert}.ocsp`);
   const current = hadResponse ? await reportCurrentResponse(cert, context) : undefined;
 
@@ -183,7 +183,7 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
     }
 
     const trustPem = await trustPemOf(chain.pem, options.extraCaFile);
-    await writeFile(files.trust, trustPem, 'latin1');
+    if (files.trust !== files.chain) await writeFile(files.trust, trustPem, 'latin1');
     const chainCheck = { eePem: ee.pem, trustPem, partialChain: options.partialChain };
     await verifyEndEntity(cert, chain.fromIssuerFile, files, chainCheck, context);
     const expectedIssuer = issuerOf(ee, chain.certificates);
@@ -220,7 +220,7 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
       );
       return { action: 'kept-current', ...result };
     }
-    await install(cert, der, files.chain, chain.fromIssuerFile);
+    await install(cert, der, chain);
     if (options.skipUpdate) {
       context.log.debug('Not notifying haproxy because skip-update is set.');
     } else {
@@ -257,7 +257,8 @@ export class NoOcspUrlError extends HaposError {
   }
 }
 
-function tempFiles(tempDir: string) {
+/** Without extra anchors, openssl trusts the chain file itself: one file fewer to write per certificate. */
+function tempFiles(tempDir: string, hasExtraAnchors: boolean) {
   const inTemp = (name: string) => path.join(tempDir, name);
   return {
     ee: inTemp('ee.pem'),
@@ -266,7 +267,7 @@ function tempFiles(tempDir: string) {
     response: inTemp('ocsp.der'),
     status: inTemp('ocsp.txt'),
     /** What openssl trusts: the chain, plus any extra anchors. */
-    trust: inTemp('trust.pem'),
+    trust: inTemp(hasExtraAnchors ? 'trust.pem' : 'chain.pem'),
   };
 }
 
@@ -660,12 +661,7 @@ async function checkResponse(
 }
 
 /** Step 12, files: the response always, the chain only when there was no `.issuer` yet; each replaced atomically. */
-async function install(
-  cert: string,
-  responseDer: Buffer,
-  chainPath: string,
-  chainFromIssuerFile: boolean,
-): Promise<void> {
+async function install(cert: string, responseDer: Buffer, chain: Chain): Promise<void> {
   const replace = async (target: string, data: Buffer, syncDirectory: boolean) => {
     try {
       await writeFileAtomic(target, data, { modeFallbackFrom: cert, syncDirectory });
@@ -675,7 +671,7 @@ async function install(
     }
   };
   // The .ocsp write's directory flush also makes the .issuer rename durable.
-  if (!chainFromIssuerFile) await replace(`${cert}.issuer`, await readFile(chainPath), false);
+  if (!chain.fromIssuerFile) await replace(`${cert}.issuer`, Buffer.from(chain.pem), false);
   await replace(`${cert}.ocsp`, responseDer, true);
 }
 
