@@ -80,6 +80,7 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     if (!options.keepTemp) rmSync(tempDir.path, { recursive: true, force: true });
   };
   const abort = () => {
+    log.closeStatusLine();
     log.debug('Aborting');
     killRunningPrograms();
     releaseHeldLocksSync();
@@ -133,7 +134,7 @@ async function runUpdates(
     !single && io.stderr.isTTY === true && !options.json && !options.quiet && !options.debug && inputs.length > 3
       ? new StatusLine(io.stderr)
       : undefined;
-  log.keepAbove(progress);
+  if (progress) log.keepAbove(progress);
   const finished: CertificateOutcome[] = [];
   const outcomes = await updateCertificates(inputs, {
     jobs: single ? 1 : options.jobs,
@@ -167,8 +168,7 @@ async function runUpdates(
         }
       : undefined,
   });
-  progress?.end();
-  log.keepAbove(undefined);
+  log.closeStatusLine();
   if (options.json) {
     io.stdout.write(renderJson(outcomes));
   } else if (!single && !options.quiet) {

@@ -36,9 +36,15 @@ export class RunLog implements Log {
 
   constructor(private readonly options: RunLogOptions) {}
 
-  /** Error lines go above STATUSLINE while it is on stderr's terminal. */
-  keepAbove(statusLine: StatusLine | undefined): void {
+  /** Error lines go above STATUSLINE until closeStatusLine. */
+  keepAbove(statusLine: StatusLine): void {
     this.statusLine = statusLine;
+  }
+
+  /** Ends the status line's terminal line, so that what comes next (a summary, the shell's prompt) starts on its own. */
+  closeStatusLine(): void {
+    this.statusLine?.end();
+    this.statusLine = undefined;
   }
 
   writeTo(logFile: string): void {

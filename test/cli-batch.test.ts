@@ -461,6 +461,26 @@ describe('on a terminal', () => {
     assert.doesNotMatch(summary, ansiEscape, 'stdout is a file: no colour there');
   });
 
+  test('a batch stopped by SIGTERM leaves its progress line on a line of its own', async () => {
+    const dir = await caseDir();
+    const certs = await Promise.all(
+      ['a.pem', 'b.pem', 'c.pem', 'd.pem', 'e.pem'].map((name) => place('good', dir, name)),
+    );
+    // The last certificate waits for a lock this test holds, so the run is stopped mid-batch.
+    await writeFile(path.join(dir, '.e.pem.ocsp.lock'), `${process.pid}\n`);
+    const cliCommand = [process.execPath, CLI_PATH, '-S', '--jobs', '1', '--lock-timeout', '60', ...certArgs(certs)]
+      .map(shellQuote)
+      .join(' ');
+    const fourthDone = shellQuote(`${certs[3]!}.ocsp`);
+    const script = `${cliCommand} & until [ -e ${fourthDone} ]; do sleep 0.1; done; sleep 0.5; kill -TERM $!; wait $!`;
+    const result = await run('script', ['--quiet', '--return', '--command', script, '/dev/null'], {
+      env: { ...pki.env, NO_COLOR: '1', SHELL: '/bin/sh' },
+      timeoutMs: 30_000,
+    });
+    assert.equal(result.exitCode, 9, result.stdout);
+    assert.equal(result.stdout, '\r[1/5] 1 updated\r[2/5] 2 updated\r[3/5] 3 updated\r[4/5] 4 updated\r\n');
+  });
+
   test('the summary is coloured; NO_COLOR turns every colour off', async () => {
     const dir = await caseDir();
     const certs = await Promise.all(['a.pem', 'b.pem', 'c.pem', 'd.pem'].map((name) => place('good', dir, name)));
