@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
-import { CLI_PATH, runCli, type CliRun } from './helpers/cli.ts';
+import { CLI_PATH, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
 import { startFakeHttpServer, type OcspResponder } from './helpers/responder.ts';
 
 let pki: TestPki;
@@ -415,27 +415,26 @@ const shellQuote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
 
 /**
  * Runs the built CLI on a pseudo-terminal made by `script`, and returns what
- * the terminal showed, with the terminal's CRLF line ends. With `stdoutFile`,
- * stdout goes to that file instead, so that the terminal shows stderr alone.
+ * the terminal showed, with the terminal's CRLF line ends. `inShell` turns the
+ * CLI's command line into the shell line `script` runs (a redirection, say).
  */
 async function onTerminal(
   args: readonly string[],
-  { env = pki.env, stdoutFile }: { env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
+  {
+    env = pki.env,
+    inShell = (cliCommand: string) => cliCommand,
+  }: { env?: NodeJS.ProcessEnv; inShell?: (cliCommand: string) => string } = {},
 ): Promise<{ exitCode: number | null; terminal: string }> {
-  const command = [process.execPath, CLI_PATH, ...args].map(shellQuote).join(' ');
-  const result = await run(
-    'script',
-    [
-      '--quiet',
-      '--return',
-      '--command',
-      stdoutFile === undefined ? command : `${command} > ${shellQuote(stdoutFile)}`,
-      '/dev/null',
-    ],
-    { env: { ...env, SHELL: '/bin/sh', TERM: 'xterm-256color' } },
-  );
+  const cliCommand = [process.execPath, CLI_PATH, ...args].map(shellQuote).join(' ');
+  const result = await run('script', ['--quiet', '--return', '--command', inShell(cliCommand), '/dev/null'], {
+    env: { ...env, SHELL: '/bin/sh', TERM: 'xterm-256color' },
+    timeoutMs: 30_000,
+  });
   return { exitCode: result.exitCode, terminal: result.stdout };
 }
+
+/** Sends the CLI's stdout to FILE, so that the terminal shows stderr alone. */
+const stdoutTo = (file: string) => (cliCommand: string) => `${cliCommand} > ${shellQuote(file)}`;
 
 describe('on a terminal', () => {
   test('a progress line on stderr, rewritten in place; an error goes above it, not into it', async () => {
@@ -445,7 +444,7 @@ describe('on a terminal', () => {
     const stdoutFile = path.join(dir, 'stdout');
     const certs = [good[0]!, good[1]!, missing, good[2]!, good[3]!];
     const result = await onTerminal(['-S', '--jobs', '1', ...certArgs(certs)], {
-      stdoutFile,
+      inShell: stdoutTo(stdoutFile),
       env: { ...pki.env, NO_COLOR: '1' },
     });
     assert.equal(result.exitCode, 1);
@@ -467,18 +466,15 @@ describe('on a terminal', () => {
       ['a.pem', 'b.pem', 'c.pem', 'd.pem', 'e.pem'].map((name) => place('good', dir, name)),
     );
     // The last certificate waits for a lock this test holds, so the run is stopped mid-batch.
-    await writeFile(path.join(dir, '.e.pem.ocsp.lock'), `${process.pid}\n`);
-    const cliCommand = [process.execPath, CLI_PATH, '-S', '--jobs', '1', '--lock-timeout', '60', ...certArgs(certs)]
-      .map(shellQuote)
-      .join(' ');
+    await writeFile(lockPathOf(certs[4]!), `${process.pid}\n`);
     const fourthDone = shellQuote(`${certs[3]!}.ocsp`);
-    const script = `${cliCommand} & until [ -e ${fourthDone} ]; do sleep 0.1; done; sleep 0.5; kill -TERM $!; wait $!`;
-    const result = await run('script', ['--quiet', '--return', '--command', script, '/dev/null'], {
-      env: { ...pki.env, NO_COLOR: '1', SHELL: '/bin/sh' },
-      timeoutMs: 30_000,
+    const result = await onTerminal(['-S', '--jobs', '1', '--lock-timeout', '60', ...certArgs(certs)], {
+      env: { ...pki.env, NO_COLOR: '1' },
+      inShell: (cliCommand) =>
+        `${cliCommand} & until [ -e ${fourthDone} ]; do sleep 0.1; done; sleep 0.5; kill -TERM $!; wait $!`,
     });
-    assert.equal(result.exitCode, 9, result.stdout);
-    assert.equal(result.stdout, '\r[1/5] 1 updated\r[2/5] 2 updated\r[3/5] 3 updated\r[4/5] 4 updated\r\n');
+    assert.equal(result.exitCode, 9, result.terminal);
+    assert.equal(result.terminal, '\r[1/5] 1 updated\r[2/5] 2 updated\r[3/5] 3 updated\r[4/5] 4 updated\r\n');
   });
 
   test('the summary is coloured; NO_COLOR turns every colour off', async () => {
@@ -510,7 +506,7 @@ describe('on a terminal', () => {
       const names = ['a.pem', 'b.pem', 'c.pem', 'd.pem'].slice(0, count);
       const certs = await Promise.all(names.map((name) => place('good', dir, name)));
       const stdoutFile = path.join(dir, 'stdout');
-      const result = await onTerminal(['-S', ...extra, ...certArgs(certs)], { stdoutFile });
+      const result = await onTerminal(['-S', ...extra, ...certArgs(certs)], { inShell: stdoutTo(stdoutFile) });
       assert.equal(result.exitCode, 0);
       assert.equal(result.terminal, '');
       const printed = await readFile(stdoutFile, 'utf8');

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
-import { CLI_PATH, runCli, type CliRun } from './helpers/cli.ts';
+import { CLI_PATH, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
 import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 
 let pki: TestPki;
@@ -97,7 +97,6 @@ async function leftoversIn(dir: string): Promise<string[]> {
 }
 
 /** The lock a non-dry run takes on CERT: a dot-file, so that HAProxy never loads it as a certificate. */
-const lockPathOf = (cert: string) => path.join(path.dirname(cert), `.${path.basename(cert)}.ocsp.lock`);
 
 /** Asserts that CERT.ocsp is a `good` response for LEAF and CERT.issuer its issuer. */
 async function assertStapled(cert: string, leaf: LeafName): Promise<void> {

@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/hapos-upd.js', import.meta.url));
+
+/** Where a run locks CERT while it updates it: a dot-file, which HAProxy does not load from a crt directory. */
+export const lockPathOf = (cert: string) => path.join(path.dirname(cert), `.${path.basename(cert)}.ocsp.lock`);
 
 export interface CliRun {
   readonly exitCode: number | null;
