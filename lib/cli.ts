@@ -24,6 +24,7 @@ import { HELP_TEXT } from './help.ts';
 import {
   defaultRetryDelayMs,
   plannedVerification,
+  sharedTempFilesIn,
   updateCertificate,
   type HaproxyNotifier,
   type UpdateOptions,
@@ -129,6 +130,7 @@ async function runUpdates(
   const haproxy = notifierFor(options, log);
   const throttleResponder = createKeyedLimiter(REQUESTS_PER_RESPONDER);
   const verifiedChains = single ? undefined : await verifyInBulk(inputs, options, openssl, tempDir);
+  const sharedFiles = sharedTempFilesIn(tempDir);
   // Debug lines are a progress report of their own, on the same terminal.
   const progress =
     !single && io.stderr.isTTY === true && !options.json && !options.quiet && !options.debug && inputs.length > 3
@@ -146,6 +148,7 @@ async function runUpdates(
       curl,
       log: certLog,
       tempDir: certTempDir,
+      sharedFiles,
       haproxy,
       now: () => new Date(),
       retryDelayMs: defaultRetryDelayMs,
@@ -187,6 +190,7 @@ async function runChecks(
   tools: { openssl: Openssl; curl: string | undefined },
 ): Promise<number> {
   const throttleResponder = createKeyedLimiter(REQUESTS_PER_RESPONDER);
+  const sharedFiles = sharedTempFilesIn(tempDir);
   const now = new Date();
   const perCertificate = await mapConcurrently(inputs, options.jobs, async (input, index) => {
     const certTempDir = path.join(tempDir, String(index + 1));
@@ -206,6 +210,7 @@ async function runChecks(
           ...tools,
           log: certLog,
           tempDir: certTempDir,
+          sharedFiles,
           haproxy: { notify: () => Promise.reject(new Error('--check never notifies HAProxy')) },
           now: () => now,
           retryDelayMs: defaultRetryDelayMs,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, promises as fs, type Stats } from 'node:fs';
+import { constants, promises as fs, readFileSync, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -25,11 +25,11 @@ export interface WriteFileAtomicOptions {
    * is private, a new file copies the certificate's mode instead of 0644.
    */
   readonly modeFallbackFrom?: string;
-  /**
-   * False when another atomic write into the same directory follows at once:
-   * its directory flush makes both renames durable, for one flush instead of two.
-   */
-  readonly syncDirectory?: boolean;
+}
+
+export interface FileReplacement {
+  readonly path: string;
+  readonly data: Buffer | string;
 }
 
 interface Ownership {
@@ -60,15 +60,76 @@ export function isPrivateDirectory(mode: number): boolean {
  * file in the same directory, is flushed, then renamed over the target.
  * A symbolic link is followed, so the link stays and its target is replaced.
  */
-export async function writeFileAtomic(
+export function writeFileAtomic(
   path: string,
   data: Buffer | string,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
+  return replaceFilesAtomically([{ path, data }], options);
+}
+
+/**
+ * writeFileAtomic for several files at once (a `.issuer` and its `.ocsp`):
+ * every temporary file is written and flushed, side by side, before the first
+ * rename, so a failure to write any of them replaces none. The renames follow
+ * in the given order, then each directory is flushed once for all of them.
+ */
+export async function replaceFilesAtomically(
+  files: readonly FileReplacement[],
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
+  const prepared = await Promise.allSettled(files.map((file) => prepareReplacement(file, options)));
+  const failure = prepared.find((outcome) => outcome.status === 'rejected');
+  const ready = prepared.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+  if (failure !== undefined) {
+    await Promise.all(ready.map((replacement) => replacement.discard()));
+    throw failure.reason;
+  }
+  for (const [index, replacement] of ready.entries()) {
+    try {
+      await replacement.commit();
+    } catch (error) {
+      await Promise.all(ready.slice(index).map((pending) => pending.discard()));
+      throw error;
+    }
+  }
+  // Each directory is named after the first file renamed into it, should its flush fail.
+  const directories = new Map<string, string>();
+  for (const { target, requested } of ready) {
+    if (!directories.has(dirname(target))) directories.set(dirname(target), requested);
+  }
+  await Promise.all(
+    [...directories].map(([directory, requested]) =>
+      syncDirectory(directory).catch((error: unknown) => {
+        throw new FileWriteError(requested, systemErrorCode(error) ?? 'UNKNOWN', 'flush the directory', error);
+      }),
+    ),
+  );
+}
+
+interface PreparedReplacement {
+  /** The path the caller asked to write. */
+  readonly requested: string;
+  /** Where it leads once symbolic links are followed. */
+  readonly target: string;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/** A flushed temporary file beside the target, ready to be renamed over it. */
+async function prepareReplacement(
+  file: FileReplacement,
+  options: WriteFileAtomicOptions,
+): Promise<PreparedReplacement> {
   let step = 'resolve the target';
   let temporaryPath: string | undefined;
+  const failed = (error: unknown) => new FileWriteError(file.path, systemErrorCode(error) ?? 'UNKNOWN', step, error);
+  const discard = async () => {
+    // The caller needs the original failure more than news of a failed clean-up.
+    if (temporaryPath !== undefined) await fs.rm(temporaryPath, { force: true }).catch(() => undefined);
+  };
   try {
-    const target = await resolveSymbolicLinks(path);
+    const target = await resolveSymbolicLinks(file.path);
     step = 'read the current file attributes';
     const attributes = await attributesFor(target, options.modeFallbackFrom);
     step = 'create a temporary file';
@@ -77,7 +138,7 @@ export async function writeFileAtomic(
     temporaryPath = candidatePath;
     try {
       step = 'write';
-      await handle.writeFile(data);
+      await handle.writeFile(file.data);
       step = 'set owner and mode';
       if (attributes.ownership) await chownIfPermitted(handle, attributes.ownership);
       await handle.chmod(attributes.mode);
@@ -86,17 +147,24 @@ export async function writeFileAtomic(
     } finally {
       await handle.close();
     }
-    step = 'rename';
-    await fs.rename(temporaryPath, target);
-    temporaryPath = undefined;
-    if (options.syncDirectory !== false) {
-      step = 'flush the directory';
-      await syncDirectory(dirname(target));
-    }
+    const renamed = candidatePath;
+    return {
+      requested: file.path,
+      target,
+      discard,
+      commit: async () => {
+        step = 'rename';
+        try {
+          await fs.rename(renamed, target);
+          temporaryPath = undefined;
+        } catch (error) {
+          throw failed(error);
+        }
+      },
+    };
   } catch (error) {
-    // The caller needs the original failure more than news of a failed clean-up.
-    if (temporaryPath !== undefined) await fs.rm(temporaryPath, { force: true }).catch(() => undefined);
-    throw new FileWriteError(path, systemErrorCode(error) ?? 'UNKNOWN', step, error);
+    await discard();
+    throw failed(error);
   }
 }
 
@@ -107,6 +175,15 @@ export async function readFileIfExists(path: string): Promise<Buffer | undefined
   } catch (error) {
     if (systemErrorCode(error) === 'ENOENT') return undefined;
     throw error;
+  }
+}
+
+/** The file's content, or `undefined` when it cannot be read for any reason; small files only. */
+export function readFileSyncIfReadable(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,4 +1,6 @@
-import { readFile, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { readFileSyncIfReadable } from './files.ts';
+import { readFile } from 'node:fs/promises';
 import { run, type CommandResult } from './exec.ts';
 import type { Openssl, Verification } from './openssl.ts';
 import { describeFetchFailure } from './openssl-output.ts';
@@ -53,7 +55,7 @@ export async function fetchOcspResponse(
   files: FetchFiles,
   settings: FetchSettings,
 ): Promise<Fetched> {
-  await rm(files.response, { force: true });
+  rmSync(files.response, { force: true });
   if (settings.curl !== undefined) {
     return { body: await fetchWithCurl(openssl, settings.curl, responder, files, settings) };
   }
@@ -70,7 +72,7 @@ export async function fetchOcspResponse(
   });
   // openssl saves a response before judging it, so a `tryLater` answer or
   // one that fails verification is on disk even though openssl exits 1.
-  const body = await readFile(files.response).catch(() => undefined);
+  const body = readFileSyncIfReadable(files.response);
   if (body !== undefined && body.length > 0) return { body, verdict: fetched };
   const failure = describeFetchFailure(fetched.stderr);
   throw new FetchError(failure.reason, failure.transient);

@@ -9,13 +9,11 @@ interface ChainArgs {
   readonly partialChain: boolean;
 }
 
-/** How openssl judges a response: against which trust, and where it writes the status block. */
+/** How openssl judges a response: against which trust. */
 export interface Verification {
   readonly caFile: string;
   readonly vaFile?: string;
   readonly verify: boolean;
-  /** Where openssl writes the certificate's status block. */
-  readonly statusOut: string;
 }
 
 export interface FetchArgs extends ChainArgs {
@@ -63,7 +61,7 @@ export class Openssl {
 
   /**
    * Queries the responder, saves the DER answer and judges it, all in one
-   * process: the verdict on stdout/stderr, the status block in `statusOut`.
+   * process: the verdict on stderr, the certificate's status block on stdout.
    */
   fetchResponse(args: FetchArgs): Promise<CommandResult> {
     return run(this.binary, [
@@ -124,8 +122,6 @@ function verificationArgs(verification: Verification): string[] {
     '-CAfile',
     verification.caFile,
     ...(verification.vaFile === undefined ? [] : ['-VAfile', verification.vaFile]),
-    '-out',
-    verification.statusOut,
   ];
 }
 

@@ -1,5 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaposError, ExitCode } from './errors.ts';
@@ -45,10 +45,11 @@ import {
   type Fetched,
   type Responder,
 } from './ocsp-fetch.ts';
-import { FileWriteError, writeFileAtomic } from './files.ts';
+import { FileWriteError, readFileSyncIfReadable, replaceFilesAtomically } from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
 import type { Log } from './run-log.ts';
 import type { ChainVerifier, VerificationRequest } from './chain-verifier.ts';
+import { ContentFiles } from './content-files.ts';
 
 export interface UpdateOptions {
   readonly cert: string;
@@ -96,7 +97,10 @@ export interface UpdateContext {
   /** The curl binary, when `--use-curl` is set. */
   readonly curl?: string;
   readonly log: Log;
+  /** This certificate's own temporary files go here. */
   readonly tempDir: string;
+  /** Chain and trust files, shared by the certificates of a run that have the same. */
+  readonly sharedFiles: SharedTempFiles;
   readonly haproxy: HaproxyNotifier;
   readonly now: () => Date;
   /** Waits between retries; tests pass a faster one. */
@@ -105,6 +109,17 @@ export interface UpdateContext {
   readonly verifiedChains?: ChainVerifier;
   /** Gates requests per responder host, so that a batch never hammers one CA. */
   readonly throttleResponder: <R>(host: string, request: () => Promise<R>) => Promise<R>;
+}
+
+export interface SharedTempFiles {
+  readonly chains: ContentFiles;
+  /** A chain with the extra anchors of `--ca-file`, when there are any. */
+  readonly trusts: ContentFiles;
+}
+
+/** The shared files of one run, in its temporary directory. */
+export function sharedTempFilesIn(tempDir: string): SharedTempFiles {
+  return { chains: new ContentFiles(tempDir, 'chain.pem'), trusts: new ContentFiles(tempDir, 'trust.pem') };
 }
 
 export type UpdateAction = 'updated' | 'checked' | 'kept-current' | 'skipped-fresh';
@@ -126,7 +141,7 @@ export const defaultRetryDelayMs = (attempt: number): number => 1000 * 2 ** atte
 /** The original updater's flow for one certificate bundle, steps 3 to 12 of the contract. */
 export async function updateCertificate(options: UpdateOptions, context: UpdateContext): Promise<UpdateResult> {
   // Read first: a missing bundle is exit 1, not a lock file that cannot be created.
-  const bundle = await readBundle(options.cert);
+  const bundle = readBundle(options.cert);
   const lock = options.dryRun ? undefined : await lockCertificate(options);
   try {
     return await updateLocked(options, bundle, context);
@@ -158,16 +173,16 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock> {
 
 async function updateLocked(options: UpdateOptions, bundle: Bundle, context: UpdateContext): Promise<UpdateResult> {
   const { cert } = options;
-  const files = tempFiles(context.tempDir, options.extraCaFile !== undefined);
+  const ownFiles = ownTempFiles(context.tempDir);
   const hadResponse = existsSync(`${cert}.ocsp`);
   const current = hadResponse ? await reportCurrentResponse(cert, context) : undefined;
 
-  const ee = await extractEndEntity(cert, bundle, files.ee);
+  const ee = await extractEndEntity(cert, bundle, ownFiles.ee);
   const details = parseCertificateDetails(ee.x509);
   try {
     warnAboutValidity(ee, context);
     const responder = resolveResponder(details.ocspUrls[0], options, context);
-    const chain = await prepareChain(cert, bundle, ee, files.chain, context.log);
+    const chain = await prepareChain(cert, bundle, ee, context.log);
     // Before any openssl process: a fresh response in place ends the run here.
     const fresh = options.skipFresh ? freshResponseInPlace(current, ee, chain.certificates, context) : undefined;
     if (fresh !== undefined) {
@@ -183,7 +198,12 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
     }
 
     const trustPem = await trustPemOf(chain.pem, options.extraCaFile);
-    if (files.trust !== files.chain) await writeFile(files.trust, trustPem, 'latin1');
+    const chainFile = await context.sharedFiles.chains.pathFor(chain.pem);
+    const files: TempFiles = {
+      ...ownFiles,
+      chain: chainFile,
+      trust: options.extraCaFile === undefined ? chainFile : await context.sharedFiles.trusts.pathFor(trustPem),
+    };
     const chainCheck = { eePem: ee.pem, trustPem, partialChain: options.partialChain };
     await verifyEndEntity(cert, chain.fromIssuerFile, files, chainCheck, context);
     const expectedIssuer = issuerOf(ee, chain.certificates);
@@ -257,21 +277,16 @@ export class NoOcspUrlError extends HaposError {
   }
 }
 
-/** Without extra anchors, openssl trusts the chain file itself: one file fewer to write per certificate. */
-function tempFiles(tempDir: string, hasExtraAnchors: boolean) {
+function ownTempFiles(tempDir: string) {
   const inTemp = (name: string) => path.join(tempDir, name);
-  return {
-    ee: inTemp('ee.pem'),
-    chain: inTemp('chain.pem'),
-    request: inTemp('ocsp-request.der'),
-    response: inTemp('ocsp.der'),
-    status: inTemp('ocsp.txt'),
-    /** What openssl trusts: the chain, plus any extra anchors. */
-    trust: inTemp(hasExtraAnchors ? 'trust.pem' : 'chain.pem'),
-  };
+  return { ee: inTemp('ee.pem'), request: inTemp('ocsp-request.der'), response: inTemp('ocsp.der') };
 }
 
-type TempFiles = ReturnType<typeof tempFiles>;
+interface TempFiles extends ReturnType<typeof ownTempFiles> {
+  readonly chain: string;
+  /** What openssl trusts: the chain file itself, or the chain with extra anchors. */
+  readonly trust: string;
+}
 
 /**
  * Step 3: says whether the response in place has expired, and returns it so
@@ -283,7 +298,7 @@ async function reportCurrentResponse(cert: string, context: UpdateContext): Prom
   log.debug('An OCSP response already exists: checking its expiration.');
   let current: OcspResponse;
   try {
-    current = parseOcspResponse(await readFile(`${cert}.ocsp`));
+    current = parseOcspResponse(readFileSync(`${cert}.ocsp`));
   } catch (error) {
     await log.error(`current OCSP response ${cert}.ocsp is unreadable (${messageOf(error)}): it will be replaced`);
     return undefined;
@@ -307,13 +322,21 @@ interface Bundle {
   readonly certificates: readonly BundleCertificate[];
 }
 
-async function readBundle(cert: string): Promise<Bundle> {
-  const text = await readFile(cert, 'latin1').catch((error: unknown) => {
+/**
+ * Bundles and chains are a few kilobytes, read synchronously: in a batch, the
+ * thread-pool round trips of an asynchronous read (open, stat, read, close)
+ * cost more than the reading.
+ */
+function readBundle(cert: string): Bundle {
+  let text: string;
+  try {
+    text = readFileSync(cert, 'latin1');
+  } catch (error) {
     throw new HaposError(
       ExitCode.certificate,
       `can't extract EE certificate from ${cert} (${describeReadError(error)})`,
     );
-  });
+  }
   const blocks = splitPemCertificates(text).map((pem) => ({ pem, certificate: parseCertificate(pem) }));
   return { text, blocks, certificates: blocks.flatMap((block) => block.certificate ?? []) };
 }
@@ -327,7 +350,7 @@ async function extractEndEntity(cert: string, bundle: Bundle, eePath: string): P
       `can't extract EE certificate from ${cert} (${describeBundle(bundle.text)})`,
     );
   }
-  await writeFile(eePath, ee.pem);
+  writeFileSync(eePath, ee.pem);
   return ee;
 }
 
@@ -401,27 +424,23 @@ function resolveResponder(
 
 interface Chain {
   readonly certificates: readonly BundleCertificate[];
-  /** The chain file's text, as written to the temporary directory. */
+  /** The chain file's text, as openssl gets it. */
   readonly pem: string;
   /** Whether it came from an existing `CERT.issuer` rather than the bundle. */
   readonly fromIssuerFile: boolean;
 }
 
 /** Step 7: the chain comes from `CERT.issuer` when present, else from the bundle. */
-async function prepareChain(
-  cert: string,
-  bundle: Bundle,
-  ee: BundleCertificate,
-  chainPath: string,
-  log: Log,
-): Promise<Chain> {
+async function prepareChain(cert: string, bundle: Bundle, ee: BundleCertificate, log: Log): Promise<Chain> {
   const issuerFile = `${cert}.issuer`;
   if (existsSync(issuerFile)) {
     log.debug(`Using existing chain (${issuerFile})`);
-    const issuerText = await readFile(issuerFile, 'latin1').catch(() => {
+    let issuerText: string;
+    try {
+      issuerText = readFileSync(issuerFile, 'latin1');
+    } catch {
       throw new HaposError(ExitCode.parsing, `can't copy current chain from ${issuerFile}`);
-    });
-    await writeFile(chainPath, issuerText, 'latin1');
+    }
     const certificates = splitPemCertificates(issuerText).flatMap((pem) => parseCertificate(pem) ?? []);
     return { certificates, pem: issuerText, fromIssuerFile: true };
   }
@@ -448,9 +467,7 @@ async function prepareChain(
     );
     if (!isEndEntity) chain.push(certificate);
   }
-  const pem = chainPemOf(ee, chain);
-  await writeFile(chainPath, pem);
-  return { certificates: chain, pem, fromIssuerFile: false };
+  return { certificates: chain, pem: chainPemOf(ee, chain), fromIssuerFile: false };
 }
 
 /** A bundle's chain: every certificate but the EE, in bundle order. */
@@ -475,13 +492,15 @@ export async function plannedVerification(
   cert: string,
   options: Pick<UpdateOptions, 'partialChain' | 'extraCaFile'>,
 ): Promise<VerificationRequest | undefined> {
-  const blocks = await readBundle(cert).then(
-    (bundle) => bundle.blocks,
-    () => [],
-  );
+  let blocks: Bundle['blocks'];
+  try {
+    blocks = readBundle(cert).blocks;
+  } catch {
+    return undefined;
+  }
   const ee = blocks[0]?.certificate;
   if (ee === undefined) return undefined;
-  const issuerText = await readFile(`${cert}.issuer`, 'latin1').catch(() => undefined);
+  const issuerText = readFileSyncIfReadable(`${cert}.issuer`)?.toString('latin1');
   const chainPem =
     issuerText ??
     chainPemOf(
@@ -609,7 +628,7 @@ async function obtainResponse(
 
 function verificationFor(files: TempFiles, options: UpdateOptions): Verification {
   const vaFile = options.vaFile === undefined || typeof options.vaFile === 'string' ? options.vaFile : files.chain;
-  return { caFile: files.trust, vaFile, verify: options.verify, statusOut: files.status };
+  return { caFile: files.trust, vaFile, verify: options.verify };
 }
 
 /**
@@ -635,7 +654,7 @@ async function checkResponse(
       responseIn: files.response,
       verification,
     }));
-  const verdictText = `${checked.stdout}${checked.stderr}`.replace(/\s+$/, '');
+  const verdictText = checked.stderr.replace(/\s+$/, '');
   const outcome = parseVerificationOutcome(verdictText);
   const unreadable = checked.exitCode !== 0 && (!options.verify || outcome === 'absent');
   if (unreadable) throw new HaposError(ExitCode.certificate, "can't receive OCSP response");
@@ -651,7 +670,7 @@ async function checkResponse(
     if (outcome !== 'verified') throw new HaposError(ExitCode.ocsp, 'OCSP response verification failure.');
   }
 
-  const statusText = (await readFile(files.status, 'utf8').catch(() => '')).replace(/\s+$/, '');
+  const statusText = checked.stdout.replace(/\s+$/, '');
   log.debug(`OCSP response: ${statusText}`);
   const status = parseOcspStatusBlock(statusText);
   if (status === undefined) throw new HaposError(ExitCode.certificate, "can't receive OCSP response");
@@ -660,19 +679,21 @@ async function checkResponse(
   }
 }
 
-/** Step 12, files: the response always, the chain only when there was no `.issuer` yet; each replaced atomically. */
+/**
+ * Step 12, files: the response always, the chain only when there was no
+ * `.issuer` yet; each replaced atomically, and neither when either cannot be written.
+ */
 async function install(cert: string, responseDer: Buffer, chain: Chain): Promise<void> {
-  const replace = async (target: string, data: Buffer, syncDirectory: boolean) => {
-    try {
-      await writeFileAtomic(target, data, { modeFallbackFrom: cert, syncDirectory });
-    } catch (error) {
-      if (!(error instanceof FileWriteError)) throw error;
-      throw new HaposError(ExitCode.haproxy, `can't update ${target} file (${error.code})`);
-    }
-  };
-  // The .ocsp write's directory flush also makes the .issuer rename durable.
-  if (!chain.fromIssuerFile) await replace(`${cert}.issuer`, Buffer.from(chain.pem), false);
-  await replace(`${cert}.ocsp`, responseDer, true);
+  const files = [
+    ...(chain.fromIssuerFile ? [] : [{ path: `${cert}.issuer`, data: Buffer.from(chain.pem, 'latin1') }]),
+    { path: `${cert}.ocsp`, data: responseDer },
+  ];
+  try {
+    await replaceFilesAtomically(files, { modeFallbackFrom: cert });
+  } catch (error) {
+    if (!(error instanceof FileWriteError)) throw error;
+    throw new HaposError(ExitCode.haproxy, `can't update ${error.path} file (${error.code})`);
+  }
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -653,6 +653,38 @@ describe('--skip-fresh', () => {
   });
 });
 
+describe('temporary files', () => {
+  test('certificates that share a chain share one chain file; another chain gets its own', async () => {
+    const dir = await caseDir();
+    const certs = await Promise.all(
+      (['good', 'otherChain', 'goodEc'] as const).map((leaf) => place(leaf, dir, `${leaf}.pem`)),
+    );
+    const privateTmp = await mkdtemp(path.join(workDir, 'tmp-'));
+    const result = await runCli(['-S', '--keep-temp', '--json', ...certArgs(certs)], {
+      env: { ...pki.env, TMPDIR: privateTmp },
+    });
+    assert.deepEqual(
+      jsonReport(result).results.map((entry) => entry.action),
+      ['updated', 'failed', 'updated'],
+      result.stderr,
+    );
+    const [kept] = await readdir(privateTmp);
+    const runTemp = path.join(privateTmp, kept!);
+    const chainFiles = (await readdir(runTemp)).filter((name) => name.startsWith('chain')).sort();
+    assert.deepEqual(chainFiles, ['chain-2.pem', 'chain.pem']);
+    assert.equal(await readFile(path.join(runTemp, 'chain.pem'), 'utf8'), await readFile(pki.intermediate, 'utf8'));
+    assert.equal(
+      await readFile(path.join(runTemp, 'chain-2.pem'), 'utf8'),
+      await readFile(pki.otherIntermediate, 'utf8'),
+    );
+    // Each certificate keeps only its own files; otherChain failed verification before asking for a response.
+    const ownFiles = { '1': ['ee.pem', 'ocsp.der'], '2': ['ee.pem'], '3': ['ee.pem', 'ocsp.der'] };
+    for (const [certDir, expected] of Object.entries(ownFiles)) {
+      assert.deepEqual((await readdir(path.join(runTemp, certDir))).sort(), expected, certDir);
+    }
+  });
+});
+
 describe('--jobs', () => {
   test('--jobs 1 and --jobs 4 give the same results', async () => {
     const leaves: LeafName[] = ['good', 'revoked', 'noUrl', 'rogue', 'goodEc', 'unknownToResponder', 'expired'];

@@ -196,7 +196,7 @@ describe('the update flow', () => {
     assert.deepEqual(others, []);
     assert.match(kept!, /^hapos-upd\.[A-Za-z0-9]+$/);
     const files = await readdir(path.join(privateTmp, kept!));
-    for (const name of ['ee.pem', 'chain.pem', 'ocsp.der', 'ocsp.txt', 'log']) assert.ok(files.includes(name), name);
+    for (const name of ['ee.pem', 'chain.pem', 'ocsp.der', 'log']) assert.ok(files.includes(name), name);
     const log = await readFile(path.join(privateTmp, kept!, 'log'), 'utf8');
     assert.ok(log.startsWith(`Temporary directory: ${path.join(privateTmp, kept!)}\n`), log);
     assert.ok(log.endsWith('Not notifying haproxy because skip-update is set.\n'), log);

@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { FileWriteError, isPrivateDirectory, readFileIfExists, writeFileAtomic } from '../lib/files.ts';
+import {
+  FileWriteError,
+  isPrivateDirectory,
+  readFileIfExists,
+  replaceFilesAtomically,
+  writeFileAtomic,
+} from '../lib/files.ts';
 
 const execFileAsync = promisify(execFile);
 const FILES_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/files.ts', import.meta.url))).href;
@@ -113,14 +119,31 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await temporaryFilesIn(directory), []);
   });
 
-  it('leaves the directory flush to the next write when asked, and still replaces the file', async () => {
+  it('replaces several files together, in order, leaving no temporary file', async () => {
     const issuer = join(directory, 'pair.pem.issuer');
     const ocsp = join(directory, 'pair.pem.ocsp');
     await fs.writeFile(issuer, 'old issuer\n');
-    await writeFileAtomic(issuer, 'new issuer\n', { syncDirectory: false });
-    await writeFileAtomic(ocsp, Buffer.from([0x30, 0x03]));
+    await replaceFilesAtomically([
+      { path: issuer, data: 'new issuer\n' },
+      { path: ocsp, data: Buffer.from([0x30, 0x03]) },
+    ]);
     assert.equal(await fs.readFile(issuer, 'utf8'), 'new issuer\n');
     assert.deepEqual(await fs.readFile(ocsp), Buffer.from([0x30, 0x03]));
+    assert.deepEqual(await temporaryFilesIn(directory), []);
+  });
+
+  it('replaces none of several files when one of them cannot be written, and names that one', async () => {
+    const issuer = join(directory, 'pair.pem.issuer');
+    const unwritable = join(directory, 'no-such-directory', 'pair.pem.ocsp');
+    await fs.writeFile(issuer, 'old issuer\n');
+    await assert.rejects(
+      replaceFilesAtomically([
+        { path: issuer, data: 'new issuer\n' },
+        { path: unwritable, data: 'response' },
+      ]),
+      (error: unknown) => error instanceof FileWriteError && error.path === unwritable && error.code === 'ENOENT',
+    );
+    assert.equal(await fs.readFile(issuer, 'utf8'), 'old issuer\n');
     assert.deepEqual(await temporaryFilesIn(directory), []);
   });
 
