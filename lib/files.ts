@@ -147,7 +147,6 @@ async function prepareReplacement(
     } finally {
       await handle.close();
     }
-    const renamed = candidatePath;
     return {
       requested: file.path,
       target,
@@ -155,7 +154,7 @@ async function prepareReplacement(
       commit: async () => {
         step = 'rename';
         try {
-          await fs.rename(renamed, target);
+          await fs.rename(candidatePath, target);
           temporaryPath = undefined;
         } catch (error) {
           throw failed(error);

@@ -1,7 +1,6 @@
 import { rmSync } from 'node:fs';
-import { readFileSyncIfReadable } from './files.ts';
-import { readFile } from 'node:fs/promises';
 import { run, type CommandResult } from './exec.ts';
+import { readFileSyncIfReadable } from './files.ts';
 import type { Openssl, Verification } from './openssl.ts';
 import { describeFetchFailure } from './openssl-output.ts';
 
@@ -128,7 +127,7 @@ async function fetchWithCurl(
   const [status = '', ...contentTypeWords] = fetched.stdout.trim().split(' ');
   const contentType = contentTypeWords.join(' ').split(';')[0]!.trim();
   if (status !== '200') throw new FetchError(`HTTP ${status}`, status.startsWith('5'));
-  const body = await readFile(files.response).catch(() => Buffer.alloc(0));
+  const body = readFileSyncIfReadable(files.response) ?? Buffer.alloc(0);
   if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
   if (/^text\//i.test(contentType)) throw new FetchError(`a ${contentType} body instead of an OCSP response`, false);
   return body;

@@ -177,12 +177,12 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
   const hadResponse = existsSync(`${cert}.ocsp`);
   const current = hadResponse ? await reportCurrentResponse(cert, context) : undefined;
 
-  const ee = await extractEndEntity(cert, bundle, ownFiles.ee);
+  const ee = extractEndEntity(cert, bundle, ownFiles.ee);
   const details = parseCertificateDetails(ee.x509);
   try {
     warnAboutValidity(ee, context);
     const responder = resolveResponder(details.ocspUrls[0], options, context);
-    const chain = await prepareChain(cert, bundle, ee, context.log);
+    const chain = prepareChain(cert, bundle, ee, context.log);
     // Before any openssl process: a fresh response in place ends the run here.
     const fresh = options.skipFresh ? freshResponseInPlace(current, ee, chain.certificates, context) : undefined;
     if (fresh !== undefined) {
@@ -342,7 +342,7 @@ function readBundle(cert: string): Bundle {
 }
 
 /** Step 4: the bundle's first certificate is the EE. */
-async function extractEndEntity(cert: string, bundle: Bundle, eePath: string): Promise<BundleCertificate> {
+function extractEndEntity(cert: string, bundle: Bundle, eePath: string): BundleCertificate {
   const ee = bundle.blocks[0]?.certificate;
   if (ee === undefined) {
     throw new HaposError(
@@ -431,7 +431,7 @@ interface Chain {
 }
 
 /** Step 7: the chain comes from `CERT.issuer` when present, else from the bundle. */
-async function prepareChain(cert: string, bundle: Bundle, ee: BundleCertificate, log: Log): Promise<Chain> {
+function prepareChain(cert: string, bundle: Bundle, ee: BundleCertificate, log: Log): Chain {
   const issuerFile = `${cert}.issuer`;
   if (existsSync(issuerFile)) {
     log.debug(`Using existing chain (${issuerFile})`);
