@@ -57,7 +57,8 @@ export function haproxyNotifier(options: CliOptions, log: Log): HaproxyNotifier 
         }
       } catch (error) {
         if (!(error instanceof HaposError) || error.exitCode === ExitCode.program) throw error;
-        failures.push(failures.length === 0 && sockets.length === 1 ? error.message : `${spec}: ${error.message}`);
+        // The original's words first, for whoever greps logs for them; then why.
+        failures.push(`can't update haproxy ssl ocsp-response using ${spec} socket (${error.message})`);
       }
     }
     if (reloadNeeded) await reload(options.reloadCommand, log);
