@@ -118,8 +118,8 @@ Many certificates:
      --crt-list file   : every certificate of an HAProxy crt-list.
 
      --skip-fresh      : leave alone certificates whose response in place
-                         is valid and has more than half of its validity
-                         (and more than an hour) ahead.
+                         says good, is valid and has more than half of its
+                         validity (and more than an hour) ahead.
 
      --jobs n          : certificates processed at once (default: one per
                          CPU, at least 2); at most 4 requests at a time go

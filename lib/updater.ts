@@ -550,7 +550,11 @@ function misorderNote(bundle: readonly BundleCertificate[]): string {
   return `the bundle's certificates are out of order: n. ${leafIndex + 1} (${subject}) looks like the EE certificate and must come first`;
 }
 
-/** The response in place, when it is for this certificate, HAProxy would take it, and most of its validity is ahead. */
+/**
+ * The response in place, when it is for this certificate, says `good`, HAProxy
+ * would take it, and most of its validity is ahead. A `revoked` one is always
+ * asked again: skipping it would hide the revocation and let `-g` pass.
+ */
 function freshResponseInPlace(
   current: OcspResponse | undefined,
   ee: BundleCertificate,
@@ -561,7 +565,9 @@ function freshResponseInPlace(
   if (current === undefined || issuer === undefined) return undefined;
   const now = context.now();
   const assessment = assessResponse(current, computeCertId(ee.x509, issuer.x509), now);
-  return assessment.ok && isFreshEnough(assessment.single, now) ? assessment.single : undefined;
+  return assessment.ok && assessment.single.certStatus === 'good' && isFreshEnough(assessment.single, now)
+    ? assessment.single
+    : undefined;
 }
 
 /** The EE's issuer among the chain: the CertID HAProxy files the response under is computed from it. */

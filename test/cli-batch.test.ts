@@ -643,6 +643,26 @@ describe('--skip-fresh', () => {
     assert.notDeepEqual(await readFile(`${cert}.ocsp`), stale);
   });
 
+  test('a fresh response saying revoked: asked again, so the revocation is reported and -g fails', async () => {
+    const cert = await place('revoked', await caseDir(), 'site.pem');
+    const inPlace = await responseSignedAt(pki, 'revoked', '-1d');
+    const runWith = async (extra: string[]) => {
+      await writeFile(`${cert}.ocsp`, inPlace);
+      const before = await requestCount(pki.responders.delegated);
+      const result = await cli(['-S', ...extra, '--skip-fresh', '--json', '--cert', cert]);
+      assert.equal(await requestCount(pki.responders.delegated), before + 1, `${extra}: the responder is asked`);
+      return { result, entry: jsonReport(result).results[0] };
+    };
+    const goodOnly = await runWith(['-g']);
+    assert.equal(goodOnly.result.exitCode, 4);
+    assert.equal(goodOnly.entry?.action, 'failed');
+    assert.equal(goodOnly.result.stderr, `${certError(cert, 'OCSP response, certificate status not good')}\n`);
+    const plain = await runWith([]);
+    assert.equal(plain.result.exitCode, 0, plain.result.stderr);
+    assert.deepEqual([plain.entry?.action, plain.entry?.certStatus], ['updated', 'revoked']);
+    assert.match(plain.result.stderr, /revoked/);
+  });
+
   test('a fresh response for another certificate in place: not skipped, replaced by the right one', async () => {
     const cert = await place('good', await caseDir(), 'site.pem');
     await writeFile(`${cert}.ocsp`, await fetchOcspResponse(pki, 'goodEc'));
