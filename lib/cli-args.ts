@@ -34,6 +34,8 @@ export interface CliOptions {
   readonly useSocat: boolean;
   readonly dirs: readonly string[];
   readonly crtLists: readonly string[];
+  /** HAProxy's `crt-base`: where relative crt-list paths point. */
+  readonly crtBase?: string;
   readonly skipFresh: boolean;
   /** Certificates in flight at once. */
   readonly jobs: number;
@@ -72,6 +74,7 @@ const valueOptions = {
   'reload-cmd': {},
   dir: {},
   'crt-list': {},
+  'crt-base': {},
   jobs: {},
   'ca-file': {},
   'warn-days': {},
@@ -179,6 +182,7 @@ function toOptions(args: Arguments): CliOptions {
     useSocat: args.socat === true,
     dirs: all('dir'),
     crtLists: all('crt-list'),
+    crtBase: last('crt-base'),
     skipFresh: args['skip-fresh'] === true,
     jobs: wholeNumber('jobs', defaultJobs(), 1),
     json: args.json === true,

@@ -263,7 +263,12 @@ async function verifyInBulk(
 async function findCertificates(options: CliOptions): Promise<CertificateInput[]> {
   let inputs: CertificateInput[];
   try {
-    inputs = await collectCertificates({ certs: options.certs, dirs: options.dirs, crtLists: options.crtLists });
+    inputs = await collectCertificates({
+      certs: options.certs,
+      dirs: options.dirs,
+      crtLists: options.crtLists,
+      crtBase: options.crtBase,
+    });
   } catch (error) {
     if (error instanceof CertificateSourceError) throw programError(error.message);
     throw error;

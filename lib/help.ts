@@ -117,6 +117,9 @@ Many certificates:
 
      --crt-list file   : every certificate of an HAProxy crt-list.
 
+     --crt-base dir    : HAProxy's crt-base: relative crt-list paths are
+                         resolved against it (default: the list's directory).
+
      --skip-fresh      : leave alone certificates whose response in place
                          says good, is valid and has more than half of its
                          validity (and more than an hour) ahead.

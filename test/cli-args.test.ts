@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
 import { DEFAULT_SOCKET } from '../lib/help.ts';
 
@@ -28,9 +29,9 @@ test('defaults match the original', () => {
   assert.equal(options.lockTimeoutSeconds, 30);
   assert.equal(options.reloadCommand, 'service haproxy reload');
   assert.equal(options.useSocat, false);
-  assert.deepEqual([options.dirs, options.crtLists], [[], []]);
+  assert.deepEqual([options.dirs, options.crtLists, options.crtBase], [[], [], undefined]);
   assert.equal(options.skipFresh, false);
-  assert.ok(options.jobs >= 2);
+  assert.equal(options.jobs, Math.max(2, availableParallelism()));
   assert.deepEqual([options.json, options.quiet], [false, false]);
   assert.deepEqual([options.check, options.requireOcsp, options.strict], [false, false, false]);
   assert.equal(options.warnDays, 21);
@@ -85,6 +86,8 @@ test('every long option is recognised', () => {
     '/etc/haproxy/certs',
     '--crt-list',
     '/etc/haproxy/crt-list.txt',
+    '--crt-base',
+    '/etc/ssl/private',
     '--skip-fresh',
     '--jobs',
     '8',
@@ -122,6 +125,7 @@ test('every long option is recognised', () => {
     useSocat: true,
     dirs: ['/etc/haproxy/certs'],
     crtLists: ['/etc/haproxy/crt-list.txt'],
+    crtBase: '/etc/ssl/private',
     skipFresh: true,
     jobs: 8,
     json: true,

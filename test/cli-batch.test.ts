@@ -299,6 +299,26 @@ describe('input: repeated --cert, --dir, --crt-list, multi-certificate bundles',
     assert.deepEqual(await listing(cwd), ['site-a.pem', 'site-d.pem']);
   });
 
+  test('--crt-list with --crt-base: relative paths from crt-base, as HAProxy resolves them; absolute ones as they are', async () => {
+    const listDir = await caseDir();
+    const crtBase = await caseDir();
+    const elsewhere = await caseDir();
+    const relative = await place('good', crtBase, 'site.pem');
+    const absolute = await place('goodEc', elsewhere, 'other.pem');
+    // A decoy where the list's own directory would have sent the relative path.
+    await place('rogue', listDir, 'site.pem');
+    const list = path.join(listDir, 'crt-list.txt');
+    await writeFile(list, `site.pem\n${absolute}\n`);
+
+    const result = await cli(['-S', '--json', '--crt-list', list, '--crt-base', crtBase]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.deepEqual(jsonReport(result).results.map(outcomeOf), [
+      [relative, 'updated', 'good', 0],
+      [absolute, 'updated', 'good', 0],
+    ]);
+    assert.deepEqual(await listing(listDir), ['crt-list.txt', 'site.pem']);
+  });
+
   test('a multi-certificate bundle: --cert site.pem updates site.pem.ecdsa and site.pem.rsa', async () => {
     const dir = await caseDir();
     const rsa = await place('good', dir, 'site.pem.rsa', { withKey: true });
