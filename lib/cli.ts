@@ -99,7 +99,7 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
       await log.error(`Error processing '${options.certs[0] ?? ''}': ${error.message}`);
       return error.exitCode;
     }
-    return reportProgramError(io, log, error instanceof Error ? error.message : String(error));
+    return await reportProgramError(io, log, error instanceof Error ? error.message : String(error));
   } finally {
     process.off('SIGINT', abort);
     process.off('SIGTERM', abort);

@@ -408,20 +408,22 @@ describe('failures, each with its exit code and message', () => {
     assert.equal(partial.exitCode, 0, partial.stderr);
   });
 
-  test('--syslog sends errors through logger, and never loses them', async () => {
+  /** A stand-in for logger that records its arguments: this machine has no syslog daemon to receive the line. */
+  async function fakeLogger(): Promise<{ env: NodeJS.ProcessEnv; calls: string }> {
     const fakeBin = await mkdtemp(path.join(workDir, 'bin-'));
     const calls = path.join(fakeBin, 'calls');
-    // A stand-in for logger: this machine has no syslog daemon to receive the line.
     await writeFile(
       path.join(fakeBin, 'logger'),
       `#!/bin/sh\nprintf '%s\\n' "$@" >> '${calls}'\necho "<11>logger: $5" >&2\n`,
       { mode: 0o755 },
     );
+    return { env: { ...pki.env, PATH: `${fakeBin}:${process.env.PATH}` }, calls };
+  }
+
+  test('--syslog sends errors through logger, and never loses them', async () => {
+    const { env, calls } = await fakeLogger();
     const cert = await bundleOf('noUrl');
-    const result = await cli(['-d', '-l', 'local7.error', '--cert', cert], {
-      ...pki.env,
-      PATH: `${fakeBin}:${process.env.PATH}`,
-    });
+    const result = await cli(['-d', '-l', 'local7.error', '--cert', cert], env);
     assert.equal(result.exitCode, 2);
     assert.deepEqual((await readFile(calls, 'utf8')).split('\n'), [
       '-p',
@@ -445,6 +447,23 @@ describe('failures, each with its exit code and message', () => {
       noSyslog.stderr.startsWith(certError(cert, 'OCSP server URL not found in the EE certificate')),
       noSyslog.stderr,
     );
+  });
+
+  test('--syslog with a program error: exit 9, the error through logger, then the help line', async () => {
+    const { env } = await fakeLogger();
+    const cases: [string[], NodeJS.ProcessEnv, string][] = [
+      [[], env, 'certificate not provided (--cert argument)'],
+      [
+        ['--cert', await bundleOf('good')],
+        { ...env, OPENSSL_BIN: path.join(workDir, 'no-such-openssl') },
+        'openssl binary not found; adjust OPENSSL_BIN variable in the script',
+      ],
+    ];
+    for (const [args, caseEnv, message] of cases) {
+      const result = await cli(['-l', 'local7.error', ...args], caseEnv);
+      assert.equal(result.exitCode, 9, result.stderr);
+      assert.equal(result.stderr, `<11>logger: hapos-upd - Error: ${message}\nRun hapos-upd -h for help\n`);
+    }
   });
 });
 
