@@ -687,12 +687,14 @@ async function checkResponse(
 
 /**
  * Step 12, files: the response always, the chain only when there was no
- * `.issuer` yet; each replaced atomically, and neither when either cannot be written.
+ * `.issuer` yet; each replaced atomically, and neither when either cannot be
+ * written. The response is renamed first, as the original copies it first:
+ * when its rename fails (a directory in its place, say), no `.issuer` appears.
  */
 async function install(cert: string, responseDer: Buffer, chain: Chain): Promise<void> {
   const files = [
-    ...(chain.fromIssuerFile ? [] : [{ path: `${cert}.issuer`, data: Buffer.from(chain.pem, 'latin1') }]),
     { path: `${cert}.ocsp`, data: responseDer },
+    ...(chain.fromIssuerFile ? [] : [{ path: `${cert}.issuer`, data: Buffer.from(chain.pem, 'latin1') }]),
   ];
   try {
     await replaceFilesAtomically(files, { modeFallbackFrom: cert });

@@ -498,6 +498,19 @@ describe('the response in place', { concurrency: 2 }, () => {
 });
 
 describe('the certificate directory', () => {
+  test('a directory where .ocsp should be: exit 5 naming it, and no .issuer left behind', async () => {
+    const cert = await placeLeafBundle('good');
+    await mkdir(`${cert}.ocsp`);
+    const result = await cli(['-S', '--retries', '0', '--cert', cert]);
+    assert.equal(result.exitCode, 5, result.stderr);
+    assert.equal(
+      result.stderr.split('\n').at(-2),
+      certError(cert, `can't update ${cert}.ocsp file (EISDIR)`).trimEnd(),
+    );
+    assert.equal(existsSync(`${cert}.issuer`), false);
+    assert.deepEqual(await leftoversIn(path.dirname(cert)), []);
+  });
+
   test('not writable by the user running the updater: exit 5 naming .ocsp, nothing changed', async (t) => {
     const setpriv = await run('setpriv', ['--version']);
     if (setpriv.exitCode !== 0) {
