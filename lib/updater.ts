@@ -291,14 +291,22 @@ interface TempFiles extends ReturnType<typeof ownTempFiles> {
 /**
  * Step 3: says whether the response in place has expired, and returns it so
  * that a newer one is never replaced by an older one. An unreadable file is
- * reported and replaced; the original silently ignored it.
+ * reported and replaced (an empty one silently: a placeholder); the original
+ * silently ignored both.
  */
 async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<OcspResponse | undefined> {
   const { log } = context;
   log.debug('An OCSP response already exists: checking its expiration.');
   let current: OcspResponse;
   try {
-    current = parseOcspResponse(readFileSync(`${cert}.ocsp`));
+    const der = readFileSync(`${cert}.ocsp`);
+    // HAProxy 2.6 only takes a response at run time for a certificate that
+    // had a `.ocsp` when it started, so an empty one is a deliberate placeholder.
+    if (der.length === 0) {
+      log.debug(`Current OCSP response ${cert}.ocsp is an empty placeholder: it will be replaced`);
+      return undefined;
+    }
+    current = parseOcspResponse(der);
   } catch (error) {
     await log.error(`current OCSP response ${cert}.ocsp is unreadable (${messageOf(error)}): it will be replaced`);
     return undefined;

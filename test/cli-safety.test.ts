@@ -470,6 +470,21 @@ describe('the response in place', { concurrency: 2 }, () => {
     await assertStapled(cert, 'good');
   });
 
+  test("empty, HAProxy 2.6's placeholder: replaced with no error, a debug line says why", async () => {
+    const cert = await placeLeafBundle('good');
+    await writeFile(`${cert}.ocsp`, '');
+    const dry = await cli(['-d', '--cert', cert]);
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      new RegExp(`^Current OCSP response ${escape(cert)}\\.ocsp is an empty placeholder: it will be replaced$`, 'm'),
+    );
+    const result = await cli(['-S', '--retries', '0', '--cert', cert]);
+    assert.equal(result.stderr, '');
+    assert.equal(result.exitCode, 0);
+    await assertStapled(cert, 'good');
+  });
+
   test('newer than the one fetched: kept as it is', async () => {
     const cert = await placeLeafBundle('good');
     const inPlace = await responseSignedAt(pki, 'good', '+1d');
