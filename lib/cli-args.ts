@@ -152,6 +152,8 @@ function toOptions(args: Arguments): CliOptions {
     return (Array.isArray(value) ? value : [value]).map(String);
   };
   const last = (name: string) => all(name).at(-1);
+  // The original tests these with `[ -z "$VAR" ]`: an empty value is no value.
+  const lastNonEmpty = (name: string) => last(name) || undefined;
   const wholeNumber = (name: string, fallback: number, minimum: number): number => {
     const text = last(name);
     if (text === undefined) return fallback;
@@ -161,14 +163,14 @@ function toOptions(args: Arguments): CliOptions {
   };
   const sockets = all('socket');
   return {
-    certs: all('cert'),
+    certs: all('cert').filter((cert) => cert !== ''),
     debug: args.debug === true,
     keepTemp: args['keep-temp'] === true,
     goodOnly: args['good-only'] === true,
-    syslogPriority: last('syslog'),
-    ocspUrl: last('ocsp-url'),
-    ocspHost: last('ocsp-host'),
-    ocspProxy: last('ocsp-proxy'),
+    syslogPriority: lastNonEmpty('syslog'),
+    ocspUrl: lastNonEmpty('ocsp-url'),
+    ocspHost: lastNonEmpty('ocsp-host'),
+    ocspProxy: lastNonEmpty('ocsp-proxy'),
     useCurl: args['use-curl'] === true,
     partialChain: args['partial-chain'] === true,
     sockets: sockets.length > 0 ? sockets : [DEFAULT_SOCKET],

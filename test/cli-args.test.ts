@@ -145,6 +145,15 @@ test('--socket and --cert may be repeated', () => {
   assert.deepEqual(options.certs, ['x.pem', 'y.pem']);
 });
 
+test('an empty --cert, --ocsp-url, --ocsp-host, --ocsp-proxy or --syslog is no value, as in the original', () => {
+  const options = optionsOf(['--cert', '', '--ocsp-url', '', '--ocsp-host', '', '--ocsp-proxy', '', '--syslog', '']);
+  assert.deepEqual(
+    [options.certs, options.ocspUrl, options.ocspHost, options.ocspProxy, options.syslogPriority],
+    [[], undefined, undefined, undefined, undefined],
+  );
+  assert.equal(optionsOf(['--ocsp-url', 'http://a/', '--ocsp-url', '']).ocspUrl, undefined, 'the last one counts');
+});
+
 test('a value with spaces and quotes is kept as is', () => {
   assert.deepEqual(optionsOf(['--cert', "/tmp/my site's cert.pem"]).certs, ["/tmp/my site's cert.pem"]);
 });

@@ -85,6 +85,7 @@ describe('help, version and argument errors (exit 9)', () => {
     ['an option without its value', ['--cert'], 'mandatory value is missing for --cert argument'],
     ['a short option without its value', ['-d', '-s'], 'mandatory value is missing for -s argument'],
     ['no --cert', ['-d'], 'certificate not provided (--cert argument)'],
+    ['an empty --cert, as the original tests it', ['-d', '--cert', ''], 'certificate not provided (--cert argument)'],
     [
       'a VAfile that does not exist',
       ['-v', '/nonexistent/signer.pem', '-c', 'x.pem'],
