@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -71,7 +72,7 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
   }
 
   const tempDir = await dir({
-    template: `${PROGRAM_NAME}.XXXXXX`,
+    name: tempDirName(),
     tmpdir: os.tmpdir(),
     mode: 0o700,
     unsafeCleanup: true,
@@ -105,6 +106,14 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     process.off('SIGTERM', abort);
     removeTempDir();
   }
+}
+
+const TEMP_NAME_CHARACTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** The original's `mktemp -t hapos-upd.XXXXXXXXXX`: ten random characters, where tmp's templates have six. */
+function tempDirName(): string {
+  const random = Array.from({ length: 10 }, () => TEMP_NAME_CHARACTERS[randomInt(TEMP_NAME_CHARACTERS.length)]);
+  return `${PROGRAM_NAME}.${random.join('')}`;
 }
 
 /** Responders get at most this many requests at once from one run, so that a batch never hammers a CA. */
