@@ -144,13 +144,19 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
   const bundle = readBundle(options.cert);
   const lock = options.dryRun ? undefined : await lockCertificate(options);
   try {
-    return await updateLocked(options, bundle, context);
+    return await updateLocked(options, bundle, context, lock instanceof HaposError ? lock : undefined);
   } finally {
-    lock?.releaseSync();
+    if (lock !== undefined && !(lock instanceof HaposError)) lock.releaseSync();
   }
 }
 
-async function lockCertificate(options: UpdateOptions): Promise<Lock> {
+/**
+ * The lock, or why none can be made. A directory the lock cannot be created
+ * in is one where no file can be replaced either, so that error waits for
+ * step 12: every earlier check keeps its own exit code, and a run that writes
+ * nothing (skipped as fresh, or keeping a newer response) still succeeds.
+ */
+async function lockCertificate(options: UpdateOptions): Promise<Lock | HaposError> {
   // A dot-file: HAProxy loads every other file of a crt directory as a certificate.
   const lockPath = path.join(path.dirname(options.cert), `.${path.basename(options.cert)}.ocsp.lock`);
   try {
@@ -164,14 +170,19 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock> {
       );
     }
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new HaposError(
+    return new HaposError(
       ExitCode.haproxy,
       `can't update ${options.cert}.ocsp file: can't create ${lockPath} (${code})`,
     );
   }
 }
 
-async function updateLocked(options: UpdateOptions, bundle: Bundle, context: UpdateContext): Promise<UpdateResult> {
+async function updateLocked(
+  options: UpdateOptions,
+  bundle: Bundle,
+  context: UpdateContext,
+  lockFailure: HaposError | undefined,
+): Promise<UpdateResult> {
   const { cert } = options;
   const ownFiles = ownTempFiles(context.tempDir);
   const hadResponse = existsSync(`${cert}.ocsp`);
@@ -240,6 +251,7 @@ async function updateLocked(options: UpdateOptions, bundle: Bundle, context: Upd
       );
       return { action: 'kept-current', ...result };
     }
+    if (lockFailure !== undefined) throw lockFailure;
     await install(cert, der, chain);
     if (options.skipUpdate) {
       context.log.debug('Not notifying haproxy because skip-update is set.');

@@ -526,7 +526,7 @@ describe('the certificate directory', () => {
     assert.deepEqual(await leftoversIn(path.dirname(cert)), []);
   });
 
-  test('not writable by the user running the updater: exit 5 naming .ocsp, nothing changed', async (t) => {
+  test('not writable by the user running the updater: exit 5 naming .ocsp at step 12, earlier failures keep their code, nothing changed', async (t) => {
     const setpriv = await run('setpriv', ['--version']);
     if (setpriv.exitCode !== 0) {
       t.skip('setpriv (util-linux) is missing: cannot run the CLI as another user');
@@ -543,6 +543,8 @@ describe('the certificate directory', () => {
     const cert = await placeLeafBundle('good');
     await placePreviousRun(cert);
     const dir = path.dirname(cert);
+    const noUrl = path.join(dir, 'no-url.pem');
+    await copyFile(await placeLeafBundle('noUrl'), noUrl);
     await chmod(dir, 0o755);
     for (const name of await readdir(dir)) await chmod(path.join(dir, name), 0o644);
     const before = await snapshot(dir);
@@ -552,6 +554,9 @@ describe('the certificate directory', () => {
       certError(cert, `can't update ${cert}.ocsp file: can't create ${lockPathOf(cert)} (EACCES)`),
     );
     assert.equal(result.exitCode, 5);
+    const missingUrl = await runAsNobody(['-S', '--retries', '0', '--cert', noUrl]);
+    assert.equal(missingUrl.stderr, certError(noUrl, 'OCSP server URL not found in the EE certificate'));
+    assert.equal(missingUrl.exitCode, 2);
     assert.deepEqual(await snapshot(dir), before);
   });
 });
