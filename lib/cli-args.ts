@@ -198,6 +198,20 @@ function toOptions(args: Arguments): CliOptions {
   };
 }
 
+/**
+ * The `-l`/`--syslog` priority of a command line that did not parse: the
+ * original reads its options one by one, so an error in another option still
+ * goes to syslog.
+ */
+export function syslogPriorityIn(argv: readonly string[]): string | undefined {
+  let priority: string | undefined;
+  argv.forEach((token, index) => {
+    const value = argv[index + 1];
+    if ((token === '-l' || token === '--syslog') && value !== undefined) priority = value || undefined;
+  });
+  return priority;
+}
+
 /** Rewords yargs' messages, naming the option as the user typed it. */
 export function describeYargsError(message: string, argv: readonly string[]): string {
   const missing = /^Not enough arguments following: (.+)$/.exec(message);

@@ -20,7 +20,7 @@ import { checkBundle } from './check.ts';
 import { checkExitCode } from './bundle-lint.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './reports.ts';
 import { ChainVerifier } from './chain-verifier.ts';
-import { parseCommandLine, type CliOptions } from './cli-args.ts';
+import { parseCommandLine, syslogPriorityIn, type CliOptions } from './cli-args.ts';
 import { HELP_TEXT } from './help.ts';
 import {
   defaultRetryDelayMs,
@@ -55,7 +55,12 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     case 'error':
       return reportProgramError(
         io,
-        new RunLog({ debugToStdout: false, stdout: io.stdout, stderr: io.stderr }),
+        new RunLog({
+          debugToStdout: false,
+          syslogPriority: syslogPriorityIn(argv),
+          stdout: io.stdout,
+          stderr: io.stderr,
+        }),
         parsed.message,
       );
   }

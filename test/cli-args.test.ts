@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
-import { parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
+import { parseCommandLine, syslogPriorityIn, type CliOptions } from '../lib/cli-args.ts';
 import { DEFAULT_SOCKET } from '../lib/help.ts';
 
 function optionsOf(argv: string[]): CliOptions {
@@ -152,6 +152,13 @@ test('an empty --cert, --ocsp-url, --ocsp-host, --ocsp-proxy or --syslog is no v
     [[], undefined, undefined, undefined, undefined],
   );
   assert.equal(optionsOf(['--ocsp-url', 'http://a/', '--ocsp-url', '']).ocspUrl, undefined, 'the last one counts');
+});
+
+test('syslogPriorityIn finds -l/--syslog in a command line that does not parse', () => {
+  assert.equal(syslogPriorityIn(['-l', 'user.err', '--frobnicate']), 'user.err');
+  assert.equal(syslogPriorityIn(['--frobnicate', '--syslog', 'local7.error']), 'local7.error');
+  assert.equal(syslogPriorityIn(['--frobnicate', '-l']), undefined);
+  assert.equal(syslogPriorityIn(['-l', '', '--frobnicate']), undefined);
 });
 
 test('a value with spaces and quotes is kept as is', () => {

@@ -454,6 +454,7 @@ describe('failures, each with its exit code and message', () => {
     const { env } = await fakeLogger();
     const cases: [string[], NodeJS.ProcessEnv, string][] = [
       [[], env, 'certificate not provided (--cert argument)'],
+      [['--frobnicate'], env, 'unknown option: --frobnicate'],
       [
         ['--cert', await bundleOf('good')],
         { ...env, OPENSSL_BIN: path.join(workDir, 'no-such-openssl') },
