@@ -725,6 +725,28 @@ describe('temporary files', () => {
   });
 });
 
+describe('openssl processes', () => {
+  test('a batch runs one ocsp per certificate and one verify for all; one --cert runs three in all', async () => {
+    const dir = await caseDir();
+    const certs = await Promise.all(
+      (['good', 'goodEc', 'revoked'] as const).map((leaf) => place(leaf, dir, `${leaf}.pem`)),
+    );
+    const calls = path.join(dir, 'openssl-calls');
+    const wrapper = path.join(dir, 'openssl');
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${calls}'\nexec openssl "$@"\n`, { mode: 0o755 });
+    const subcommandsOf = async (args: string[]) => {
+      await rm(calls, { force: true });
+      const result = await runCli(['-S', ...args], { env: { ...pki.env, OPENSSL_BIN: wrapper } });
+      assert.equal(result.exitCode, 0, result.stderr);
+      const counts: Record<string, number> = {};
+      for (const name of (await readFile(calls, 'utf8')).trim().split('\n')) counts[name] = (counts[name] ?? 0) + 1;
+      return counts;
+    };
+    assert.deepEqual(await subcommandsOf(certArgs(certs)), { version: 1, verify: 1, ocsp: 3 });
+    assert.deepEqual(await subcommandsOf(['--cert', certs[0]!]), { version: 1, verify: 1, ocsp: 1 });
+  });
+});
+
 describe('--jobs', () => {
   test('--jobs 1 and --jobs 4 give the same results', async () => {
     const leaves: LeafName[] = ['good', 'revoked', 'noUrl', 'rogue', 'goodEc', 'unknownToResponder', 'expired'];
