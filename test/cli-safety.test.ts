@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -513,6 +513,16 @@ describe('the response in place', { concurrency: 2 }, () => {
 });
 
 describe('the certificate directory', () => {
+  test('a .issuer that cannot be written (a link through a file): exit 5 naming it, no .ocsp either', async () => {
+    const cert = await placeLeafBundle('good');
+    await symlink('/dev/null/chain.pem', `${cert}.issuer`);
+    const result = await cli(['-S', '--retries', '0', '--cert', cert]);
+    assert.equal(result.stderr, certError(cert, `can't update ${cert}.issuer file (ENOTDIR)`));
+    assert.equal(result.exitCode, 5);
+    assert.equal(existsSync(`${cert}.ocsp`), false);
+    assert.deepEqual(await leftoversIn(path.dirname(cert)), []);
+  });
+
   test('a directory where .ocsp should be: exit 5 naming it, and no .issuer left behind', async () => {
     const cert = await placeLeafBundle('good');
     await mkdir(`${cert}.ocsp`);
