@@ -15,7 +15,7 @@ import { collectCertificates, CertificateSourceError, type CertificateInput } fr
 import { createKeyedLimiter, mapConcurrently } from './concurrency.ts';
 import { paletteFor } from './color.ts';
 import { StatusLine } from './status-line.ts';
-import { progressLine, renderJson, renderSummary, totalsOf } from './run-report.ts';
+import { progressLine, renderJson, renderJsonError, renderSummary, totalsOf } from './run-report.ts';
 import { checkBundle } from './check.ts';
 import { checkExitCode } from './bundle-lint.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './reports.ts';
@@ -62,6 +62,7 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
           stderr: io.stderr,
         }),
         parsed.message,
+        { json: argv.includes('--json') },
       );
   }
   const options = parsed.options;
@@ -73,7 +74,7 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     stderr: io.stderr,
   });
   if (options.vaFile !== undefined && options.vaFile !== '-' && !existsSync(options.vaFile)) {
-    return reportProgramError(io, log, `VAfile does not exists: ${options.vaFile}`);
+    return reportProgramError(io, log, `VAfile does not exists: ${options.vaFile}`, options);
   }
 
   const tempDir = await dir({
@@ -105,7 +106,7 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
       await log.error(`Error processing '${options.certs[0] ?? ''}': ${error.message}`);
       return error.exitCode;
     }
-    return await reportProgramError(io, log, error instanceof Error ? error.message : String(error));
+    return await reportProgramError(io, log, error instanceof Error ? error.message : String(error), options);
   } finally {
     process.off('SIGINT', abort);
     process.off('SIGTERM', abort);
@@ -321,7 +322,17 @@ async function findCurl(binary: string): Promise<string> {
   return binary;
 }
 
-async function reportProgramError(io: CliIo, log: RunLog, message: string): Promise<number> {
+/**
+ * Exit 9. With `--json` (when the command line got as far as saying so),
+ * stdout still gets its one document: `{"error": {"exitCode": 9, "message"}}`.
+ */
+async function reportProgramError(
+  io: CliIo,
+  log: RunLog,
+  message: string,
+  options?: Pick<CliOptions, 'json'>,
+): Promise<number> {
+  if (options?.json) io.stdout.write(renderJsonError(ExitCode.program, message));
   await log.error(`Error: ${message}`);
   io.stderr.write(`Run ${PROGRAM_NAME} -h for help\n`);
   return ExitCode.program;

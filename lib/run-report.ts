@@ -34,6 +34,11 @@ export function renderJson(outcomes: readonly CertificateOutcome[]): string {
   return `${JSON.stringify({ results, totals: totalsOf(outcomes) }, null, 2)}\n`;
 }
 
+/** `--json` for a run that stopped before any certificate: still one document, which scripts can test for `error`. */
+export function renderJsonError(exitCode: number, message: string): string {
+  return `${JSON.stringify({ error: { exitCode, message } }, null, 2)}\n`;
+}
+
 /** The one-line tally that closes a summary: `3 certificates: 2 updated, 1 failed`. */
 export function describeTotals(totals: Totals): string {
   const counted = actions.filter((action) => totals[action] > 0).map((action) => `${totals[action]} ${action}`);

@@ -589,6 +589,19 @@ describe('--json', () => {
     assert.match(result.stderr, new RegExp(`^${escapeRegExp(certError(certs[6]!, rogueMessage))}$`, 'm'));
   });
 
+  test('a run that stops before any certificate (exit 9): still one JSON document, naming the error', async () => {
+    const missing = path.join(await caseDir(), 'missing');
+    for (const [args, message] of [
+      [['--dir', missing], `--dir ${missing}: no such file or directory`],
+      [['--jobs', '0', '--cert', 'x.pem'], '--jobs wants a whole number above 0, got: 0'],
+    ] as const) {
+      const result = await cli(['-S', '--json', ...args]);
+      assert.equal(result.exitCode, 9);
+      assert.deepEqual(JSON.parse(result.stdout), { error: { exitCode: 9, message } });
+      assert.equal(result.stderr, `Error: ${message}\nRun hapos-upd -h for help\n`);
+    }
+  });
+
   test('one --cert with --json: a document with one result', async () => {
     const cert = await place('good', await caseDir(), 'site.pem');
     const report = jsonReport(await cli(['-S', '--json', '--cert', cert]));
