@@ -696,6 +696,15 @@ describe('--skip-fresh', () => {
     assert.match(plain.result.stderr, /revoked/);
   });
 
+  test('a fresh response saying unknown, which HAProxy would not staple: asked again', async () => {
+    const cert = await place('unknownToResponder', await caseDir(), 'site.pem');
+    await writeFile(`${cert}.ocsp`, await responseSignedAt(pki, 'unknownToResponder', '-1d'));
+    const before = await requestCount(pki.responders.delegated);
+    const result = await cli(['-S', '--skip-fresh', '--json', '--cert', cert]);
+    assert.equal(await requestCount(pki.responders.delegated), before + 1);
+    assert.notEqual(jsonReport(result).results[0]?.action, 'skipped-fresh');
+  });
+
   test('a fresh response for another certificate in place: not skipped, replaced by the right one', async () => {
     const cert = await place('good', await caseDir(), 'site.pem');
     await writeFile(`${cert}.ocsp`, await fetchOcspResponse(pki, 'goodEc'));
