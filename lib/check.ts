@@ -3,7 +3,7 @@ import path from 'node:path';
 import { HaposError, ExitCode } from './errors.ts';
 import { parseCertificate, splitPemCertificates } from './bundle.ts';
 import { lintBundle, type Finding, type FindingCode, type FindingExitCode } from './bundle-lint.ts';
-import type { Openssl } from './openssl.ts';
+import { explicitTrustOnlyArgs, type Openssl } from './openssl.ts';
 import { parseVerifyError } from './openssl-output.ts';
 import type { UpdateResult } from './updater.ts';
 
@@ -88,7 +88,13 @@ async function chainProblem(
   await writeFile(chainFile, chainPems);
   const trust = settings.partialChain
     ? ['-partial_chain', '-CAfile', chainFile]
-    : [...(settings.caFile === undefined ? [] : ['-CAfile', settings.caFile]), '-untrusted', chainFile];
+    : [
+        ...(settings.caFile === undefined
+          ? []
+          : ['-CAfile', settings.caFile, ...explicitTrustOnlyArgs(context.openssl.version)]),
+        '-untrusted',
+        chainFile,
+      ];
   const verified = await context.openssl.verifyWith([...trust, eeFile]);
   if (verified.exitCode === 0) return undefined;
   const reason = parseVerifyError(`${verified.stdout}${verified.stderr}`) ?? 'openssl verify refused it';

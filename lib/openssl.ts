@@ -111,6 +111,15 @@ export function sendsOwnHostHeader(version: Pick<OpensslVersion, 'major' | 'mino
   return version.major > 1 || (version.major === 1 && version.minor >= 1);
 }
 
+/**
+ * What keeps OpenSSL from also trusting its default CA directory (and, from
+ * 3.0, its default store) beside an explicit `-CAfile`; 1.0 has no way to.
+ */
+export function explicitTrustOnlyArgs(version: Pick<OpensslVersion, 'major' | 'minor'>): string[] {
+  if (version.major >= 3) return ['-no-CApath', '-no-CAstore'];
+  return version.major === 1 && version.minor >= 1 ? ['-no-CApath'] : [];
+}
+
 /** `openssl ocsp -header`: two arguments on 1.0, `NAME=VALUE` on 0.9 and from 1.1 on. */
 export function hostHeaderArgs(version: Pick<OpensslVersion, 'major' | 'minor'>, host: string): string[] {
   return version.major === 1 && version.minor === 0 ? ['-header', 'Host', host] : ['-header', `Host=${host}`];

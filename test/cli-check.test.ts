@@ -189,7 +189,8 @@ describe('findings that need the responder or the command line', () => {
     const site = await newSite();
     const cert = await bundleIn(site, 'good');
     const env = { ...pki.env, SSL_CERT_DIR: await mkdtemp(path.join(workDir, 'no-trust-')) };
-    const wrongRoot = await checkJson(['--ca-file', pki.otherRoot, '--cert', cert], { env });
+    // pki.env's CA directory trusts the right root: it must not count beside --ca-file.
+    const wrongRoot = await checkJson(['--ca-file', pki.otherRoot, '--cert', cert], { env: pki.env });
     assert.equal(wrongRoot.exitCode, 1);
     assert.deepEqual(wrongRoot.codes, ['chain-incomplete']);
     assert.match(wrongRoot.report.findings[0]!.message, new RegExp(`reach a root in ${escape(pki.otherRoot)}: `));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostHeaderArgs, Openssl, sendsOwnHostHeader } from '../lib/openssl.ts';
+import { explicitTrustOnlyArgs, hostHeaderArgs, Openssl, sendsOwnHostHeader } from '../lib/openssl.ts';
 
 const v = (major: number, minor: number) => ({ major, minor });
 
@@ -18,6 +18,14 @@ test('only OpenSSL before 1.1 needs the Host header spelled out', () => {
     true,
     true,
     true,
+  ]);
+});
+
+test('the default CA directory and store are turned off as each OpenSSL generation allows', () => {
+  assert.deepEqual([v(1, 0), v(1, 1), v(3, 0)].map(explicitTrustOnlyArgs), [
+    [],
+    ['-no-CApath'],
+    ['-no-CApath', '-no-CAstore'],
   ]);
 });
 
