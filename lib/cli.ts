@@ -40,7 +40,7 @@ export interface CliIo {
 }
 
 /** Builds the HAProxy side of step 12 for one run's options. */
-export type NotifierFactory = (options: CliOptions, log: RunLog) => HaproxyNotifier;
+export type NotifierFactory = (options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv) => HaproxyNotifier;
 
 /** The whole command: parses argv, runs the update, reports errors; returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo, notifierFor: NotifierFactory): Promise<number> {
@@ -142,7 +142,7 @@ async function runUpdates(
   if (options.check) return runChecks(inputs, options, log, tempDir, io, { openssl, curl });
   // One --cert behaves exactly as the original; anything more is a batch.
   const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
-  const haproxy = notifierFor(options, log);
+  const haproxy = notifierFor(options, log, io.env);
   const throttleResponder = createKeyedLimiter(REQUESTS_PER_RESPONDER);
   const verifiedChains = single ? undefined : await verifyInBulk(inputs, options, openssl, tempDir);
   const sharedFiles = sharedTempFilesIn(tempDir);

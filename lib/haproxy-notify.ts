@@ -26,9 +26,13 @@ import { sendCommandWithSocat, socatAvailable } from './socat.ts';
  * the certificate's ID. Only when no transaction is possible does the reload
  * command run.
  */
-export function haproxyNotifier(options: CliOptions, log: Log): HaproxyNotifier {
+export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.ProcessEnv): HaproxyNotifier {
   const sockets = options.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
-  const transport: CommandOptions['transport'] = options.useSocat ? sendCommandWithSocat : undefined;
+  const socatBinary = env.SOCAT_BIN || undefined;
+  const transport: CommandOptions['transport'] = options.useSocat
+    ? (address, command, commandOptions) =>
+        sendCommandWithSocat(address, command, { ...commandOptions, binary: socatBinary })
+    : undefined;
   let socatChecked: Promise<void> | undefined;
   // Behind a master CLI, every current worker gets the response.
   const targetsOf = memoize(
@@ -40,7 +44,7 @@ export function haproxyNotifier(options: CliOptions, log: Log): HaproxyNotifier 
 
   const notifyOne = async (update: HaproxyUpdate) => {
     if (options.useSocat) {
-      socatChecked ??= socatAvailable().then((available) => {
+      socatChecked ??= socatAvailable(socatBinary).then((available) => {
         if (!available)
           throw new HaposError(ExitCode.program, 'socat binary not found; adjust SOCAT_BIN variable in the script');
       });

@@ -162,4 +162,5 @@ Checking bundles (CI):
 Environment:
  OPENSSL_BIN           : the openssl binary (default: openssl).
  CURL_BIN              : the curl binary for --use-curl (default: curl).
+ SOCAT_BIN             : the socat binary for --socat (default: socat).
 `;

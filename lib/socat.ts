@@ -11,8 +11,11 @@ import {
 
 const defaultTimeoutMs = 10_000;
 
-export async function socatAvailable(): Promise<boolean> {
-  return (await run('socat', ['-V'])).exitCode === 0;
+/** `SOCAT_BIN`, as the original's variable of that name. */
+const DEFAULT_SOCAT = 'socat';
+
+export async function socatAvailable(binary = DEFAULT_SOCAT): Promise<boolean> {
+  return (await run(binary, ['-V'])).exitCode === 0;
 }
 
 /** socat's address for HAProxy's socket; socat reads `\` + any character as that character. */
@@ -33,7 +36,7 @@ export function socatAddress(address: SocketAddress): string {
 export async function sendCommandWithSocat(
   address: SocketAddress,
   command: string,
-  options: Pick<CommandOptions, 'timeoutMs' | 'workerPid'> = {},
+  options: Pick<CommandOptions, 'timeoutMs' | 'workerPid'> & { readonly binary?: string } = {},
 ): Promise<string> {
   if (address.kind === 'unix') await requireSocketFile(address);
   const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
@@ -41,10 +44,14 @@ export async function sendCommandWithSocat(
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   const started = Date.now();
   // After its input ends socat waits -t seconds for the reply (0.5 s by default).
-  const result = await run('socat', ['-t', String(timeoutMs / 1000), 'stdio', socatAddress(address)], {
-    input: request,
-    timeoutMs,
-  });
+  const result = await run(
+    options.binary ?? DEFAULT_SOCAT,
+    ['-t', String(timeoutMs / 1000), 'stdio', socatAddress(address)],
+    {
+      input: request,
+      timeoutMs,
+    },
+  );
   if (result.exitCode === 0) return result.stdout;
   const where = formatSocketAddress(address);
   if (Date.now() - started >= timeoutMs) {

@@ -199,6 +199,15 @@ describe('updating a real HAProxy', { skip }, () => {
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.log, /staples the new response\.$/m);
 
+    const calls = path.join(workDir, `socat-calls-${sites}`);
+    const wrapper = path.join(workDir, `socat-${sites}`);
+    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${calls}'\nexec socat "$@"\n`, { mode: 0o755 });
+    const named = await update(['--socat', '--socket', haproxy.socketPath, '--cert', cert], {
+      env: { SOCAT_BIN: wrapper },
+    });
+    assert.equal(named.exitCode, 0, named.stderr);
+    assert.ok((await readFile(calls, 'utf8')).split('\n').includes('-t'), 'SOCAT_BIN ran the commands');
+
     const noSocat = await mkdtemp(path.join(workDir, 'path-'));
     for (const tool of ['node', 'openssl', 'sh', 'bash']) {
       const found = (await run('sh', ['-c', `command -v ${tool}`])).stdout.trim();
