@@ -124,9 +124,30 @@ function buildParser() {
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   let parsed: ParsedCommandLine = { kind: 'error', message: 'unparsed command line' };
   buildParser().parse([...argv], {}, (error, args) => {
-    parsed = error ? { kind: 'error', message: describeYargsError(error.message, argv) } : toParsed(args);
+    if (!error) parsed = toParsed(args);
+    else if (helpComesFirst(argv)) parsed = { kind: 'help' };
+    else parsed = { kind: 'error', message: describeYargsError(error.message, argv) };
   });
   return parsed;
+}
+
+/**
+ * The original reads its options in order and answers `-h` on the spot: a
+ * `-h` before a faulty option is help, exit 0. Values of known options are
+ * skipped, so `--cert -h` is not help.
+ */
+function helpComesFirst(argv: readonly string[]): boolean {
+  const spellings = (options: Record<string, { readonly alias?: string }>) =>
+    new Set(Object.entries(options).flatMap(([name, { alias }]) => [`--${name}`, ...(alias ? [`-${alias}`] : [])]));
+  const takesValue = spellings(valueOptions);
+  const flags = spellings(flagOptions);
+  for (let index = 0; index < argv.length; index++) {
+    const token = argv[index]!;
+    if (token === '-h' || token === '--help') return true;
+    if (takesValue.has(token)) index++;
+    else if (!flags.has(token)) return false;
+  }
+  return false;
 }
 
 type Arguments = Record<string, unknown>;

@@ -161,6 +161,16 @@ test('syslogPriorityIn finds -l/--syslog in a command line that does not parse',
   assert.equal(syslogPriorityIn(['-l', '', '--frobnicate']), undefined);
 });
 
+test('-h before a faulty option is help, as the original reads options in order; after it, the error', () => {
+  assert.deepEqual(parseCommandLine(['-d', '-h', '--frobnicate']), { kind: 'help' });
+  assert.deepEqual(parseCommandLine(['--cert', 'x.pem', '--help', '--jobs']), { kind: 'help' });
+  assert.deepEqual(parseCommandLine(['--frobnicate', '-h']), {
+    kind: 'error',
+    message: 'unknown option: --frobnicate',
+  });
+  assert.equal(parseCommandLine(['--cert', '-h', '--frobnicate']).kind, 'error', "-h as --cert's value is no help");
+});
+
 test('a value with spaces and quotes is kept as is', () => {
   assert.deepEqual(optionsOf(['--cert', "/tmp/my site's cert.pem"]).certs, ["/tmp/my site's cert.pem"]);
 });
