@@ -86,15 +86,14 @@ async function chainProblem(
   const chainFile = path.join(context.tempDir, 'check-chain.pem');
   await writeFile(eeFile, ee.pem);
   await writeFile(chainFile, chainPems);
+  // --ca-file replaces the system store rather than adding to it.
+  const anchors =
+    settings.caFile === undefined
+      ? []
+      : ['-CAfile', settings.caFile, ...explicitTrustOnlyArgs(context.openssl.version)];
   const trust = settings.partialChain
     ? ['-partial_chain', '-CAfile', chainFile]
-    : [
-        ...(settings.caFile === undefined
-          ? []
-          : ['-CAfile', settings.caFile, ...explicitTrustOnlyArgs(context.openssl.version)]),
-        '-untrusted',
-        chainFile,
-      ];
+    : [...anchors, '-untrusted', chainFile];
   const verified = await context.openssl.verifyWith([...trust, eeFile]);
   if (verified.exitCode === 0) return undefined;
   const reason = parseVerifyError(`${verified.stdout}${verified.stderr}`) ?? 'openssl verify refused it';

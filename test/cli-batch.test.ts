@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
-import { CLI_PATH, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
+import { CLI_PATH, lockPathOf, recordingWrapper, runCli, type CliRun } from './helpers/cli.ts';
 import { startFakeHttpServer, type OcspResponder } from './helpers/responder.ts';
 
 let pki: TestPki;
@@ -752,15 +752,13 @@ describe('openssl processes', () => {
     const certs = await Promise.all(
       (['good', 'goodEc', 'revoked'] as const).map((leaf) => place(leaf, dir, `${leaf}.pem`)),
     );
-    const calls = path.join(dir, 'openssl-calls');
-    const wrapper = path.join(dir, 'openssl');
-    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${calls}'\nexec openssl "$@"\n`, { mode: 0o755 });
+    const openssl = await recordingWrapper(dir, 'openssl');
     const subcommandsOf = async (args: string[]) => {
-      await rm(calls, { force: true });
-      const result = await runCli(['-S', ...args], { env: { ...pki.env, OPENSSL_BIN: wrapper } });
+      await openssl.clear();
+      const result = await runCli(['-S', ...args], { env: { ...pki.env, OPENSSL_BIN: openssl.path } });
       assert.equal(result.exitCode, 0, result.stderr);
       const counts: Record<string, number> = {};
-      for (const name of (await readFile(calls, 'utf8')).trim().split('\n')) counts[name] = (counts[name] ?? 0) + 1;
+      for (const name of await openssl.firstArguments()) counts[name] = (counts[name] ?? 0) + 1;
       return counts;
     };
     assert.deepEqual(await subcommandsOf(certArgs(certs)), { version: 1, verify: 1, ocsp: 3 });

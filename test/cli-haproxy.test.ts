@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
 import { fetchStapledResponse, hasHaproxy, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
-import { runCli } from './helpers/cli.ts';
+import { recordingWrapper, runCli } from './helpers/cli.ts';
 import { run } from '../lib/exec.ts';
 
 const skip = hasHaproxy ? false : 'haproxy is not installed';
@@ -199,14 +199,12 @@ describe('updating a real HAProxy', { skip }, () => {
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.log, /staples the new response\.$/m);
 
-    const calls = path.join(workDir, `socat-calls-${sites}`);
-    const wrapper = path.join(workDir, `socat-${sites}`);
-    await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${calls}'\nexec socat "$@"\n`, { mode: 0o755 });
+    const socat = await recordingWrapper(await mkdtemp(path.join(workDir, 'bin-')), 'socat');
     const named = await update(['--socat', '--socket', haproxy.socketPath, '--cert', cert], {
-      env: { SOCAT_BIN: wrapper },
+      env: { SOCAT_BIN: socat.path },
     });
     assert.equal(named.exitCode, 0, named.stderr);
-    assert.ok((await readFile(calls, 'utf8')).split('\n').includes('-t'), 'SOCAT_BIN ran the commands');
+    assert.ok((await socat.firstArguments()).includes('-t'), 'SOCAT_BIN ran the commands');
 
     const noSocat = await mkdtemp(path.join(workDir, 'path-'));
     for (const tool of ['node', 'openssl', 'sh', 'bash']) {

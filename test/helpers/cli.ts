@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -6,6 +7,25 @@ export const CLI_PATH = fileURLToPath(new URL('../../dist/hapos-upd.js', import.
 
 /** Where a run locks CERT while it updates it: a dot-file, which HAProxy does not load from a crt directory. */
 export const lockPathOf = (cert: string) => path.join(path.dirname(cert), `.${path.basename(cert)}.ocsp.lock`);
+
+/**
+ * A stand-in for PROGRAM, written to DIR, that records the first argument of
+ * each call (openssl's subcommand, say) before running the real one: for
+ * OPENSSL_BIN or SOCAT_BIN, to see which programs a run starts.
+ */
+export async function recordingWrapper(
+  dir: string,
+  program: string,
+): Promise<{ path: string; firstArguments(): Promise<string[]>; clear(): Promise<void> }> {
+  const wrapper = path.join(dir, program);
+  const calls = `${wrapper}.calls`;
+  await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${calls}'\nexec ${program} "$@"\n`, { mode: 0o755 });
+  return {
+    path: wrapper,
+    firstArguments: async () => (await readFile(calls, 'utf8')).trim().split('\n'),
+    clear: () => rm(calls, { force: true }),
+  };
+}
 
 export interface CliRun {
   readonly exitCode: number | null;
