@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
 
-.PHONY: all build typecheck lint format test pki demo bench pack clean
+.PHONY: all setup-test setup-demo build typecheck lint format test pki demo bench pack clean
 
 all: build
 
@@ -21,14 +21,21 @@ lint: node_modules
 format: node_modules
 	npx prettier --write lib test scripts
 
+# Debian packages: as root, installs those missing; otherwise names them.
+setup-test:
+	scripts/setup.sh test
+
+setup-demo:
+	scripts/setup.sh demo
+
 # The test PKI is regenerated on every run so that no certificate expires mid-test.
 pki:
 	scripts/make-pki.sh fixtures/pki
 
-test: build typecheck lint pki
+test: setup-test build typecheck lint pki
 	$(NODE_TEST) test/*.test.ts
 
-demo: build
+demo: setup-demo build
 	scripts/demo.sh
 
 bench: build

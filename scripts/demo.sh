@@ -12,16 +12,7 @@ readonly cli=$PWD/dist/hapos-upd.js
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-if ! command -v haproxy >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    step "Installing haproxy"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy </dev/null >/dev/null
-  else
-    echo "The demo needs haproxy (apt-get install haproxy)." >&2
-    exit 1
-  fi
-fi
+scripts/setup.sh demo
 [[ -f $cli ]] || node scripts/build.mjs
 
 pids=()
