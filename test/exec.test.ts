@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { run } from '../lib/exec.ts';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { killRunningPrograms, run, runForBytes } from '../lib/exec.ts';
 
 const pathOnly = { PATH: process.env.PATH };
 
@@ -51,3 +57,82 @@ test('cwd and env are honoured', async () => {
   });
   assert.equal(result.stdout, '/tmp\nhi\n');
 });
+
+test('an aborted signal kills the program at once, and one aborted before the start never runs it', async () => {
+  const controller = new AbortController();
+  const started = Date.now();
+  setTimeout(() => controller.abort(), 100);
+  const result = await run('sleep', ['10'], { signal: controller.signal });
+  assert.equal(result.stopped, 'aborted');
+  assert.notEqual(result.exitCode, 0);
+  assert.ok(Date.now() - started < 5000);
+  const dir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-exec-'));
+  const never = await run('touch', [path.join(dir, 'ran')], { signal: controller.signal });
+  assert.equal(never.stopped, 'aborted');
+  assert.deepEqual(await readdir(dir), []);
+  await rm(dir, { recursive: true });
+});
+
+test('a program that floods its output is killed past the limit, its output never held whole', async () => {
+  const result = await run('cat', ['/dev/zero'], { maxOutputBytes: 1 << 20 });
+  assert.equal(result.stopped, 'output-limit');
+  assert.notEqual(result.exitCode, 0);
+  assert.ok(result.stdout.length < 8 << 20, `${result.stdout.length} characters kept`);
+});
+
+test('a timeout says so', async () => {
+  assert.equal((await run('sleep', ['10'], { timeoutMs: 100 })).stopped, 'timeout');
+});
+
+test('runForBytes keeps stdout byte for byte, where text would mangle it', async () => {
+  const bytes = Buffer.from([0x30, 0x82, 0xff, 0x00, 0xc3, 0x28, 0x0a]);
+  const result = await runForBytes('printf', ['\\060\\202\\377\\000\\303\\050\\n']);
+  assert.deepEqual(result.stdoutBytes, bytes);
+});
+
+test('killRunningPrograms stops every running program synchronously, for a handler about to exit', async () => {
+  const running = run('sleep', ['10']);
+  await sleep(100);
+  const started = Date.now();
+  killRunningPrograms();
+  const result = await running;
+  assert.notEqual(result.exitCode, 0);
+  assert.ok(Date.now() - started < 2000);
+});
+
+test('with dieWithParent, the program is killed when the process that started it dies, even by SIGKILL', async () => {
+  // A parent that starts `sleep` through run() and is then killed with SIGKILL.
+  const script = `
+    import { run } from ${JSON.stringify(new URL('../lib/exec.ts', import.meta.url).href)};
+    void run('sh', ['-c', 'echo $$; exec sleep 30'], { dieWithParent: true });
+    setInterval(() => undefined, 1000);
+  `;
+  const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  // The grandchild's PID, found through /proc: the sleep whose parent is setpriv's exec, i.e. parent's child.
+  const deadline = Date.now() + 10_000;
+  let sleeper: number | undefined;
+  while (sleeper === undefined && Date.now() < deadline) {
+    await sleep(100);
+    sleeper = (await childrenOf(parent.pid!)).find((pid) => commandOf(pid) === 'sleep');
+  }
+  assert.ok(sleeper !== undefined, 'the parent started sleep');
+  parent.kill('SIGKILL');
+  const gone = Date.now() + 5_000;
+  while (existsSync(`/proc/${sleeper}`) && commandOf(sleeper) === 'sleep' && Date.now() < gone) await sleep(50);
+  assert.ok(!existsSync(`/proc/${sleeper}`) || commandOf(sleeper) !== 'sleep', 'sleep died with its parent');
+});
+
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number);
+}
+
+function commandOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
