@@ -4,6 +4,7 @@
  */
 import type { ChalkInstance } from 'chalk';
 import type { Finding } from './bundle-lint.ts';
+import { escapeCharacter, escapeControls } from './printable.ts';
 
 export interface FindingCounts {
   readonly errors: number;
@@ -26,15 +27,9 @@ export function renderFindingsJson(findings: readonly Finding[]): string {
 
 /**
  * Characters XML 1.0 forbids even as references (C0 controls but tab, CR
- * and LF; U+FFFE, U+FFFF; lone surrogates, which the u flag isolates), and
- * for terminals every C0 and C1 control.
+ * and LF; U+FFFE, U+FFFF; lone surrogates, which the u flag isolates).
  */
 const XML_FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF\uD800-\uDFFF]/gu;
-const TERMINAL_CONTROLS = /[\u0000-\u001F\u007F-\u009F\uD800-\uDFFF]/gu;
-
-/** `\u001B`: visible, and unambiguous enough in a path or message. */
-const codeUnitEscape = (character: string) =>
-  `\\u${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 
 const xmlEntities: Readonly<Record<string, string>> = {
   '&': '&amp;',
@@ -49,12 +44,12 @@ const xmlEntities: Readonly<Record<string, string>> = {
 };
 
 function xmlText(value: string): string {
-  return value.replace(XML_FORBIDDEN, codeUnitEscape).replace(/[&<>]/g, (character) => xmlEntities[character] ?? '');
+  return value.replace(XML_FORBIDDEN, escapeCharacter).replace(/[&<>]/g, (character) => xmlEntities[character] ?? '');
 }
 
 function xmlAttribute(value: string): string {
   return value
-    .replace(XML_FORBIDDEN, codeUnitEscape)
+    .replace(XML_FORBIDDEN, escapeCharacter)
     .replace(/[&<>"'\t\n\r]/g, (character) => xmlEntities[character] ?? '');
 }
 
@@ -105,8 +100,6 @@ export function renderJunitXml(certs: readonly string[], findings: readonly Find
   ].join('');
 }
 
-const terminalSafe = (value: string) => value.replace(TERMINAL_CONTROLS, codeUnitEscape);
-
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 /**
@@ -123,11 +116,11 @@ export function renderFindingsText(
   const severityLabel = { error: palette.red('error  '), warning: palette.yellow('warning') } as const;
   const sections = certificatesOf(certs, findings).map((cert) => {
     const own = findings.filter((finding) => finding.cert === cert);
-    const heading = palette.bold(terminalSafe(cert));
+    const heading = palette.bold(escapeControls(cert));
     if (own.length === 0) return `${heading}: ${palette.green('OK')}\n`;
     const lines = own.map(
       (finding) =>
-        `  ${severityLabel[finding.severity]} ${palette.dim(finding.code)}: ${terminalSafe(finding.message)}\n`,
+        `  ${severityLabel[finding.severity]} ${palette.dim(finding.code)}: ${escapeControls(finding.message)}\n`,
     );
     return `${heading}\n${lines.join('')}`;
   });

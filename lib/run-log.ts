@@ -4,6 +4,7 @@ import { paletteFor } from './color.ts';
 import { run } from './exec.ts';
 
 import { PROGRAM_NAME } from './program.ts';
+import { escapeControls, printableLine, printableText } from './printable.ts';
 import type { StatusLine } from './status-line.ts';
 
 export interface RunLogOptions {
@@ -51,12 +52,16 @@ export class RunLog implements Log {
     this.logFile = logFile;
   }
 
+  /** MESSAGE may hold foreign text over several lines (openssl's output): its control characters are escaped. */
   debug(message: string): void {
-    if (this.options.debugToStdout) (this.options.debugStream ?? this.options.stdout).write(`${message}\n`);
-    this.append(message);
+    const line = printableText(message);
+    if (this.options.debugToStdout) (this.options.debugStream ?? this.options.stdout).write(`${line}\n`);
+    this.append(line);
   }
 
-  async error(message: string): Promise<void> {
+  /** One line whatever MESSAGE holds (a path with a newline cannot forge a second error line), cut when huge. */
+  async error(unsafeMessage: string): Promise<void> {
+    const message = printableLine(unsafeMessage);
     if (this.options.syslogPriority === undefined) {
       this.writeError(`${paletteFor(this.options.stderr).red(message)}\n`);
     } else {
@@ -120,6 +125,6 @@ export class CertificateLog implements Log {
 
   finish(): void {
     // One write for the whole group: a batch of a thousand certificates logs thousands of lines.
-    this.runLog.debug([`--- ${this.cert}`, ...this.lines].join('\n'));
+    this.runLog.debug([`--- ${escapeControls(this.cert)}`, ...this.lines].join('\n'));
   }
 }

@@ -1,5 +1,6 @@
 import type { ChalkInstance } from 'chalk';
 import type { CertificateAction, CertificateOutcome } from './batch.ts';
+import { printableLine } from './printable.ts';
 
 const actions: readonly CertificateAction[] = [
   'updated',
@@ -54,8 +55,8 @@ export function renderSummary(outcomes: readonly CertificateOutcome[], palette: 
     outcome.action,
     outcome.certStatus ?? '-',
     outcome.nextUpdate?.toISOString().replace(/\.\d{3}Z$/, 'Z') ?? '-',
-    outcome.cert,
-    outcome.action === 'failed' ? outcome.message : '',
+    printableLine(outcome.cert),
+    outcome.action === 'failed' ? printableLine(outcome.message) : '',
   ]);
   const header = ['ACTION', 'STATUS', 'NEXT UPDATE', 'CERTIFICATE', 'MESSAGE'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
