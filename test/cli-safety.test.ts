@@ -5,7 +5,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
+import { certError, leftoversIn, programError, snapshot, timed } from './helpers/aftermath.ts';
 import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 
 let pki: TestPki;
@@ -52,12 +53,6 @@ async function cli(args: string[]): Promise<CliRun> {
   return result;
 }
 
-/** The error line of a failed run on CERT. */
-const certError = (cert: string, message: string) => `Error processing '${cert}': ${message}\n`;
-
-/** The two lines of an exit 9 error. */
-const programError = (message: string) => `Error: ${message}\nRun hapos-upd -h for help\n`;
-
 /** A directory of its own for each case, so that one case's files never show up in another's checks. */
 const caseDir = () => mkdtemp(path.join(workDir, 'case-'));
 
@@ -77,27 +72,6 @@ async function placePreviousRun(cert: string, response: Buffer = goodResponseInP
   await copyFile(pki.intermediate, `${cert}.issuer`);
 }
 
-/** Every entry of DIR (dot-files included) with a digest of its bytes. */
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const state: Record<string, string> = {};
-  for (const entry of entries) {
-    state[entry.name] = entry.isDirectory()
-      ? 'directory'
-      : createHash('sha256')
-          .update(await readFile(path.join(dir, entry.name)))
-          .digest('hex');
-  }
-  return state;
-}
-
-/** Temporary files of an atomic write, lock files and their break files. */
-async function leftoversIn(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((name) => /\.(tmp|lock|break)$/.test(name));
-}
-
-/** The lock a non-dry run takes on CERT: a dot-file, so that HAProxy never loads it as a certificate. */
-
 /** Asserts that CERT.ocsp is a `good` response for LEAF and CERT.issuer its issuer. */
 async function assertStapled(cert: string, leaf: LeafName): Promise<void> {
   const response = parseOcspResponse(await readFile(`${cert}.ocsp`));
@@ -114,12 +88,6 @@ async function fakeResponder(t: TestContext, handler: FakeHandler): Promise<Fake
   const server = await startFakeHttpServer(handler);
   t.after(() => server.close());
   return server;
-}
-
-async function timed(running: Promise<CliRun>): Promise<CliRun & { elapsedMs: number }> {
-  const startedAt = Date.now();
-  const result = await running;
-  return { ...result, elapsedMs: Date.now() - startedAt };
 }
 
 const ocspResponseStatus = (status: number) => Buffer.from([0x30, 0x03, 0x0a, 0x01, status]);

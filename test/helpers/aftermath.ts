@@ -1,0 +1,40 @@
+// What a run of the CLI on bad input must leave behind, and how it must say
+// so: shared by the end-to-end tests of hostile files, responders and sockets.
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { CliRun } from './cli.ts';
+
+/** The error line of a failed run on CERT. */
+export const certError = (cert: string, message: string) => `Error processing '${cert}': ${message}\n`;
+
+/** The two lines of an exit 9 error. */
+export const programError = (message: string) => `Error: ${message}\nRun hapos-upd -h for help\n`;
+
+/** Every entry of DIR (dot-files included) with a digest of its bytes. */
+export async function snapshot(dir: string): Promise<Record<string, string>> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const state: Record<string, string> = {};
+  for (const entry of entries) {
+    state[entry.name] = entry.isDirectory()
+      ? 'directory'
+      : !entry.isFile()
+        ? 'special file'
+        : createHash('sha256')
+            .update(await readFile(path.join(dir, entry.name)))
+            .digest('hex');
+  }
+  return state;
+}
+
+/** Temporary files of an atomic write, lock files and their break files. */
+export async function leftoversIn(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => /\.(tmp|lock|break)$/.test(name));
+}
+
+/** The run's result and how long it took, in milliseconds. */
+export async function timed(running: Promise<CliRun>): Promise<CliRun & { elapsedMs: number }> {
+  const startedAt = Date.now();
+  const result = await running;
+  return { ...result, elapsedMs: Date.now() - startedAt };
+}
