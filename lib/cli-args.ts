@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import yargs from 'yargs';
 import {
+  defaultDeadlineSeconds,
   DEFAULT_LOCK_TIMEOUT_SECONDS,
   DEFAULT_RELOAD_COMMAND,
   DEFAULT_RETRIES,
@@ -28,6 +29,8 @@ export interface CliOptions {
   readonly timeoutSeconds: number;
   readonly retries: number;
   readonly lockTimeoutSeconds: number;
+  /** The bound on each certificate's update once its lock is held. */
+  readonly deadlineSeconds: number;
   /** Restarts HAProxy when a response cannot be stapled at run time. */
   readonly reloadCommand: string;
   /** Talk to HAProxy through socat instead of a native socket. */
@@ -57,8 +60,20 @@ export type ParsedCommandLine =
   | { readonly kind: 'version' }
   | { readonly kind: 'error'; readonly message: string };
 
+type NumberRange = readonly [minimum: number, maximum: number];
+
+/** What each numeric option accepts: beyond these, a value is a typo, not a wish. */
+const ranges = {
+  timeout: [1, 3600],
+  retries: [0, 10],
+  lockTimeout: [0, 86_400],
+  deadline: [1, 86_400],
+  jobs: [1, 1024],
+  warnDays: [0, 3650],
+} as const satisfies Record<string, NumberRange>;
+
 /** One per CPU, and at least two: most of a certificate's time is spent waiting on openssl or the network. */
-const defaultJobs = () => Math.max(2, availableParallelism());
+const defaultJobs = () => Math.min(ranges.jobs[1], Math.max(2, availableParallelism()));
 
 const valueOptions = {
   syslog: { alias: 'l' },
@@ -71,6 +86,7 @@ const valueOptions = {
   timeout: {},
   retries: {},
   'lock-timeout': {},
+  deadline: {},
   'reload-cmd': {},
   dir: {},
   'crt-list': {},
@@ -175,14 +191,17 @@ function toOptions(args: Arguments): CliOptions {
   const last = (name: string) => all(name).at(-1);
   // The original tests these with `[ -z "$VAR" ]`: an empty value is no value.
   const lastNonEmpty = (name: string) => last(name) || undefined;
-  const wholeNumber = (name: string, fallback: number, minimum: number): number => {
+  // Bounded above too: a timer of 2^31 ms or more fires at once, and 1e308 is no duration.
+  const wholeNumber = (name: string, fallback: number, [minimum, maximum]: NumberRange): number => {
     const text = last(name);
     if (text === undefined) return fallback;
     const value = Number(text);
-    if (text.trim() !== '' && Number.isInteger(value) && value >= minimum) return value;
-    throw new ArgumentError(`--${name} wants a whole number ${minimum > 0 ? 'above 0' : 'of 0 or more'}, got: ${text}`);
+    if (/^\s*\d+\s*$/.test(text) && value >= minimum && value <= maximum) return value;
+    throw new ArgumentError(`--${name} wants a whole number from ${minimum} to ${maximum}, got: ${text}`);
   };
   const sockets = all('socket');
+  const timeoutSeconds = wholeNumber('timeout', DEFAULT_TIMEOUT_SECONDS, ranges.timeout);
+  const retries = wholeNumber('retries', DEFAULT_RETRIES, ranges.retries);
   return {
     certs: all('cert').filter((cert) => cert !== ''),
     debug: args.debug === true,
@@ -198,21 +217,22 @@ function toOptions(args: Arguments): CliOptions {
     vaFile: last('VAfile'),
     verify: args.noverify !== true,
     skipUpdate: args['skip-update'] === true,
-    timeoutSeconds: wholeNumber('timeout', DEFAULT_TIMEOUT_SECONDS, 1),
-    retries: wholeNumber('retries', DEFAULT_RETRIES, 0),
-    lockTimeoutSeconds: wholeNumber('lock-timeout', DEFAULT_LOCK_TIMEOUT_SECONDS, 0),
+    timeoutSeconds,
+    retries,
+    lockTimeoutSeconds: wholeNumber('lock-timeout', DEFAULT_LOCK_TIMEOUT_SECONDS, ranges.lockTimeout),
+    deadlineSeconds: wholeNumber('deadline', defaultDeadlineSeconds(timeoutSeconds, retries), ranges.deadline),
     reloadCommand: last('reload-cmd') ?? DEFAULT_RELOAD_COMMAND,
     useSocat: args.socat === true,
     dirs: all('dir'),
     crtLists: all('crt-list'),
     crtBase: last('crt-base'),
     skipFresh: args['skip-fresh'] === true,
-    jobs: wholeNumber('jobs', defaultJobs(), 1),
+    jobs: wholeNumber('jobs', defaultJobs(), ranges.jobs),
     json: args.json === true,
     quiet: args.quiet === true,
     check: args.check === true,
     caFile: last('ca-file'),
-    warnDays: wholeNumber('warn-days', DEFAULT_WARN_DAYS, 0),
+    warnDays: wholeNumber('warn-days', DEFAULT_WARN_DAYS, ranges.warnDays),
     requireOcsp: args['require-ocsp'] === true,
     strict: args.strict === true,
     junitFile: last('junit'),

@@ -310,6 +310,7 @@ function updateOptionsFor(cert: string, options: CliOptions): UpdateOptions {
     timeoutSeconds: options.timeoutSeconds,
     retries: options.retries,
     lockTimeoutSeconds: options.lockTimeoutSeconds,
+    deadlineSeconds: options.deadlineSeconds,
     skipFresh: options.skipFresh,
   };
 }

@@ -9,6 +9,9 @@ export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
 export const DEFAULT_RELOAD_COMMAND = 'service haproxy reload';
 export const DEFAULT_WARN_DAYS = 21;
 
+/** Every attempt's full timeout, plus time for the pauses between them, verification and HAProxy. */
+export const defaultDeadlineSeconds = (timeoutSeconds: number, retries: number) => (retries + 1) * timeoutSeconds + 30;
+
 export const HELP_TEXT = `
 HAProxy OCSP Stapling Updater (TypeScript) - ${PROGRAM_NAME}
 
@@ -99,6 +102,13 @@ Options:
 
      --lock-timeout seconds : wait this long for another run on the same
                          certificate to finish (default ${DEFAULT_LOCK_TIMEOUT_SECONDS}), then exit 9.
+
+     --deadline seconds : once its lock is held, a certificate's whole
+                         update (verification, every OCSP attempt and the
+                         pauses between them, HAProxy) must end within
+                         this (default: (retries + 1) x timeout + 30, i.e.
+                         ${defaultDeadlineSeconds(DEFAULT_TIMEOUT_SECONDS, DEFAULT_RETRIES)}); the step running then fails with its
+                         own exit code.
 
      --reload-cmd cmd  : command that reloads HAProxy when a first response
                          cannot be stapled at run time (HAProxy older than

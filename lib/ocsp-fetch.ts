@@ -25,6 +25,8 @@ export interface FetchSettings {
   readonly curl?: string;
   /** How OpenSSL's client judges the answer in the same process. */
   readonly verification: Verification;
+  /** Stops the exchange when the certificate's deadline passes. */
+  readonly signal?: AbortSignal;
 }
 
 export interface Fetched {
@@ -68,6 +70,7 @@ export async function fetchOcspResponse(
     responseOut: files.response,
     timeoutSeconds: settings.timeoutSeconds,
     verification: settings.verification,
+    signal: settings.signal,
   });
   // openssl saves a response before judging it, so a `tryLater` answer or
   // one that fails verification is on disk even though openssl exits 1.
@@ -93,25 +96,31 @@ async function fetchWithCurl(
     cert: files.cert,
     partialChain: settings.partialChain,
     requestOut: files.request,
+    signal: settings.signal,
   });
   if (request.exitCode !== 0) throw new RequestError("can't create the OCSP request");
-  const fetched = await run(curl, [
-    '--silent',
-    '--show-error',
-    '--max-time',
-    String(settings.timeoutSeconds),
-    '--header',
-    'Content-Type: application/ocsp-request',
-    ...(responder.hostHeader === undefined ? [] : ['--header', `Host: ${responder.hostHeader}`]),
-    ...(responder.proxy === undefined ? [] : ['--proxy', responder.proxy]),
-    '--data-binary',
-    `@${files.request}`,
-    '--output',
-    files.response,
-    '--write-out',
-    '%{http_code} %{content_type}',
-    responder.url,
-  ]);
+  const fetched = await run(
+    curl,
+    [
+      '--silent',
+      '--show-error',
+      '--max-time',
+      String(settings.timeoutSeconds),
+      '--header',
+      'Content-Type: application/ocsp-request',
+      ...(responder.hostHeader === undefined ? [] : ['--header', `Host: ${responder.hostHeader}`]),
+      ...(responder.proxy === undefined ? [] : ['--proxy', responder.proxy]),
+      '--data-binary',
+      `@${files.request}`,
+      '--output',
+      files.response,
+      '--write-out',
+      '%{http_code} %{content_type}',
+      responder.url,
+    ],
+    // It waits on the network: a run killed meanwhile must not leave it behind.
+    { signal: settings.signal, dieWithParent: true },
+  );
   switch (fetched.exitCode) {
     case 0:
       break;

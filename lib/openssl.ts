@@ -7,6 +7,8 @@ interface ChainArgs {
   /** PEM file holding the EE certificate. */
   readonly cert: string;
   readonly partialChain: boolean;
+  /** Stops the process when the certificate's deadline passes. */
+  readonly signal?: AbortSignal;
 }
 
 /** How openssl judges a response: against which trust. */
@@ -50,13 +52,13 @@ export class Openssl {
     return this.version.major >= 3;
   }
 
-  verify(args: { caFile: string; cert: string; partialChain: boolean }): Promise<CommandResult> {
-    return this.verifyWith([...partialChainArg(args), '-CAfile', args.caFile, args.cert]);
+  verify(args: { caFile: string; cert: string; partialChain: boolean; signal?: AbortSignal }): Promise<CommandResult> {
+    return this.verifyWith([...partialChainArg(args), '-CAfile', args.caFile, args.cert], args.signal);
   }
 
   /** `openssl verify` with trust options of the caller's choosing. */
-  verifyWith(args: readonly string[]): Promise<CommandResult> {
-    return run(this.binary, ['verify', ...args]);
+  verifyWith(args: readonly string[], signal?: AbortSignal): Promise<CommandResult> {
+    return run(this.binary, ['verify', ...args], { signal });
   }
 
   /**
@@ -64,36 +66,47 @@ export class Openssl {
    * process: the verdict on stderr, the certificate's status block on stdout.
    */
   fetchResponse(args: FetchArgs): Promise<CommandResult> {
-    return run(this.binary, [
-      'ocsp',
-      ...partialChainArg(args),
-      ...requestArgs(args),
-      '-respout',
-      args.responseOut,
-      '-url',
-      args.url,
-      ...this.hostHeaderArgs(args.hostHeader),
-      ...(args.proxy === undefined ? [] : ['-proxy', args.proxy]),
-      '-timeout',
-      String(args.timeoutSeconds),
-      ...verificationArgs(args.verification),
-    ]);
+    return run(
+      this.binary,
+      [
+        'ocsp',
+        ...partialChainArg(args),
+        ...requestArgs(args),
+        '-respout',
+        args.responseOut,
+        '-url',
+        args.url,
+        ...this.hostHeaderArgs(args.hostHeader),
+        ...(args.proxy === undefined ? [] : ['-proxy', args.proxy]),
+        '-timeout',
+        String(args.timeoutSeconds),
+        ...verificationArgs(args.verification),
+      ],
+      // It waits on the network: a run killed meanwhile must not leave it behind.
+      { signal: args.signal, dieWithParent: true },
+    );
   }
 
   writeRequest(args: ChainArgs & { requestOut: string }): Promise<CommandResult> {
-    return run(this.binary, ['ocsp', ...partialChainArg(args), ...requestArgs(args), '-reqout', args.requestOut]);
+    return run(this.binary, ['ocsp', ...partialChainArg(args), ...requestArgs(args), '-reqout', args.requestOut], {
+      signal: args.signal,
+    });
   }
 
   /** Judges a DER response already on disk, as fetchResponse does. */
   checkResponse(args: CheckArgs): Promise<CommandResult> {
-    return run(this.binary, [
-      'ocsp',
-      ...partialChainArg(args),
-      ...requestArgs(args),
-      '-respin',
-      args.responseIn,
-      ...verificationArgs(args.verification),
-    ]);
+    return run(
+      this.binary,
+      [
+        'ocsp',
+        ...partialChainArg(args),
+        ...requestArgs(args),
+        '-respin',
+        args.responseIn,
+        ...verificationArgs(args.verification),
+      ],
+      { signal: args.signal },
+    );
   }
 
   /** Whether `openssl ocsp` fails to set a Host header by itself (before 1.1). */

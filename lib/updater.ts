@@ -68,6 +68,8 @@ export interface UpdateOptions {
   /** Further attempts after a transient failure or `tryLater`. */
   readonly retries: number;
   readonly lockTimeoutSeconds: number;
+  /** Everything after the lock (verification, fetch with its retries, HAProxy) must end within this. */
+  readonly deadlineSeconds: number;
   /** Leave a valid response in place alone while most of its validity is ahead. */
   readonly skipFresh: boolean;
   /** Trust anchors beside the system store (`--check --ca-file`), for a private root. */
@@ -85,6 +87,8 @@ export interface HaproxyUpdate {
   readonly issuerPem: string;
   /** Upper-case hex, no colons: how `show ssl cert NAME` identifies the certificate. */
   readonly sha1Fingerprint: string;
+  /** Aborts when the certificate's deadline passes: every exchange with HAProxy stops then. */
+  readonly signal?: AbortSignal;
 }
 
 export interface HaproxyNotifier {
@@ -143,11 +147,56 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
   // Read first: a missing bundle is exit 1, not a lock file that cannot be created.
   const bundle = readBundle(options.cert);
   const lock = options.dryRun ? undefined : await lockCertificate(options);
+  // Waiting for the lock has its own limit (--lock-timeout); the deadline starts once it is held.
+  const deadline = new Deadline(options.deadlineSeconds);
   try {
-    return await updateLocked(options, bundle, context, lock instanceof HaposError ? lock : undefined);
+    return await updateLocked(options, bundle, { ...context, deadline }, lock instanceof HaposError ? lock : undefined);
   } finally {
+    deadline.clear();
     if (lock !== undefined && !(lock instanceof HaposError)) lock.releaseSync();
   }
+}
+
+/**
+ * One bound on everything a certificate's update waits for, whatever hangs:
+ * a responder, openssl, HAProxy. Each step stops at it and fails with its own
+ * exit code, saying the deadline passed.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly endsAt: number;
+
+  constructor(readonly seconds: number) {
+    this.endsAt = Date.now() + seconds * 1000;
+    this.timer = setTimeout(() => this.controller.abort(), seconds * 1000);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get passed(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.endsAt - Date.now());
+  }
+
+  /** Why a step was stopped, for its error message. */
+  get reason(): string {
+    return `the certificate's ${this.seconds} s deadline passed (--deadline)`;
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** The context of one certificate's update once it holds its lock. */
+interface LockedContext extends UpdateContext {
+  readonly deadline: Deadline;
 }
 
 /**
@@ -180,7 +229,7 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock | HaposErro
 async function updateLocked(
   options: UpdateOptions,
   bundle: Bundle,
-  context: UpdateContext,
+  context: LockedContext,
   lockFailure: HaposError | undefined,
 ): Promise<UpdateResult> {
   const { cert } = options;
@@ -263,6 +312,7 @@ async function updateLocked(
         certIdHex: certIdHex(expectedCertId),
         issuerPem: expectedIssuer.pem,
         sha1Fingerprint: ee.x509.fingerprint.replace(/:/g, ''),
+        signal: context.deadline.signal,
       });
     }
     return { action: 'updated', ...result };
@@ -540,15 +590,19 @@ async function verifyEndEntity(
   chainFromIssuerFile: boolean,
   files: TempFiles,
   request: VerificationRequest,
-  context: UpdateContext,
+  context: LockedContext,
 ): Promise<void> {
   if (context.verifiedChains?.has(request)) return;
   const verified = await context.openssl.verify({
     caFile: files.trust,
     cert: files.ee,
     partialChain: request.partialChain,
+    signal: context.deadline.signal,
   });
   if (verified.exitCode === 0) return;
+  if (verified.stopped === 'aborted') {
+    throw new HaposError(ExitCode.certificate, `can't validate the EE certificate: ${context.deadline.reason}`);
+  }
   const reason = parseVerifyError(`${verified.stdout}${verified.stderr}`);
   if (chainFromIssuerFile) {
     throw new HaposError(
@@ -608,20 +662,32 @@ async function obtainResponse(
   files: TempFiles,
   verification: Verification,
   options: UpdateOptions,
-  context: UpdateContext,
+  context: LockedContext,
 ): Promise<{ der: Buffer; response: OcspResponse; verdict?: CommandResult }> {
+  const { deadline } = context;
   const fetchFiles = { issuer: files.chain, cert: files.ee, request: files.request, response: files.response };
   const settings = {
     partialChain: options.partialChain,
     timeoutSeconds: options.timeoutSeconds,
     curl: context.curl,
     verification,
+    signal: deadline.signal,
   };
+  const notReceived = (why: string) =>
+    new HaposError(ExitCode.certificate, `can't receive the OCSP server response: ${why}`);
   for (let attempt = 0; ; attempt++) {
     const retry = async (why: string) => {
       const delayMs = context.retryDelayMs(attempt);
+      // A pause that would outlast the deadline leaves no time for another attempt: fail now.
+      if (delayMs >= deadline.remainingMs()) {
+        throw notReceived(
+          `${why}; no time left for another attempt before the ${deadline.seconds} s deadline (--deadline)`,
+        );
+      }
       context.log.debug(`OCSP request failed (${why}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
-      await sleep(delayMs);
+      await sleep(delayMs, undefined, { signal: deadline.signal }).catch(() => {
+        throw notReceived(deadline.reason);
+      });
     };
     let fetched: Fetched;
     try {
@@ -629,20 +695,21 @@ async function obtainResponse(
         fetchOcspResponse(context.openssl, responder, fetchFiles, settings),
       );
     } catch (error) {
+      if (deadline.passed) throw notReceived(deadline.reason);
       if (error instanceof RequestError) throw new HaposError(ExitCode.certificate, error.message);
       if (!(error instanceof FetchError)) throw error;
       if (error.transient && attempt < options.retries) {
         await retry(error.reason);
         continue;
       }
-      throw new HaposError(ExitCode.certificate, `can't receive the OCSP server response: ${error.reason}`);
+      throw notReceived(error.reason);
     }
     let response: OcspResponse;
     try {
       response = parseOcspResponse(fetched.body);
     } catch (error) {
       if (!(error instanceof OcspParseError)) throw error;
-      throw new HaposError(ExitCode.certificate, `can't receive the OCSP server response: ${error.message}`);
+      throw notReceived(error.message);
     }
     if (response.responseStatus === 'tryLater' && attempt < options.retries) {
       await retry('the responder answered tryLater');
@@ -668,7 +735,7 @@ async function checkResponse(
   verification: Verification,
   fetchVerdict: CommandResult | undefined,
   options: UpdateOptions,
-  context: UpdateContext,
+  context: LockedContext,
 ): Promise<void> {
   const { log } = context;
   const checked =
@@ -679,7 +746,11 @@ async function checkResponse(
       partialChain: options.partialChain,
       responseIn: files.response,
       verification,
+      signal: context.deadline.signal,
     }));
+  if (checked.stopped === 'aborted') {
+    throw new HaposError(ExitCode.certificate, `can't receive OCSP response (${context.deadline.reason})`);
+  }
   const verdictText = checked.stderr.replace(/\s+$/, '');
   const outcome = parseVerificationOutcome(verdictText);
   const unreadable = checked.exitCode !== 0 && (!options.verify || outcome === 'absent');

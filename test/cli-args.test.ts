@@ -27,6 +27,8 @@ test('defaults match the original', () => {
   assert.equal(options.timeoutSeconds, 10);
   assert.equal(options.retries, 2);
   assert.equal(options.lockTimeoutSeconds, 30);
+  // Three attempts of 10 s, plus 30 s for the pauses between them, verification and HAProxy.
+  assert.equal(options.deadlineSeconds, 60);
   assert.equal(options.reloadCommand, 'service haproxy reload');
   assert.equal(options.useSocat, false);
   assert.deepEqual([options.dirs, options.crtLists, options.crtBase], [[], [], undefined]);
@@ -79,6 +81,8 @@ test('every long option is recognised', () => {
     '0',
     '--lock-timeout',
     '5',
+    '--deadline',
+    '45',
     '--reload-cmd',
     'systemctl reload haproxy',
     '--socat',
@@ -121,6 +125,7 @@ test('every long option is recognised', () => {
     timeoutSeconds: 3,
     retries: 0,
     lockTimeoutSeconds: 5,
+    deadlineSeconds: 45,
     reloadCommand: 'systemctl reload haproxy',
     useSocat: true,
     dirs: ['/etc/haproxy/certs'],
@@ -209,21 +214,52 @@ test('a missing value names the option as typed', () => {
   }
 });
 
+test('the default deadline follows --timeout and --retries: every attempt, plus 30 s', () => {
+  assert.equal(optionsOf(['--timeout', '3', '--retries', '0', '--cert', 'x.pem']).deadlineSeconds, 33);
+  assert.equal(optionsOf(['--timeout', '20', '--retries', '4', '--cert', 'x.pem']).deadlineSeconds, 130);
+});
+
+test('numeric options are bounded above: a timer of 2^31 ms fires at once, and 1e308 is no duration', () => {
+  for (const value of ['2147483648', '1e308', '3601', '0x10', ' ', '']) {
+    assert.deepEqual(errorOf(['--timeout', value]), {
+      kind: 'error',
+      message: `--timeout wants a whole number from 1 to 3600, got: ${value}`,
+    });
+  }
+  assert.deepEqual(errorOf(['--deadline', '86401']), {
+    kind: 'error',
+    message: '--deadline wants a whole number from 1 to 86400, got: 86401',
+  });
+  assert.deepEqual(errorOf(['--retries', '11']), {
+    kind: 'error',
+    message: '--retries wants a whole number from 0 to 10, got: 11',
+  });
+  assert.deepEqual(errorOf(['--lock-timeout', '1e6']), {
+    kind: 'error',
+    message: '--lock-timeout wants a whole number from 0 to 86400, got: 1e6',
+  });
+  assert.deepEqual(errorOf(['--warn-days', '3651']), {
+    kind: 'error',
+    message: '--warn-days wants a whole number from 0 to 3650, got: 3651',
+  });
+  assert.equal(optionsOf(['--timeout', '3600', '--cert', 'x.pem']).timeoutSeconds, 3600);
+});
+
 test('numeric options want whole numbers', () => {
   assert.deepEqual(errorOf(['--timeout', 'soon']), {
     kind: 'error',
-    message: '--timeout wants a whole number above 0, got: soon',
+    message: '--timeout wants a whole number from 1 to 3600, got: soon',
   });
   assert.deepEqual(errorOf(['--timeout', '0']), {
     kind: 'error',
-    message: '--timeout wants a whole number above 0, got: 0',
+    message: '--timeout wants a whole number from 1 to 3600, got: 0',
   });
   assert.deepEqual(errorOf(['--retries', '-1']), {
     kind: 'error',
-    message: '--retries wants a whole number of 0 or more, got: -1',
+    message: '--retries wants a whole number from 0 to 10, got: -1',
   });
   assert.deepEqual(errorOf(['--lock-timeout', '1.5']), {
     kind: 'error',
-    message: '--lock-timeout wants a whole number of 0 or more, got: 1.5',
+    message: '--lock-timeout wants a whole number from 0 to 86400, got: 1.5',
   });
 });

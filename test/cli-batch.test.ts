@@ -593,7 +593,7 @@ describe('--json', () => {
     const missing = path.join(await caseDir(), 'missing');
     for (const [args, message] of [
       [['--dir', missing], `--dir ${missing}: no such file or directory`],
-      [['--jobs', '0', '--cert', 'x.pem'], '--jobs wants a whole number above 0, got: 0'],
+      [['--jobs', '0', '--cert', 'x.pem'], '--jobs wants a whole number from 1 to 1024, got: 0'],
     ] as const) {
       const result = await cli(['-S', '--json', ...args]);
       assert.equal(result.exitCode, 9);
@@ -816,7 +816,7 @@ describe('--jobs', () => {
       const result = await cli(['-S', '--jobs', value, '--cert', pki.leaves.good.bundle]);
       assert.equal(result.exitCode, 9);
       assert.equal(result.stdout, '');
-      assert.equal(result.stderr, programError(`--jobs wants a whole number above 0, got: ${value}`));
+      assert.equal(result.stderr, programError(`--jobs wants a whole number from 1 to 1024, got: ${value}`));
     });
   }
 

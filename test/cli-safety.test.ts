@@ -15,7 +15,7 @@ import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
-import { certError, leftoversIn, programError, snapshot, timed } from './helpers/aftermath.ts';
+import { certError, leftoversIn, programError, programsMentioning, snapshot, timed } from './helpers/aftermath.ts';
 import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 
 let pki: TestPki;
@@ -383,6 +383,42 @@ describe('responders that do not answer with a usable response', { concurrency: 
       assert.ok(result.elapsedMs < 5000, `took ${result.elapsedMs} ms`);
     });
   }
+
+  for (const client of ['openssl', 'curl'] as const) {
+    test(`a responder that never answers, through ${client}: --deadline ends the run before --timeout would`, async (t) => {
+      const { cert, result } = await againstFake(t, () => 'hang', [
+        '--timeout',
+        '30',
+        '--retries',
+        '0',
+        '--deadline',
+        '2',
+        ...(client === 'curl' ? ['--use-curl'] : []),
+      ]);
+      assert.equal(result.stderr, notReceived(cert, "the certificate's 2 s deadline passed (--deadline)"));
+      assert.equal(result.exitCode, 1);
+      assert.ok(result.elapsedMs >= 2000 && result.elapsedMs < 6000, `took ${result.elapsedMs} ms`);
+    });
+  }
+
+  test('a retry whose pause would outlast --deadline is not made: exit 1 at once, saying so', async (t) => {
+    const slowFailure = async () => {
+      await sleep(600);
+      return { status: 500, body: 'oops' };
+    };
+    // 1 s deadline, 600 ms spent: the shortest pause (0.5 s) no longer fits.
+    const { cert, result, server } = await againstFake(t, slowFailure, ['--retries', '2', '--deadline', '1']);
+    assert.equal(server.requests.length, 1);
+    assert.equal(
+      result.stderr,
+      notReceived(
+        cert,
+        'HTTP 500 Internal Server Error; no time left for another attempt before the 1 s deadline (--deadline)',
+      ),
+    );
+    assert.equal(result.exitCode, 1);
+    assert.ok(result.elapsedMs < 3000, `took ${result.elapsedMs} ms`);
+  });
 });
 
 describe('responses that must not be stapled', { concurrency: 3 }, () => {
@@ -613,11 +649,31 @@ describe('the lock', { concurrency: 3 }, () => {
     t.after(() => child.kill('SIGKILL'));
     while (server.requests.length === 0 && child.exitCode === null) await sleep(50);
     assert.ok(existsSync(lockPathOf(cert)), 'the lock is held while the request is under way');
+    assert.notDeepEqual(await programsMentioning(tempDir), [], 'openssl is waiting on the responder');
     child.kill('SIGTERM');
     const result = await finished;
     assert.equal(result.exitCode, 9);
+    assert.deepEqual(await programsMentioning(tempDir), [], 'no openssl left waiting on the responder');
     assert.deepEqual(await snapshot(path.dirname(cert)), before);
     await assertTempDirRemoved(tempDir);
+  });
+
+  test('a run killed with SIGKILL mid-request leaves no openssl waiting on the responder', async (t) => {
+    const server = await fakeResponder(t, () => 'hang');
+    const cert = await placeLeafBundle('good');
+    const tempDir = await runTempDir();
+    const { child, finished } = startCli(
+      ['-S', '--retries', '0', '--timeout', '20', '--ocsp-url', server.url, '--cert', cert],
+      tempDir,
+    );
+    t.after(() => child.kill('SIGKILL'));
+    while (server.requests.length === 0 && child.exitCode === null) await sleep(50);
+    assert.notDeepEqual(await programsMentioning(tempDir), [], 'openssl is waiting on the responder');
+    child.kill('SIGKILL');
+    await finished;
+    // The kernel delivers the parent-death signal as the parent exits; give it a moment, no more.
+    for (let tries = 0; tries < 20 && (await programsMentioning(tempDir)).length > 0; tries++) await sleep(50);
+    assert.deepEqual(await programsMentioning(tempDir), []);
   });
 
   test('-d neither takes it nor writes anything, even with no .ocsp nor .issuer', async () => {
@@ -635,3 +691,28 @@ describe('the lock', { concurrency: 3 }, () => {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('arguments from a careless or hostile caller', { concurrency: 3 }, () => {
+  for (const value of ['2147483648', '1e308']) {
+    test(`--timeout ${value}: exit 9 before any work, not a timer that fires at once`, async () => {
+      const cert = await placeLeafBundle('good');
+      const before = await snapshot(path.dirname(cert));
+      const result = await cli(['-S', '--timeout', value, '--cert', cert]);
+      assert.equal(result.stderr, programError(`--timeout wants a whole number from 1 to 3600, got: ${value}`));
+      assert.equal(result.exitCode, 9);
+      assert.deepEqual(await snapshot(path.dirname(cert)), before);
+    });
+  }
+
+  test('a --cert path holding a newline and escape sequences stays on its one error line', async () => {
+    const dir = await caseDir();
+    const forged = path.join(dir, "site.pem\nError processing 'other.pem': \u001b[32mall good\u001b[0m");
+    const result = await cli(['-S', '--retries', '0', '--cert', forged]);
+    const shown = forged.replace(/\n/g, '\\u000A').replace(/\u001b/g, '\\u001B');
+    assert.equal(
+      result.stderr,
+      `Error processing '${shown}': can't extract EE certificate from ${shown} (no such file)\n`,
+    );
+    assert.equal(result.exitCode, 1);
+  });
+});

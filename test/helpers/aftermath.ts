@@ -38,3 +38,14 @@ export async function timed(running: Promise<CliRun>): Promise<CliRun & { elapse
   const result = await running;
   return { ...result, elapsedMs: Date.now() - startedAt };
 }
+
+/** Processes whose command line mentions DIR (an openssl writing into a run's temporary directory, say). */
+export async function programsMentioning(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const commandLine = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (commandLine.includes(dir)) found.push(commandLine.split('\0').join(' ').trim());
+  }
+  return found;
+}
