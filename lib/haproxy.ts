@@ -2,6 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { ExitCode, HaposError, programError } from './errors.ts';
+import { escapeControls, printableLine } from './printable.ts';
 
 /** Where HAProxy's runtime API listens: a UNIX socket or a TCP `stats socket`. */
 export type SocketAddress =
@@ -67,6 +68,7 @@ export type SocketFailure =
   | 'unreachable'
   | 'timeout'
   | 'reset'
+  | 'reply-too-large'
   | 'failed';
 
 /** HAProxy could not be reached, or hung up without answering. */
@@ -124,6 +126,21 @@ export interface CommandOptions {
 const defaultTimeoutMs = 10_000;
 const defaultConnectTimeoutMs = 5_000;
 
+/**
+ * The most a reply may hold; past it the connection is closed. The longest
+ * genuine replies are the lists: `show ssl ocsp-response` takes about 380
+ * bytes per stapled certificate (a 180-byte hex CertID line and its decoded
+ * fields), `show ssl cert` one path per certificate, so an HAProxy stapling
+ * 100,000 certificates answers about 38 MB. 64 MiB leaves room for some
+ * 170,000, and keeps what any reply costs to a few times that in memory (the
+ * bytes, then their text).
+ */
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+const maxReplyText = '64 MiB';
+
+/** How much of a reply a message quotes: a genuine one whole, paths included; never a flood. */
+const QUOTED_REPLY_CHARACTERS = 1000;
+
 /*
  * HAProxy reads a whole command, payload included, into one buffer of
  * tune.bufsize bytes (16384 by default). Measured on 2.6.12: beyond that the
@@ -156,30 +173,33 @@ export async function sendCommand(
       replyTimeoutMs: options.timeoutMs ?? defaultTimeoutMs,
     });
   } catch (error) {
-    throw await explainSocketFailure(address, error, Buffer.byteLength(request));
+    throw await explainSocketFailure(address, error, command, Buffer.byteLength(request));
   }
 }
 
-class ExchangeTimeout extends Error {
-  constructor(
-    readonly phase: 'connect' | 'reply',
-    readonly afterMs: number,
-  ) {
-    super(`${phase} timeout after ${afterMs} ms`);
+type ExchangeStop =
+  | { readonly kind: 'timeout'; readonly phase: 'connect' | 'reply'; readonly afterMs: number }
+  | { readonly kind: 'reply-too-large' };
+
+class ExchangeStopped extends Error {
+  constructor(readonly stop: ExchangeStop) {
+    super(stop.kind);
   }
 }
 
 function exchange(
   address: SocketAddress,
   request: string,
-  timeouts: { connectTimeoutMs: number; replyTimeoutMs: number },
+  limits: { connectTimeoutMs: number; replyTimeoutMs: number },
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket =
       address.kind === 'unix'
         ? net.createConnection({ path: address.path })
         : net.createConnection({ host: address.host, port: address.port, family: address.family });
+    // Buffers, decoded once at the end: a reply of megabytes is never copied chunk by chunk.
     const chunks: Buffer[] = [];
+    let replyBytes = 0;
     let settled = false;
     const settle = (outcome: () => void) => {
       if (settled) return;
@@ -188,39 +208,68 @@ function exchange(
       socket.destroy();
       outcome();
     };
+    const stop = (reason: ExchangeStop) => settle(() => reject(new ExchangeStopped(reason)));
     let timer = setTimeout(
-      () => settle(() => reject(new ExchangeTimeout('connect', timeouts.connectTimeoutMs))),
-      timeouts.connectTimeoutMs,
+      () => stop({ kind: 'timeout', phase: 'connect', afterMs: limits.connectTimeoutMs }),
+      limits.connectTimeoutMs,
     );
     socket.once('connect', () => {
       clearTimeout(timer);
       timer = setTimeout(
-        () => settle(() => reject(new ExchangeTimeout('reply', timeouts.replyTimeoutMs))),
-        timeouts.replyTimeoutMs,
+        () => stop({ kind: 'timeout', phase: 'reply', afterMs: limits.replyTimeoutMs }),
+        limits.replyTimeoutMs,
       );
       socket.end(request);
     });
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      replyBytes += chunk.length;
+      if (replyBytes > MAX_REPLY_BYTES) stop({ kind: 'reply-too-large' });
+      else chunks.push(chunk);
+    });
     // `on`, not `once`: a reset can follow a failed write, and a second error event without a listener would crash.
     socket.on('error', (error) => settle(() => reject(error)));
-    socket.once('close', () => settle(() => resolve(Buffer.concat(chunks).toString('utf8'))));
+    socket.once('close', () => settle(() => resolve(Buffer.concat(chunks, replyBytes).toString('utf8'))));
   });
+}
+
+/** The command as messages name it: its first line, without the payload or the response it carries. */
+function commandName(command: string): string {
+  const lineEnd = command.indexOf('\n');
+  const firstLine = (lineEnd < 0 ? command : command.slice(0, lineEnd)).replace(/ <<$/, '');
+  const name = firstLine.startsWith('set ssl ocsp-response ') ? 'set ssl ocsp-response' : firstLine;
+  return printableLine(name, QUOTED_REPLY_CHARACTERS);
+}
+
+/** The error for a reply past MAX_REPLY_BYTES, whichever way the command went. */
+export function replyTooLarge(address: SocketAddress, command: string): HaproxySocketError {
+  return new HaproxySocketError(
+    'reply-too-large',
+    address,
+    `HAProxy socket ${formatSocketAddress(address)} replied more than ${maxReplyText} to '${commandName(command)}', the most a reply may hold; stopped reading`,
+  );
 }
 
 async function explainSocketFailure(
   address: SocketAddress,
   error: unknown,
+  command: string,
   requestBytes: number,
 ): Promise<HaproxySocketError> {
   const where = formatSocketAddress(address);
   const fail = (failure: SocketFailure, message: string) => new HaproxySocketError(failure, address, message);
-  if (error instanceof ExchangeTimeout) {
-    return error.phase === 'connect'
-      ? fail('timeout', `timed out after ${error.afterMs} ms connecting to HAProxy socket ${where}`)
-      : fail(
-          'timeout',
-          `HAProxy socket ${where} did not finish replying within ${error.afterMs} ms${bufferHint(requestBytes)}`,
-        );
+  if (error instanceof ExchangeStopped) {
+    const { stop } = error;
+    switch (stop.kind) {
+      case 'reply-too-large':
+        return replyTooLarge(address, command);
+      case 'timeout':
+        return stop.phase === 'connect'
+          ? fail('timeout', `timed out after ${stop.afterMs} ms connecting to HAProxy socket ${where}`)
+          : fail(
+              'timeout',
+              `HAProxy socket ${where} did not finish replying within ${stop.afterMs} ms${bufferHint(requestBytes)}`,
+            );
+    }
   }
   const code = (error as NodeJS.ErrnoException).code;
   const detail = error instanceof Error ? error.message : String(error);
@@ -287,10 +336,25 @@ function bufferHint(requestBytes: number): string {
     : '';
 }
 
-/** HAProxy's reply on one line, for messages. */
+/**
+ * HAProxy's reply on one line, for messages: control characters escaped (a
+ * binary reply must not reach a terminal raw), and cut after 1000 characters.
+ */
 export function oneLine(reply: string): string {
   const trimmed = reply.trim();
-  return trimmed === '' ? '(empty reply)' : trimmed.split(/\s*\n\s*/).join(' ');
+  if (trimmed === '') return '(empty reply)';
+  // Only the start is split and escaped: the rest of a reply of megabytes is never copied.
+  const line = escapeControls(
+    trimmed
+      .slice(0, QUOTED_REPLY_CHARACTERS)
+      .trimEnd()
+      .split(/\s*\n\s*/)
+      .join(' '),
+  );
+  if (line.length <= QUOTED_REPLY_CHARACTERS && trimmed.length <= QUOTED_REPLY_CHARACTERS) return line;
+  // Neither half an escape sequence nor half a character made of two code units.
+  const kept = line.slice(0, QUOTED_REPLY_CHARACTERS).replace(/\\u[0-9A-F]{0,3}$|[\uD800-\uDBFF]$/, '');
+  return `${kept}… (${trimmed.length} characters in all)`;
 }
 
 /** Escapes what HAProxy's CLI parser would read as a word or command separator. */
@@ -478,7 +542,7 @@ export async function stapleThroughTransaction(
   if (open.length > 0) {
     throw new HaposError(
       ExitCode.haproxy,
-      `HAProxy socket ${where} has an uncommitted transaction for ${open.join(', ')}; commit or abort it first (abort ssl cert NAME)`,
+      `HAProxy socket ${where} has an uncommitted transaction for ${oneLine(open.slice(0, 2).join(', '))}${open.length > 2 ? ` and ${open.length - 2} more` : ''}; commit or abort it first (abort ssl cert NAME)`,
     );
   }
   const word = escapeCliWord(name);

@@ -1,8 +1,10 @@
 import net from 'node:net';
-import { run } from './exec.ts';
+import { run, runForBytes } from './exec.ts';
 import {
   formatSocketAddress,
   HaproxySocketError,
+  MAX_REPLY_BYTES,
+  replyTooLarge,
   requireSocketFile,
   type CommandOptions,
   type SocketAddress,
@@ -44,17 +46,20 @@ export async function sendCommandWithSocat(
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   const started = Date.now();
   // After its input ends socat waits -t seconds for the reply (0.5 s by default).
-  const result = await run(
+  const result = await runForBytes(
     options.binary ?? DEFAULT_SOCAT,
     ['-t', String(timeoutMs / 1000), 'stdio', socatAddress(address)],
     {
       input: request,
       timeoutMs,
+      maxOutputBytes: MAX_REPLY_BYTES,
     },
   );
-  if (result.exitCode === 0) return result.stdout;
+  if (result.stopped === 'output-limit') throw replyTooLarge(address, command);
+  // Decoded once from the bytes: a character split between two reads stays whole.
+  if (result.exitCode === 0) return result.stdoutBytes.toString('utf8');
   const where = formatSocketAddress(address);
-  if (Date.now() - started >= timeoutMs) {
+  if (result.stopped === 'timeout' || Date.now() - started >= timeoutMs) {
     throw new HaproxySocketError(
       'timeout',
       address,

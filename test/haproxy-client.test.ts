@@ -17,6 +17,7 @@ import {
   isMasterCli,
   listCertificates,
   listWorkers,
+  MAX_REPLY_BYTES,
   ocspUpdateCommand,
   OcspResponseRejectedError,
   oneLine,
@@ -34,6 +35,7 @@ import {
   type SocketFailure,
 } from '../lib/haproxy.ts';
 import { sendCommandWithSocat, socatAddress, socatAvailable, socatComplaint } from '../lib/socat.ts';
+import { startFakeHaproxy, text, type FakeHaproxy, type FakeReply, type FakeScript } from './helpers/fake-haproxy.ts';
 import {
   fetchStapledResponse,
   freePort,
@@ -150,6 +152,13 @@ describe('reply parsing', () => {
   test('oneLine', () => {
     assert.equal(oneLine('Committing /a.pem.\nFailed!\n\n'), 'Committing /a.pem. Failed!');
     assert.equal(oneLine('\n'), '(empty reply)');
+  });
+
+  test('oneLine escapes control characters and quotes only the first 1000 characters', () => {
+    assert.equal(oneLine('a\u001b[31m\r\n b\u0000\u009b\n'), 'a\\u001B[31m b\\u0000\\u009B');
+    assert.equal(oneLine(`${'y'.repeat(5000)}\n`), `${'y'.repeat(1000)}… (5000 characters in all)`);
+    // 300 BELs escape to 1800 characters: cut between two escapes, never inside one.
+    assert.equal(oneLine('\u0007'.repeat(300)), `${'\\u0007'.repeat(166)}… (300 characters in all)`);
   });
 
   test('escapeCliWord escapes what ends a word or a command', () => {
@@ -612,6 +621,129 @@ describe('against HAProxy', { skip: !hasHaproxy && 'haproxy is not installed' },
     });
   });
 });
+
+describe('hostile replies, from a fake admin socket', () => {
+  const fakes: FakeHaproxy[] = [];
+  const fake = async (script: FakeScript) => {
+    const started = await startFakeHaproxy(script);
+    fakes.push(started);
+    return started;
+  };
+  after(() => Promise.all(fakes.map((started) => started.close())));
+
+  const flood = (totalBytes: number): FakeReply => ({ kind: 'flood', chunk: Buffer.alloc(64 * 1024, 'A'), totalBytes });
+  const tooLarge = (where: string, command: string) =>
+    new RegExp(
+      `^HAProxy socket ${escapeRegExp(where)} replied more than 64 MiB to '${escapeRegExp(command)}', the most a reply may hold; stopped reading$`,
+    );
+
+  test('a reply past 64 MiB is cut off: the connection is closed, over UNIX and TCP', async () => {
+    const server = await fake(() => flood(512 * 1024 * 1024));
+    for (const address of [parseSocketAddress(server.socketPath), parseSocketAddress(server.tcpAddress)]) {
+      const sentBefore = server.sentBytes();
+      await rejectsWith(
+        sendCommand(address, 'show ssl cert'),
+        HaproxySocketError,
+        tooLarge(formatSocketAddress(address), 'show ssl cert'),
+        socketFailure('reply-too-large'),
+      );
+      // What the kernel buffers is all that is sent past the cap: the fake stopped when the client hung up.
+      assert.ok(server.sentBytes() - sentBefore < MAX_REPLY_BYTES + 16 * 1024 * 1024, String(server.sentBytes()));
+    }
+  });
+
+  test('a reply of exactly 64 MiB is read whole', async () => {
+    const server = await fake(() => flood(MAX_REPLY_BYTES));
+    const reply = await sendCommand(parseSocketAddress(server.socketPath), 'show ssl cert');
+    assert.equal(reply.length, MAX_REPLY_BYTES);
+  });
+
+  test('the cap names the command without the response it carries', async () => {
+    const server = await fake(() => flood(100 * 1024 * 1024));
+    await rejectsWith(
+      setOcspResponse(parseSocketAddress(server.socketPath), 'QUJD'.repeat(500)),
+      HaproxySocketError,
+      tooLarge(server.socketPath, 'set ssl ocsp-response'),
+    );
+  });
+
+  test('a binary reply is quoted escaped, on one line', async () => {
+    const garbage = Buffer.concat([
+      Buffer.from('\u001b[2J\u001b[31mOCSP\r\nResponse\u0007 updated!\u0000'),
+      Buffer.from([0xff, 0xfe, 0x9b]),
+      Buffer.from('\u001b]0;pwned\u0007\n'),
+    ]);
+    const server = await fake(() => text(garbage));
+    await rejectsWith(
+      setOcspResponse(parseSocketAddress(server.socketPath), 'QUJD'),
+      OcspResponseRejectedError,
+      new RegExp(
+        `^HAProxy socket ${escapeRegExp(server.socketPath)} rejected the OCSP response: ${escapeRegExp(
+          '\\u001B[2J\\u001B[31mOCSP Response\\u0007 updated!\\u0000\ufffd\ufffd\ufffd\\u001B]0;pwned\\u0007',
+        )}$`,
+      ),
+    );
+  });
+
+  test('a reply of megabytes is quoted by its first 1000 characters', async () => {
+    const line = `${'x'.repeat(99)}\n`;
+    const server = await fake(() => text(line.repeat(50_000)));
+    await rejectsWith(
+      showVersion(parseSocketAddress(server.socketPath)),
+      HaproxyReplyError,
+      new RegExp(
+        `^unexpected reply from HAProxy socket ${escapeRegExp(server.socketPath)} to 'show version': (x{99} ){9}x{99}… \\(4999999 characters in all\\)$`,
+      ),
+    );
+  });
+
+  test('an early close is an empty reply', async () => {
+    const server = await fake(() => ({ kind: 'close' }));
+    await rejectsWith(
+      setOcspResponse(parseSocketAddress(server.socketPath), 'QUJD'),
+      OcspResponseRejectedError,
+      /rejected the OCSP response: \(empty reply\)$/,
+    );
+  });
+
+  test('a transaction list of 200,000 open transactions is named by its first two', async () => {
+    const open = Array.from({ length: 200_000 }, (_, index) => `*/etc/haproxy/${index}.pem`);
+    const server = await fake(() => text(`# transaction\n${open.join('\n')}\n# filename\n/etc/haproxy/0.pem\n`));
+    await rejectsWith(
+      stapleThroughTransaction(parseSocketAddress(server.socketPath), '/etc/haproxy/1.pem', 'QUJD'),
+      HaposError,
+      /has an uncommitted transaction for \/etc\/haproxy\/0\.pem, \/etc\/haproxy\/1\.pem and 199998 more; commit or abort it first/,
+    );
+  });
+
+  describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
+    test('a reply past 64 MiB stops socat', async () => {
+      const server = await fake(() => flood(512 * 1024 * 1024));
+      await rejectsWith(
+        sendCommandWithSocat(parseSocketAddress(server.socketPath), 'show ssl cert'),
+        HaproxySocketError,
+        tooLarge(server.socketPath, 'show ssl cert'),
+        socketFailure('reply-too-large'),
+      );
+      assert.ok(server.sentBytes() < MAX_REPLY_BYTES + 16 * 1024 * 1024, String(server.sentBytes()));
+    });
+
+    test('a binary reply comes back decoded once, a character split between reads kept whole', async () => {
+      const name = `/srv/x${'é'.repeat(100_000)}.pem`;
+      const server = await fake(() => text(`# filename\n${name}\n`));
+      assert.deepEqual(
+        await listCertificates(parseSocketAddress(server.socketPath), {
+          transport: (address, command) => sendCommandWithSocat(address, command),
+        }),
+        [name],
+      );
+    });
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 const nobody = { uid: 65534, gid: 65534 };
 
