@@ -433,7 +433,7 @@ export function parseCertificateList(reply: string): CertificateList | undefined
   const names: string[] = [];
   const inTransaction: string[] = [];
   let section: 'none' | 'transaction' | 'filename' = 'none';
-  for (const line of reply.split('\n')) {
+  for (const line of linesOf(reply)) {
     if (line === '# transaction') section = 'transaction';
     else if (line === '# filename') section = 'filename';
     else if (line === '' || line.startsWith('#')) continue;
@@ -459,9 +459,10 @@ export async function listCertificates(address: SocketAddress, options: CommandO
 
 /**
  * The name HAProxy knows `certPath` by: the listed path that is the same file
- * (symbolic links resolved), else the only one with the same file name.
- * Relative names are only compared by file name, as HAProxy resolved them
- * against its own working directory.
+ * (symbolic links resolved), else the first with the same file name, and in
+ * both cases the same certificate when `sha1Fingerprint` is given. Relative
+ * names are only compared by file name, as HAProxy resolved them against its
+ * own working directory.
  */
 export async function findCertificateName(
   address: SocketAddress,
@@ -470,24 +471,42 @@ export async function findCertificateName(
 ): Promise<string | undefined> {
   const names = await listCertificates(address, options);
   const wanted = await realpath(certPath).catch(() => path.resolve(certPath));
-  const candidates: string[] = [];
-  for (const name of names) {
-    if (path.isAbsolute(name) && (await realpath(name).catch(() => name)) === wanted) candidates.push(name);
-  }
-  candidates.push(
-    ...names.filter((name) => path.basename(name) === path.basename(certPath) && !candidates.includes(name)),
-  );
   // Another site's certificate may share the file name: only the same certificate will do.
-  const matching: string[] = [];
-  for (const name of candidates) {
-    if (
-      options.sha1Fingerprint === undefined ||
-      (await certificateFingerprint(address, name, options)) === options.sha1Fingerprint
-    ) {
-      matching.push(name);
-    }
+  const isTheCertificate = async (name: string) =>
+    options.sha1Fingerprint === undefined ||
+    (await certificateFingerprint(address, name, options)) === options.sha1Fingerprint;
+  const tried = new Set<string>();
+  for await (const name of sameFileNames(names, certPath, wanted)) {
+    tried.add(name);
+    if (await isTheCertificate(name)) return name;
   }
-  return matching[0];
+  const fileName = path.basename(certPath);
+  for (const name of names) {
+    if (path.basename(name) !== fileName || tried.has(name)) continue;
+    tried.add(name);
+    if (await isTheCertificate(name)) return name;
+  }
+  return undefined;
+}
+
+/** How many listed paths are resolved at once: HAProxy may list 100,000 certificates. */
+const realpathBatch = 256;
+
+/**
+ * The absolute NAMES that are the file WANTED: first those spelled as the
+ * certificate's path is (no file system access), then those that resolve to
+ * it through symbolic links.
+ */
+async function* sameFileNames(names: readonly string[], certPath: string, wanted: string): AsyncGenerator<string> {
+  const spelledAlike = new Set([path.resolve(certPath), wanted]);
+  const alike = new Set(names.filter((name) => path.isAbsolute(name) && spelledAlike.has(path.normalize(name))));
+  yield* alike;
+  const others = names.filter((name) => path.isAbsolute(name) && !alike.has(name));
+  for (let start = 0; start < others.length; start += realpathBatch) {
+    const batch = others.slice(start, start + realpathBatch);
+    const resolved = await Promise.all(batch.map((name) => realpath(name).catch(() => name)));
+    for (const [index, name] of batch.entries()) if (resolved[index] === wanted) yield name;
+  }
 }
 
 /** The SHA-1 fingerprint (upper-case hex, no colons) `show ssl cert NAME` reports. */
@@ -503,7 +522,12 @@ async function certificateFingerprint(
 /** Parses `show ssl ocsp-response`: the hex DER CertIDs, lower case. */
 export function parseOcspResponseIds(reply: string): string[] | undefined {
   if (!reply.startsWith('# Certificate IDs')) return undefined;
-  return [...reply.matchAll(/^Certificate ID key : ([0-9a-fA-F]+)$/gm)].map((match) => (match[1] ?? '').toLowerCase());
+  const ids: string[] = [];
+  const idLine = /^Certificate ID key : ([0-9a-fA-F]+)$/gm;
+  for (let match = idLine.exec(reply); match !== null; match = idLine.exec(reply)) {
+    ids.push((match[1] ?? '').toLowerCase());
+  }
+  return ids;
 }
 
 /** `show ssl ocsp-response`: the certificate IDs HAProxy holds a response slot for. */
@@ -612,7 +636,7 @@ export function parseWorkerPids(reply: string): number[] | undefined {
   if (!reply.startsWith(showProcHeader)) return undefined;
   const pids: number[] = [];
   let inWorkers = false;
-  for (const line of reply.split('\n')) {
+  for (const line of linesOf(reply)) {
     if (line.startsWith('#')) inWorkers = line.trim() === '# workers';
     else if (inWorkers) {
       const pid = /^(\d+)\s+worker\b/.exec(line)?.[1];
@@ -635,6 +659,20 @@ export async function listWorkers(address: SocketAddress, options: CommandOption
     );
   }
   return pids;
+}
+
+/** The lines of TEXT, one at a time: a list of 200,000 lines is never split into an array at once. */
+function* linesOf(text: string): Generator<string> {
+  let start = 0;
+  while (start <= text.length) {
+    const end = text.indexOf('\n', start);
+    if (end < 0) {
+      yield text.slice(start);
+      return;
+    }
+    yield text.slice(start, end);
+    start = end + 1;
+  }
 }
 
 function unexpectedReply(address: SocketAddress, command: string, reply: string): HaproxyReplyError {

@@ -716,6 +716,30 @@ describe('hostile replies, from a fake admin socket', () => {
     );
   });
 
+  describe('a show ssl cert of 200,000 certificates', () => {
+    const certPath = '/srv/haproxy/sites/ours/site.pem';
+    const fingerprint = 'AB'.repeat(20);
+    const others = Array.from({ length: 200_000 }, (_, index) => `/srv/haproxy/sites/${index}/site.pem`);
+    const list = (names: string[]) => `# filename\n${names.join('\n')}\n`;
+
+    test('is parsed whole', () => {
+      const parsed = parseCertificateList(list(others));
+      assert.equal(parsed?.names.length, 200_000);
+      assert.equal(parsed?.names.at(-1), others.at(-1));
+    });
+
+    test('findCertificateName finds the certificate among 200,000 that share its file name', async () => {
+      const server = await fake((command) =>
+        command.startsWith('show ssl cert ')
+          ? text(`Filename: ${certPath}\nSHA1 FingerPrint: ${fingerprint}\n`)
+          : text(list([...others.slice(0, 100_000), certPath, ...others.slice(100_000)])),
+      );
+      const address = parseSocketAddress(server.socketPath);
+      assert.equal(await findCertificateName(address, certPath, { sha1Fingerprint: fingerprint }), certPath);
+      assert.deepEqual(server.commands, ['show ssl cert', `show ssl cert ${certPath}`]);
+    });
+  });
+
   describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
     test('a reply past 64 MiB stops socat', async () => {
       const server = await fake(() => flood(512 * 1024 * 1024));
