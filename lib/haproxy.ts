@@ -69,6 +69,7 @@ export type SocketFailure =
   | 'timeout'
   | 'reset'
   | 'reply-too-large'
+  | 'deadline'
   | 'failed';
 
 /** HAProxy could not be reached, or hung up without answering. */
@@ -119,6 +120,8 @@ export interface CommandOptions {
   readonly connectTimeoutMs?: number;
   /** Through a master CLI: the worker that runs the command (sent as `@!PID command`). */
   readonly workerPid?: number;
+  /** The certificate's deadline: aborting closes the connection (or stops socat) and fails the command. */
+  readonly signal?: AbortSignal;
   /** Sends the command another way than a native connection (`--socat`). */
   readonly transport?: (address: SocketAddress, command: string, options: CommandOptions) => Promise<string>;
 }
@@ -165,12 +168,14 @@ export async function sendCommand(
   options: CommandOptions = {},
 ): Promise<string> {
   if (options.transport !== undefined) return options.transport(address, command, options);
+  if (options.signal?.aborted) throw deadlinePassed(address, command);
   const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
   const request = routed.endsWith('\n') ? routed : `${routed}\n`;
   try {
     return await exchange(address, request, {
       connectTimeoutMs: options.connectTimeoutMs ?? defaultConnectTimeoutMs,
       replyTimeoutMs: options.timeoutMs ?? defaultTimeoutMs,
+      signal: options.signal,
     });
   } catch (error) {
     throw await explainSocketFailure(address, error, command, Buffer.byteLength(request));
@@ -179,7 +184,8 @@ export async function sendCommand(
 
 type ExchangeStop =
   | { readonly kind: 'timeout'; readonly phase: 'connect' | 'reply'; readonly afterMs: number }
-  | { readonly kind: 'reply-too-large' };
+  | { readonly kind: 'reply-too-large' }
+  | { readonly kind: 'deadline' };
 
 class ExchangeStopped extends Error {
   constructor(readonly stop: ExchangeStop) {
@@ -190,7 +196,7 @@ class ExchangeStopped extends Error {
 function exchange(
   address: SocketAddress,
   request: string,
-  limits: { connectTimeoutMs: number; replyTimeoutMs: number },
+  limits: { connectTimeoutMs: number; replyTimeoutMs: number; signal: AbortSignal | undefined },
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket =
@@ -205,10 +211,13 @@ function exchange(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      limits.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       outcome();
     };
     const stop = (reason: ExchangeStop) => settle(() => reject(new ExchangeStopped(reason)));
+    const onAbort = () => stop({ kind: 'deadline' });
+    limits.signal?.addEventListener('abort', onAbort, { once: true });
     let timer = setTimeout(
       () => stop({ kind: 'timeout', phase: 'connect', afterMs: limits.connectTimeoutMs }),
       limits.connectTimeoutMs,
@@ -249,6 +258,15 @@ export function replyTooLarge(address: SocketAddress, command: string): HaproxyS
   );
 }
 
+/** The error for a command cut short by the certificate's deadline, whichever way it went. */
+export function deadlinePassed(address: SocketAddress, command: string): HaproxySocketError {
+  return new HaproxySocketError(
+    'deadline',
+    address,
+    `the certificate's deadline passed before HAProxy socket ${formatSocketAddress(address)} answered '${commandName(command)}'`,
+  );
+}
+
 async function explainSocketFailure(
   address: SocketAddress,
   error: unknown,
@@ -262,6 +280,8 @@ async function explainSocketFailure(
     switch (stop.kind) {
       case 'reply-too-large':
         return replyTooLarge(address, command);
+      case 'deadline':
+        return deadlinePassed(address, command);
       case 'timeout':
         return stop.phase === 'connect'
           ? fail('timeout', `timed out after ${stop.afterMs} ms connecting to HAProxy socket ${where}`)
@@ -475,8 +495,9 @@ export async function findCertificateName(
   const isTheCertificate = async (name: string) =>
     options.sha1Fingerprint === undefined ||
     (await certificateFingerprint(address, name, options)) === options.sha1Fingerprint;
+  const stopAtDeadline = () => throwIfDeadlinePassed(address, certPath, options);
   const tried = new Set<string>();
-  for await (const name of sameFileNames(names, certPath, wanted)) {
+  for await (const name of sameFileNames(names, certPath, wanted, stopAtDeadline)) {
     tried.add(name);
     if (await isTheCertificate(name)) return name;
   }
@@ -489,20 +510,35 @@ export async function findCertificateName(
   return undefined;
 }
 
+function throwIfDeadlinePassed(address: SocketAddress, certPath: string, options: CommandOptions): void {
+  if (!options.signal?.aborted) return;
+  throw new HaproxySocketError(
+    'deadline',
+    address,
+    `the certificate's deadline passed while looking for ${certPath} among the certificates HAProxy socket ${formatSocketAddress(address)} lists`,
+  );
+}
+
 /** How many listed paths are resolved at once: HAProxy may list 100,000 certificates. */
 const realpathBatch = 256;
 
 /**
  * The absolute NAMES that are the file WANTED: first those spelled as the
  * certificate's path is (no file system access), then those that resolve to
- * it through symbolic links.
+ * it through symbolic links. `checkDeadline` throws once the lookup must stop.
  */
-async function* sameFileNames(names: readonly string[], certPath: string, wanted: string): AsyncGenerator<string> {
+async function* sameFileNames(
+  names: readonly string[],
+  certPath: string,
+  wanted: string,
+  checkDeadline: () => void,
+): AsyncGenerator<string> {
   const spelledAlike = new Set([path.resolve(certPath), wanted]);
   const alike = new Set(names.filter((name) => path.isAbsolute(name) && spelledAlike.has(path.normalize(name))));
   yield* alike;
   const others = names.filter((name) => path.isAbsolute(name) && !alike.has(name));
   for (let start = 0; start < others.length; start += realpathBatch) {
+    checkDeadline();
     const batch = others.slice(start, start + realpathBatch);
     const resolved = await Promise.all(batch.map((name) => realpath(name).catch(() => name)));
     for (const [index, name] of batch.entries()) if (resolved[index] === wanted) yield name;
@@ -601,8 +637,14 @@ export async function stapleThroughTransaction(
       }
     }
   } catch (error) {
+    // Even past the deadline, briefly: an open transaction would block every later first staple on this HAProxy.
+    const cleanup = {
+      ...options,
+      signal: undefined,
+      timeoutMs: Math.min(options.timeoutMs ?? defaultTimeoutMs, 2_000),
+    };
     // The original failure is what matters; an abort that fails changes nothing.
-    await sendCommand(address, `abort ssl cert ${word}`, options).catch(() => undefined);
+    await sendCommand(address, `abort ssl cert ${word}`, cleanup).catch(() => undefined);
     throw error;
   }
 }

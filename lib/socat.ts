@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { run, runForBytes } from './exec.ts';
 import {
+  deadlinePassed,
   formatSocketAddress,
   HaproxySocketError,
   MAX_REPLY_BYTES,
@@ -38,8 +39,9 @@ export function socatAddress(address: SocketAddress): string {
 export async function sendCommandWithSocat(
   address: SocketAddress,
   command: string,
-  options: Pick<CommandOptions, 'timeoutMs' | 'workerPid'> & { readonly binary?: string } = {},
+  options: Pick<CommandOptions, 'timeoutMs' | 'workerPid' | 'signal'> & { readonly binary?: string } = {},
 ): Promise<string> {
+  if (options.signal?.aborted) throw deadlinePassed(address, command);
   if (address.kind === 'unix') await requireSocketFile(address);
   const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
   const request = routed.endsWith('\n') ? routed : `${routed}\n`;
@@ -52,10 +54,12 @@ export async function sendCommandWithSocat(
     {
       input: request,
       timeoutMs,
+      signal: options.signal,
       maxOutputBytes: MAX_REPLY_BYTES,
     },
   );
   if (result.stopped === 'output-limit') throw replyTooLarge(address, command);
+  if (result.stopped === 'aborted') throw deadlinePassed(address, command);
   // Decoded once from the bytes: a character split between two reads stays whole.
   if (result.exitCode === 0) return result.stdoutBytes.toString('utf8');
   const where = formatSocketAddress(address);

@@ -85,6 +85,7 @@ export interface HaproxyUpdate {
   readonly issuerPem: string;
   /** Upper-case hex, no colons: how `show ssl cert NAME` identifies the certificate. */
   readonly sha1Fingerprint: string;
+  readonly signal?: AbortSignal;
 }
 
 export interface HaproxyNotifier {

@@ -35,7 +35,16 @@ import {
   type SocketFailure,
 } from '../lib/haproxy.ts';
 import { sendCommandWithSocat, socatAddress, socatAvailable, socatComplaint } from '../lib/socat.ts';
-import { startFakeHaproxy, text, type FakeHaproxy, type FakeReply, type FakeScript } from './helpers/fake-haproxy.ts';
+import { parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
+import { haproxyNotifier } from '../lib/haproxy-notify.ts';
+import {
+  startFakeHaproxy,
+  text,
+  unknownCommand,
+  type FakeHaproxy,
+  type FakeReply,
+  type FakeScript,
+} from './helpers/fake-haproxy.ts';
 import {
   fetchStapledResponse,
   freePort,
@@ -636,6 +645,10 @@ describe('hostile replies, from a fake admin socket', () => {
     new RegExp(
       `^HAProxy socket ${escapeRegExp(where)} replied more than 64 MiB to '${escapeRegExp(command)}', the most a reply may hold; stopped reading$`,
     );
+  const deadline = (where: string, command: string) =>
+    new RegExp(
+      `^the certificate's deadline passed before HAProxy socket ${escapeRegExp(where)} answered '${escapeRegExp(command)}'$`,
+    );
 
   test('a reply past 64 MiB is cut off: the connection is closed, over UNIX and TCP', async () => {
     const server = await fake(() => flood(512 * 1024 * 1024));
@@ -706,6 +719,45 @@ describe('hostile replies, from a fake admin socket', () => {
     );
   });
 
+  test("the certificate's deadline closes the connection at once, and stops any command before it starts", async () => {
+    const server = await fake(() => ({ kind: 'silence' }));
+    const address = parseSocketAddress(server.socketPath);
+    const started = Date.now();
+    await rejectsWith(
+      sendCommand(address, 'show version', { signal: AbortSignal.timeout(200) }),
+      HaproxySocketError,
+      deadline(server.socketPath, 'show version'),
+      socketFailure('deadline'),
+    );
+    assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms: the 10 s reply timeout was waited for`);
+    const commandsBefore = server.commands.length;
+    await rejectsWith(
+      showOcspResponseIds(address, { signal: AbortSignal.abort() }),
+      HaproxySocketError,
+      deadline(server.socketPath, 'show ssl ocsp-response'),
+    );
+    assert.equal(server.commands.length, commandsBefore, 'no connection was made');
+  });
+
+  test('a deadline during a transaction still aborts it', async () => {
+    const controller = new AbortController();
+    const name = '/etc/haproxy/site.pem';
+    const server = await fake((command) => {
+      if (command.startsWith('show ssl cert')) return text(`# filename\n${name}\n`);
+      if (command.startsWith('set ssl cert')) {
+        controller.abort();
+        return { kind: 'silence' };
+      }
+      return text(`Transaction aborted for certificate '${name}'!\n`);
+    });
+    await rejectsWith(
+      stapleThroughTransaction(parseSocketAddress(server.socketPath), name, 'QUJD', { signal: controller.signal }),
+      HaproxySocketError,
+      deadline(server.socketPath, `set ssl cert ${name}.ocsp`),
+    );
+    assert.deepEqual(server.commands, ['show ssl cert', `set ssl cert ${name}.ocsp <<`, `abort ssl cert ${name}`]);
+  });
+
   test('a transaction list of 200,000 open transactions is named by its first two', async () => {
     const open = Array.from({ length: 200_000 }, (_, index) => `*/etc/haproxy/${index}.pem`);
     const server = await fake(() => text(`# transaction\n${open.join('\n')}\n# filename\n/etc/haproxy/0.pem\n`));
@@ -738,6 +790,23 @@ describe('hostile replies, from a fake admin socket', () => {
       assert.equal(await findCertificateName(address, certPath, { sha1Fingerprint: fingerprint }), certPath);
       assert.deepEqual(server.commands, ['show ssl cert', `show ssl cert ${certPath}`]);
     });
+
+    test('when none is the certificate, the deadline ends the search', async () => {
+      const server = await fake((command) =>
+        command.startsWith('show ssl cert ') ? text(`SHA1 FingerPrint: ${'CD'.repeat(20)}\n`) : text(list(others)),
+      );
+      const started = Date.now();
+      await rejectsWith(
+        findCertificateName(parseSocketAddress(server.socketPath), certPath, {
+          sha1Fingerprint: fingerprint,
+          signal: AbortSignal.timeout(3_000),
+        }),
+        HaproxySocketError,
+        /deadline passed/,
+        socketFailure('deadline'),
+      );
+      assert.ok(Date.now() - started < 15_000, `${Date.now() - started} ms`);
+    });
   });
 
   describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
@@ -752,6 +821,20 @@ describe('hostile replies, from a fake admin socket', () => {
       assert.ok(server.sentBytes() < MAX_REPLY_BYTES + 16 * 1024 * 1024, String(server.sentBytes()));
     });
 
+    test("the certificate's deadline stops socat", async () => {
+      const server = await fake(() => ({ kind: 'silence' }));
+      const started = Date.now();
+      await rejectsWith(
+        sendCommandWithSocat(parseSocketAddress(server.socketPath), 'show version', {
+          signal: AbortSignal.timeout(200),
+        }),
+        HaproxySocketError,
+        deadline(server.socketPath, 'show version'),
+        socketFailure('deadline'),
+      );
+      assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
+    });
+
     test('a binary reply comes back decoded once, a character split between reads kept whole', async () => {
       const name = `/srv/x${'é'.repeat(100_000)}.pem`;
       const server = await fake(() => text(`# filename\n${name}\n`));
@@ -763,7 +846,73 @@ describe('hostile replies, from a fake admin socket', () => {
       );
     });
   });
+
+  test("a certificate's deadline stops its own commands only: the next certificate asks the socket again", async () => {
+    const asked = { 'show proc': 0, 'set ssl ocsp-response': 0 };
+    const server = await fake((command) => {
+      if (command.startsWith('show proc')) return asked['show proc']++ === 0 ? { kind: 'silence' } : unknownCommand;
+      if (command.startsWith('set ssl ocsp-response')) {
+        return asked['set ssl ocsp-response']++ === 0 ? { kind: 'silence' } : text('OCSP Response updated!\n');
+      }
+      return text('# Certificate IDs\nCertificate ID key : 30ab\n');
+    });
+    const notifier = haproxyNotifier(optionsFor(['--socket', server.socketPath, '--cert', 'x']), quietLog, {});
+    const update = {
+      cert: '/srv/site.pem',
+      responseDer: Buffer.from('ABC'),
+      hadResponse: true,
+      certIdHex: '30ab',
+      issuerPem: '',
+      sha1Fingerprint: fingerprintOfNothing,
+    };
+    const failed = (command: string) =>
+      new RegExp(
+        `^can't update haproxy ssl ocsp-response using ${escapeRegExp(server.socketPath)} socket \\(the certificate's deadline passed before HAProxy socket ${escapeRegExp(server.socketPath)} answered '${command}'\\)$`,
+      );
+    for (const command of ['show proc', 'set ssl ocsp-response']) {
+      const started = Date.now();
+      await rejectsWith(notifier.notify({ ...update, signal: AbortSignal.timeout(200) }), HaposError, failed(command));
+      assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
+    }
+    await notifier.notify(update);
+  });
+
+  test('the reload command stops at the deadline', async () => {
+    const server = await fake((command) =>
+      command.startsWith('set ssl ocsp-response')
+        ? text('OCSP single response: Certificate ID does not match any certificate or issuer.\n')
+        : command.startsWith('show ssl cert')
+          ? text('# filename\n/etc/haproxy/other.pem\n')
+          : unknownCommand,
+    );
+    const options = optionsFor(['--socket', server.socketPath, '--reload-cmd', 'exec sleep 30', '--cert', 'x']);
+    const notifier = haproxyNotifier(options, quietLog, {});
+    const started = Date.now();
+    await rejectsWith(
+      notifier.notify({
+        cert: '/srv/site.pem',
+        responseDer: Buffer.from('ABC'),
+        hadResponse: false,
+        certIdHex: '30',
+        issuerPem: '',
+        sha1Fingerprint: fingerprintOfNothing,
+        signal: AbortSignal.timeout(500),
+      }),
+      HaposError,
+      /^can't reload haproxy with 'exec sleep 30' \(the certificate's deadline passed\)$/,
+    );
+    assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
+  });
 });
+
+const fingerprintOfNothing = '00'.repeat(20);
+const quietLog = { debug: () => undefined, error: async () => undefined };
+
+function optionsFor(argv: string[]): CliOptions {
+  const parsed = parseCommandLine(argv);
+  if (parsed.kind !== 'run') throw new Error(`the command line does not parse: ${parsed.kind}`);
+  return parsed.options;
+}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
