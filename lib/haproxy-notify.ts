@@ -13,6 +13,7 @@ import {
   showOcspResponseIds,
   stapleThroughTransaction,
   HaproxyReplyError,
+  HaproxySocketError,
   type CommandOptions,
   type SocketAddress,
 } from './haproxy.ts';
@@ -34,11 +35,21 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
         sendCommandWithSocat(address, command, { ...commandOptions, binary: socatBinary })
     : undefined;
   let socatChecked: Promise<void> | undefined;
-  // Behind a master CLI, every current worker gets the response.
-  const targetsOf = memoize(
-    async (address: SocketAddress): Promise<readonly (number | undefined)[]> =>
-      (await masterWorkers(address, { transport })) ?? [undefined],
-  );
+  // Behind a master CLI, every current worker gets the response. Asked once
+  // per socket: a socket that fails, fails every certificate of the batch.
+  const workersBehind = new Map<SocketAddress, Promise<readonly (number | undefined)[]>>();
+  const targetsOf = (address: SocketAddress, signal: AbortSignal | undefined) => {
+    let targets = workersBehind.get(address);
+    if (targets === undefined) {
+      targets = masterWorkers(address, { transport, signal }).then((workers) => workers ?? [undefined]);
+      workersBehind.set(address, targets);
+      // One certificate's deadline says nothing about the socket: the next certificate asks again.
+      targets.catch((error: unknown) => {
+        if (error instanceof HaproxySocketError && error.failure === 'deadline') workersBehind.delete(address);
+      });
+    }
+    return targets;
+  };
   // HAProxy applies `set ssl cert` to whichever transaction is open: one update at a time.
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -55,8 +66,8 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
     let reloadNeeded = false;
     for (const { spec, address } of sockets) {
       try {
-        for (const workerPid of await targetsOf(address)) {
-          const outcome = await updateTarget(address, update, { transport, workerPid }, log);
+        for (const workerPid of await targetsOf(address, update.signal)) {
+          const outcome = await updateTarget(address, update, { transport, workerPid, signal: update.signal }, log);
           if (outcome === 'reload-needed') reloadNeeded = true;
         }
       } catch (error) {
@@ -65,7 +76,7 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
         failures.push(`can't update haproxy ssl ocsp-response using ${spec} socket (${error.message})`);
       }
     }
-    if (reloadNeeded) await reload(options.reloadCommand, log);
+    if (reloadNeeded) await reload(options.reloadCommand, log, update.signal);
     if (failures.length > 0) throw new HaposError(ExitCode.haproxy, failures.join('; '));
   };
 
@@ -126,20 +137,14 @@ async function updateTarget(
   return 'updated';
 }
 
-async function reload(command: string, log: Log): Promise<void> {
+async function reload(command: string, log: Log, signal: AbortSignal | undefined): Promise<void> {
   log.debug('Reloading haproxy.');
-  const reloaded = await run('sh', ['-c', command]);
+  const reloaded = await run('sh', ['-c', command], { signal });
+  if (reloaded.stopped === 'aborted') {
+    throw new HaposError(
+      ExitCode.haproxy,
+      `can't reload haproxy with '${command}' (the certificate's deadline passed)`,
+    );
+  }
   if (reloaded.exitCode !== 0) throw new HaposError(ExitCode.haproxy, `can't reload haproxy with '${command}'`);
-}
-
-function memoize<K, V>(compute: (key: K) => Promise<V>): (key: K) => Promise<V> {
-  const cache = new Map<K, Promise<V>>();
-  return (key) => {
-    let value = cache.get(key);
-    if (value === undefined) {
-      value = compute(key);
-      cache.set(key, value);
-    }
-    return value;
-  };
 }

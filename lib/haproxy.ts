@@ -2,6 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { ExitCode, HaposError, programError } from './errors.ts';
+import { escapeControls, printableLine } from './printable.ts';
 
 /** Where HAProxy's runtime API listens: a UNIX socket or a TCP `stats socket`. */
 export type SocketAddress =
@@ -67,6 +68,8 @@ export type SocketFailure =
   | 'unreachable'
   | 'timeout'
   | 'reset'
+  | 'reply-too-large'
+  | 'deadline'
   | 'failed';
 
 /** HAProxy could not be reached, or hung up without answering. */
@@ -117,12 +120,29 @@ export interface CommandOptions {
   readonly connectTimeoutMs?: number;
   /** Through a master CLI: the worker that runs the command (sent as `@!PID command`). */
   readonly workerPid?: number;
+  /** The certificate's deadline: aborting closes the connection (or stops socat) and fails the command. */
+  readonly signal?: AbortSignal;
   /** Sends the command another way than a native connection (`--socat`). */
   readonly transport?: (address: SocketAddress, command: string, options: CommandOptions) => Promise<string>;
 }
 
 const defaultTimeoutMs = 10_000;
 const defaultConnectTimeoutMs = 5_000;
+
+/**
+ * The most a reply may hold; past it the connection is closed. The longest
+ * genuine replies are the lists: `show ssl ocsp-response` takes about 380
+ * bytes per stapled certificate (a 180-byte hex CertID line and its decoded
+ * fields), `show ssl cert` one path per certificate, so an HAProxy stapling
+ * 100,000 certificates answers about 38 MB. 64 MiB leaves room for some
+ * 170,000, and keeps what any reply costs to a few times that in memory (the
+ * bytes, then their text).
+ */
+export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+const maxReplyText = '64 MiB';
+
+/** How much of a reply a message quotes: a genuine one whole, paths included; never a flood. */
+const QUOTED_REPLY_CHARACTERS = 1000;
 
 /*
  * HAProxy reads a whole command, payload included, into one buffer of
@@ -148,79 +168,128 @@ export async function sendCommand(
   options: CommandOptions = {},
 ): Promise<string> {
   if (options.transport !== undefined) return options.transport(address, command, options);
+  if (options.signal?.aborted) throw deadlinePassed(address, command);
   const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
   const request = routed.endsWith('\n') ? routed : `${routed}\n`;
   try {
     return await exchange(address, request, {
       connectTimeoutMs: options.connectTimeoutMs ?? defaultConnectTimeoutMs,
       replyTimeoutMs: options.timeoutMs ?? defaultTimeoutMs,
+      signal: options.signal,
     });
   } catch (error) {
-    throw await explainSocketFailure(address, error, Buffer.byteLength(request));
+    throw await explainSocketFailure(address, error, command, Buffer.byteLength(request));
   }
 }
 
-class ExchangeTimeout extends Error {
-  constructor(
-    readonly phase: 'connect' | 'reply',
-    readonly afterMs: number,
-  ) {
-    super(`${phase} timeout after ${afterMs} ms`);
+type ExchangeStop =
+  | { readonly kind: 'timeout'; readonly phase: 'connect' | 'reply'; readonly afterMs: number }
+  | { readonly kind: 'reply-too-large' }
+  | { readonly kind: 'deadline' };
+
+class ExchangeStopped extends Error {
+  constructor(readonly stop: ExchangeStop) {
+    super(stop.kind);
   }
 }
 
 function exchange(
   address: SocketAddress,
   request: string,
-  timeouts: { connectTimeoutMs: number; replyTimeoutMs: number },
+  limits: { connectTimeoutMs: number; replyTimeoutMs: number; signal: AbortSignal | undefined },
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket =
       address.kind === 'unix'
         ? net.createConnection({ path: address.path })
         : net.createConnection({ host: address.host, port: address.port, family: address.family });
+    // Buffers, decoded once at the end: a reply of megabytes is never copied chunk by chunk.
     const chunks: Buffer[] = [];
+    let replyBytes = 0;
     let settled = false;
     const settle = (outcome: () => void) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      limits.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       outcome();
     };
+    const stop = (reason: ExchangeStop) => settle(() => reject(new ExchangeStopped(reason)));
+    const onAbort = () => stop({ kind: 'deadline' });
+    limits.signal?.addEventListener('abort', onAbort, { once: true });
     let timer = setTimeout(
-      () => settle(() => reject(new ExchangeTimeout('connect', timeouts.connectTimeoutMs))),
-      timeouts.connectTimeoutMs,
+      () => stop({ kind: 'timeout', phase: 'connect', afterMs: limits.connectTimeoutMs }),
+      limits.connectTimeoutMs,
     );
     socket.once('connect', () => {
       clearTimeout(timer);
       timer = setTimeout(
-        () => settle(() => reject(new ExchangeTimeout('reply', timeouts.replyTimeoutMs))),
-        timeouts.replyTimeoutMs,
+        () => stop({ kind: 'timeout', phase: 'reply', afterMs: limits.replyTimeoutMs }),
+        limits.replyTimeoutMs,
       );
       socket.end(request);
     });
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      replyBytes += chunk.length;
+      if (replyBytes > MAX_REPLY_BYTES) stop({ kind: 'reply-too-large' });
+      else chunks.push(chunk);
+    });
     // `on`, not `once`: a reset can follow a failed write, and a second error event without a listener would crash.
     socket.on('error', (error) => settle(() => reject(error)));
-    socket.once('close', () => settle(() => resolve(Buffer.concat(chunks).toString('utf8'))));
+    socket.once('close', () => settle(() => resolve(Buffer.concat(chunks, replyBytes).toString('utf8'))));
   });
+}
+
+/** The command as messages name it: its first line, without the payload or the response it carries. */
+function commandName(command: string): string {
+  const lineEnd = command.indexOf('\n');
+  const firstLine = (lineEnd < 0 ? command : command.slice(0, lineEnd)).replace(/ <<$/, '');
+  const name = firstLine.startsWith('set ssl ocsp-response ') ? 'set ssl ocsp-response' : firstLine;
+  return printableLine(name, QUOTED_REPLY_CHARACTERS);
+}
+
+/** The error for a reply past MAX_REPLY_BYTES, whichever way the command went. */
+export function replyTooLarge(address: SocketAddress, command: string): HaproxySocketError {
+  return new HaproxySocketError(
+    'reply-too-large',
+    address,
+    `HAProxy socket ${formatSocketAddress(address)} replied more than ${maxReplyText} to '${commandName(command)}', the most a reply may hold; stopped reading`,
+  );
+}
+
+/** The error for a command cut short by the certificate's deadline, whichever way it went. */
+export function deadlinePassed(address: SocketAddress, command: string): HaproxySocketError {
+  return new HaproxySocketError(
+    'deadline',
+    address,
+    `the certificate's deadline passed before HAProxy socket ${formatSocketAddress(address)} answered '${commandName(command)}'`,
+  );
 }
 
 async function explainSocketFailure(
   address: SocketAddress,
   error: unknown,
+  command: string,
   requestBytes: number,
 ): Promise<HaproxySocketError> {
   const where = formatSocketAddress(address);
   const fail = (failure: SocketFailure, message: string) => new HaproxySocketError(failure, address, message);
-  if (error instanceof ExchangeTimeout) {
-    return error.phase === 'connect'
-      ? fail('timeout', `timed out after ${error.afterMs} ms connecting to HAProxy socket ${where}`)
-      : fail(
-          'timeout',
-          `HAProxy socket ${where} did not finish replying within ${error.afterMs} ms${bufferHint(requestBytes)}`,
-        );
+  if (error instanceof ExchangeStopped) {
+    const { stop } = error;
+    switch (stop.kind) {
+      case 'reply-too-large':
+        return replyTooLarge(address, command);
+      case 'deadline':
+        return deadlinePassed(address, command);
+      case 'timeout':
+        return stop.phase === 'connect'
+          ? fail('timeout', `timed out after ${stop.afterMs} ms connecting to HAProxy socket ${where}`)
+          : fail(
+              'timeout',
+              `HAProxy socket ${where} did not finish replying within ${stop.afterMs} ms${bufferHint(requestBytes)}`,
+            );
+    }
   }
   const code = (error as NodeJS.ErrnoException).code;
   const detail = error instanceof Error ? error.message : String(error);
@@ -287,10 +356,25 @@ function bufferHint(requestBytes: number): string {
     : '';
 }
 
-/** HAProxy's reply on one line, for messages. */
+/**
+ * HAProxy's reply on one line, for messages: control characters escaped (a
+ * binary reply must not reach a terminal raw), and cut after 1000 characters.
+ */
 export function oneLine(reply: string): string {
   const trimmed = reply.trim();
-  return trimmed === '' ? '(empty reply)' : trimmed.split(/\s*\n\s*/).join(' ');
+  if (trimmed === '') return '(empty reply)';
+  // Only the start is split and escaped: the rest of a reply of megabytes is never copied.
+  const line = escapeControls(
+    trimmed
+      .slice(0, QUOTED_REPLY_CHARACTERS)
+      .trimEnd()
+      .split(/\s*\n\s*/)
+      .join(' '),
+  );
+  if (line.length <= QUOTED_REPLY_CHARACTERS && trimmed.length <= QUOTED_REPLY_CHARACTERS) return line;
+  // Neither half an escape sequence nor half a character made of two code units.
+  const kept = line.slice(0, QUOTED_REPLY_CHARACTERS).replace(/\\u[0-9A-F]{0,3}$|[\uD800-\uDBFF]$/, '');
+  return `${kept}… (${trimmed.length} characters in all)`;
 }
 
 /** Escapes what HAProxy's CLI parser would read as a word or command separator. */
@@ -369,7 +453,7 @@ export function parseCertificateList(reply: string): CertificateList | undefined
   const names: string[] = [];
   const inTransaction: string[] = [];
   let section: 'none' | 'transaction' | 'filename' = 'none';
-  for (const line of reply.split('\n')) {
+  for (const line of linesOf(reply)) {
     if (line === '# transaction') section = 'transaction';
     else if (line === '# filename') section = 'filename';
     else if (line === '' || line.startsWith('#')) continue;
@@ -395,9 +479,10 @@ export async function listCertificates(address: SocketAddress, options: CommandO
 
 /**
  * The name HAProxy knows `certPath` by: the listed path that is the same file
- * (symbolic links resolved), else the only one with the same file name.
- * Relative names are only compared by file name, as HAProxy resolved them
- * against its own working directory.
+ * (symbolic links resolved), else the first with the same file name, and in
+ * both cases the same certificate when `sha1Fingerprint` is given. Relative
+ * names are only compared by file name, as HAProxy resolved them against its
+ * own working directory.
  */
 export async function findCertificateName(
   address: SocketAddress,
@@ -406,24 +491,58 @@ export async function findCertificateName(
 ): Promise<string | undefined> {
   const names = await listCertificates(address, options);
   const wanted = await realpath(certPath).catch(() => path.resolve(certPath));
-  const candidates: string[] = [];
-  for (const name of names) {
-    if (path.isAbsolute(name) && (await realpath(name).catch(() => name)) === wanted) candidates.push(name);
-  }
-  candidates.push(
-    ...names.filter((name) => path.basename(name) === path.basename(certPath) && !candidates.includes(name)),
-  );
   // Another site's certificate may share the file name: only the same certificate will do.
-  const matching: string[] = [];
-  for (const name of candidates) {
-    if (
-      options.sha1Fingerprint === undefined ||
-      (await certificateFingerprint(address, name, options)) === options.sha1Fingerprint
-    ) {
-      matching.push(name);
-    }
+  const isTheCertificate = async (name: string) =>
+    options.sha1Fingerprint === undefined ||
+    (await certificateFingerprint(address, name, options)) === options.sha1Fingerprint;
+  const stopAtDeadline = () => throwIfDeadlinePassed(address, certPath, options);
+  const tried = new Set<string>();
+  for await (const name of sameFileNames(names, certPath, wanted, stopAtDeadline)) {
+    tried.add(name);
+    if (await isTheCertificate(name)) return name;
   }
-  return matching[0];
+  const fileName = path.basename(certPath);
+  for (const name of names) {
+    if (path.basename(name) !== fileName || tried.has(name)) continue;
+    tried.add(name);
+    if (await isTheCertificate(name)) return name;
+  }
+  return undefined;
+}
+
+function throwIfDeadlinePassed(address: SocketAddress, certPath: string, options: CommandOptions): void {
+  if (!options.signal?.aborted) return;
+  throw new HaproxySocketError(
+    'deadline',
+    address,
+    `the certificate's deadline passed while looking for ${certPath} among the certificates HAProxy socket ${formatSocketAddress(address)} lists`,
+  );
+}
+
+/** How many listed paths are resolved at once: HAProxy may list 100,000 certificates. */
+const realpathBatch = 256;
+
+/**
+ * The absolute NAMES that are the file WANTED: first those spelled as the
+ * certificate's path is (no file system access), then those that resolve to
+ * it through symbolic links. `checkDeadline` throws once the lookup must stop.
+ */
+async function* sameFileNames(
+  names: readonly string[],
+  certPath: string,
+  wanted: string,
+  checkDeadline: () => void,
+): AsyncGenerator<string> {
+  const spelledAlike = new Set([path.resolve(certPath), wanted]);
+  const alike = new Set(names.filter((name) => path.isAbsolute(name) && spelledAlike.has(path.normalize(name))));
+  yield* alike;
+  const others = names.filter((name) => path.isAbsolute(name) && !alike.has(name));
+  for (let start = 0; start < others.length; start += realpathBatch) {
+    checkDeadline();
+    const batch = others.slice(start, start + realpathBatch);
+    const resolved = await Promise.all(batch.map((name) => realpath(name).catch(() => name)));
+    for (const [index, name] of batch.entries()) if (resolved[index] === wanted) yield name;
+  }
 }
 
 /** The SHA-1 fingerprint (upper-case hex, no colons) `show ssl cert NAME` reports. */
@@ -439,7 +558,12 @@ async function certificateFingerprint(
 /** Parses `show ssl ocsp-response`: the hex DER CertIDs, lower case. */
 export function parseOcspResponseIds(reply: string): string[] | undefined {
   if (!reply.startsWith('# Certificate IDs')) return undefined;
-  return [...reply.matchAll(/^Certificate ID key : ([0-9a-fA-F]+)$/gm)].map((match) => (match[1] ?? '').toLowerCase());
+  const ids: string[] = [];
+  const idLine = /^Certificate ID key : ([0-9a-fA-F]+)$/gm;
+  for (let match = idLine.exec(reply); match !== null; match = idLine.exec(reply)) {
+    ids.push((match[1] ?? '').toLowerCase());
+  }
+  return ids;
 }
 
 /** `show ssl ocsp-response`: the certificate IDs HAProxy holds a response slot for. */
@@ -478,7 +602,7 @@ export async function stapleThroughTransaction(
   if (open.length > 0) {
     throw new HaposError(
       ExitCode.haproxy,
-      `HAProxy socket ${where} has an uncommitted transaction for ${open.join(', ')}; commit or abort it first (abort ssl cert NAME)`,
+      `HAProxy socket ${where} has an uncommitted transaction for ${oneLine(open.slice(0, 2).join(', '))}${open.length > 2 ? ` and ${open.length - 2} more` : ''}; commit or abort it first (abort ssl cert NAME)`,
     );
   }
   const word = escapeCliWord(name);
@@ -513,8 +637,14 @@ export async function stapleThroughTransaction(
       }
     }
   } catch (error) {
+    // Even past the deadline, briefly: an open transaction would block every later first staple on this HAProxy.
+    const cleanup = {
+      ...options,
+      signal: undefined,
+      timeoutMs: Math.min(options.timeoutMs ?? defaultTimeoutMs, 2_000),
+    };
     // The original failure is what matters; an abort that fails changes nothing.
-    await sendCommand(address, `abort ssl cert ${word}`, options).catch(() => undefined);
+    await sendCommand(address, `abort ssl cert ${word}`, cleanup).catch(() => undefined);
     throw error;
   }
 }
@@ -548,7 +678,7 @@ export function parseWorkerPids(reply: string): number[] | undefined {
   if (!reply.startsWith(showProcHeader)) return undefined;
   const pids: number[] = [];
   let inWorkers = false;
-  for (const line of reply.split('\n')) {
+  for (const line of linesOf(reply)) {
     if (line.startsWith('#')) inWorkers = line.trim() === '# workers';
     else if (inWorkers) {
       const pid = /^(\d+)\s+worker\b/.exec(line)?.[1];
@@ -571,6 +701,20 @@ export async function listWorkers(address: SocketAddress, options: CommandOption
     );
   }
   return pids;
+}
+
+/** The lines of TEXT, one at a time: a list of 200,000 lines is never split into an array at once. */
+function* linesOf(text: string): Generator<string> {
+  let start = 0;
+  while (start <= text.length) {
+    const end = text.indexOf('\n', start);
+    if (end < 0) {
+      yield text.slice(start);
+      return;
+    }
+    yield text.slice(start, end);
+    start = end + 1;
+  }
 }
 
 function unexpectedReply(address: SocketAddress, command: string, reply: string): HaproxyReplyError {

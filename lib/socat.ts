@@ -1,8 +1,11 @@
 import net from 'node:net';
-import { run } from './exec.ts';
+import { run, runForBytes } from './exec.ts';
 import {
+  deadlinePassed,
   formatSocketAddress,
   HaproxySocketError,
+  MAX_REPLY_BYTES,
+  replyTooLarge,
   requireSocketFile,
   type CommandOptions,
   type SocketAddress,
@@ -36,25 +39,31 @@ export function socatAddress(address: SocketAddress): string {
 export async function sendCommandWithSocat(
   address: SocketAddress,
   command: string,
-  options: Pick<CommandOptions, 'timeoutMs' | 'workerPid'> & { readonly binary?: string } = {},
+  options: Pick<CommandOptions, 'timeoutMs' | 'workerPid' | 'signal'> & { readonly binary?: string } = {},
 ): Promise<string> {
+  if (options.signal?.aborted) throw deadlinePassed(address, command);
   if (address.kind === 'unix') await requireSocketFile(address);
   const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
   const request = routed.endsWith('\n') ? routed : `${routed}\n`;
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   const started = Date.now();
   // After its input ends socat waits -t seconds for the reply (0.5 s by default).
-  const result = await run(
+  const result = await runForBytes(
     options.binary ?? DEFAULT_SOCAT,
     ['-t', String(timeoutMs / 1000), 'stdio', socatAddress(address)],
     {
       input: request,
       timeoutMs,
+      signal: options.signal,
+      maxOutputBytes: MAX_REPLY_BYTES,
     },
   );
-  if (result.exitCode === 0) return result.stdout;
+  if (result.stopped === 'output-limit') throw replyTooLarge(address, command);
+  if (result.stopped === 'aborted') throw deadlinePassed(address, command);
+  // Decoded once from the bytes: a character split between two reads stays whole.
+  if (result.exitCode === 0) return result.stdoutBytes.toString('utf8');
   const where = formatSocketAddress(address);
-  if (Date.now() - started >= timeoutMs) {
+  if (result.stopped === 'timeout' || Date.now() - started >= timeoutMs) {
     throw new HaproxySocketError(
       'timeout',
       address,

@@ -17,6 +17,7 @@ import {
   isMasterCli,
   listCertificates,
   listWorkers,
+  MAX_REPLY_BYTES,
   ocspUpdateCommand,
   OcspResponseRejectedError,
   oneLine,
@@ -34,6 +35,16 @@ import {
   type SocketFailure,
 } from '../lib/haproxy.ts';
 import { sendCommandWithSocat, socatAddress, socatAvailable, socatComplaint } from '../lib/socat.ts';
+import { parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
+import { haproxyNotifier } from '../lib/haproxy-notify.ts';
+import {
+  startFakeHaproxy,
+  text,
+  unknownCommand,
+  type FakeHaproxy,
+  type FakeReply,
+  type FakeScript,
+} from './helpers/fake-haproxy.ts';
 import {
   fetchStapledResponse,
   freePort,
@@ -150,6 +161,13 @@ describe('reply parsing', () => {
   test('oneLine', () => {
     assert.equal(oneLine('Committing /a.pem.\nFailed!\n\n'), 'Committing /a.pem. Failed!');
     assert.equal(oneLine('\n'), '(empty reply)');
+  });
+
+  test('oneLine escapes control characters and quotes only the first 1000 characters', () => {
+    assert.equal(oneLine('a\u001b[31m\r\n b\u0000\u009b\n'), 'a\\u001B[31m b\\u0000\\u009B');
+    assert.equal(oneLine(`${'y'.repeat(5000)}\n`), `${'y'.repeat(1000)}… (5000 characters in all)`);
+    // 300 BELs escape to 1800 characters: cut between two escapes, never inside one.
+    assert.equal(oneLine('\u0007'.repeat(300)), `${'\\u0007'.repeat(166)}… (300 characters in all)`);
   });
 
   test('escapeCliWord escapes what ends a word or a command', () => {
@@ -612,6 +630,293 @@ describe('against HAProxy', { skip: !hasHaproxy && 'haproxy is not installed' },
     });
   });
 });
+
+describe('hostile replies, from a fake admin socket', () => {
+  const fakes: FakeHaproxy[] = [];
+  const fake = async (script: FakeScript) => {
+    const started = await startFakeHaproxy(script);
+    fakes.push(started);
+    return started;
+  };
+  after(() => Promise.all(fakes.map((started) => started.close())));
+
+  const flood = (totalBytes: number): FakeReply => ({ kind: 'flood', chunk: Buffer.alloc(64 * 1024, 'A'), totalBytes });
+  const tooLarge = (where: string, command: string) =>
+    new RegExp(
+      `^HAProxy socket ${escapeRegExp(where)} replied more than 64 MiB to '${escapeRegExp(command)}', the most a reply may hold; stopped reading$`,
+    );
+  const deadline = (where: string, command: string) =>
+    new RegExp(
+      `^the certificate's deadline passed before HAProxy socket ${escapeRegExp(where)} answered '${escapeRegExp(command)}'$`,
+    );
+
+  test('a reply past 64 MiB is cut off: the connection is closed, over UNIX and TCP', async () => {
+    const server = await fake(() => flood(512 * 1024 * 1024));
+    for (const address of [parseSocketAddress(server.socketPath), parseSocketAddress(server.tcpAddress)]) {
+      const sentBefore = server.sentBytes();
+      await rejectsWith(
+        sendCommand(address, 'show ssl cert'),
+        HaproxySocketError,
+        tooLarge(formatSocketAddress(address), 'show ssl cert'),
+        socketFailure('reply-too-large'),
+      );
+      // What the kernel buffers is all that is sent past the cap: the fake stopped when the client hung up.
+      assert.ok(server.sentBytes() - sentBefore < MAX_REPLY_BYTES + 16 * 1024 * 1024, String(server.sentBytes()));
+    }
+  });
+
+  test('a reply of exactly 64 MiB is read whole', async () => {
+    const server = await fake(() => flood(MAX_REPLY_BYTES));
+    const reply = await sendCommand(parseSocketAddress(server.socketPath), 'show ssl cert');
+    assert.equal(reply.length, MAX_REPLY_BYTES);
+  });
+
+  test('the cap names the command without the response it carries', async () => {
+    const server = await fake(() => flood(100 * 1024 * 1024));
+    await rejectsWith(
+      setOcspResponse(parseSocketAddress(server.socketPath), 'QUJD'.repeat(500)),
+      HaproxySocketError,
+      tooLarge(server.socketPath, 'set ssl ocsp-response'),
+    );
+  });
+
+  test('a binary reply is quoted escaped, on one line', async () => {
+    const garbage = Buffer.concat([
+      Buffer.from('\u001b[2J\u001b[31mOCSP\r\nResponse\u0007 updated!\u0000'),
+      Buffer.from([0xff, 0xfe, 0x9b]),
+      Buffer.from('\u001b]0;pwned\u0007\n'),
+    ]);
+    const server = await fake(() => text(garbage));
+    await rejectsWith(
+      setOcspResponse(parseSocketAddress(server.socketPath), 'QUJD'),
+      OcspResponseRejectedError,
+      new RegExp(
+        `^HAProxy socket ${escapeRegExp(server.socketPath)} rejected the OCSP response: ${escapeRegExp(
+          '\\u001B[2J\\u001B[31mOCSP Response\\u0007 updated!\\u0000\ufffd\ufffd\ufffd\\u001B]0;pwned\\u0007',
+        )}$`,
+      ),
+    );
+  });
+
+  test('a reply of megabytes is quoted by its first 1000 characters', async () => {
+    const line = `${'x'.repeat(99)}\n`;
+    const server = await fake(() => text(line.repeat(50_000)));
+    await rejectsWith(
+      showVersion(parseSocketAddress(server.socketPath)),
+      HaproxyReplyError,
+      new RegExp(
+        `^unexpected reply from HAProxy socket ${escapeRegExp(server.socketPath)} to 'show version': (x{99} ){9}x{99}… \\(4999999 characters in all\\)$`,
+      ),
+    );
+  });
+
+  test('an early close is an empty reply', async () => {
+    const server = await fake(() => ({ kind: 'close' }));
+    await rejectsWith(
+      setOcspResponse(parseSocketAddress(server.socketPath), 'QUJD'),
+      OcspResponseRejectedError,
+      /rejected the OCSP response: \(empty reply\)$/,
+    );
+  });
+
+  test("the certificate's deadline closes the connection at once, and stops any command before it starts", async () => {
+    const server = await fake(() => ({ kind: 'silence' }));
+    const address = parseSocketAddress(server.socketPath);
+    const started = Date.now();
+    await rejectsWith(
+      sendCommand(address, 'show version', { signal: AbortSignal.timeout(200) }),
+      HaproxySocketError,
+      deadline(server.socketPath, 'show version'),
+      socketFailure('deadline'),
+    );
+    assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms: the 10 s reply timeout was waited for`);
+    const commandsBefore = server.commands.length;
+    await rejectsWith(
+      showOcspResponseIds(address, { signal: AbortSignal.abort() }),
+      HaproxySocketError,
+      deadline(server.socketPath, 'show ssl ocsp-response'),
+    );
+    assert.equal(server.commands.length, commandsBefore, 'no connection was made');
+  });
+
+  test('a deadline during a transaction still aborts it', async () => {
+    const controller = new AbortController();
+    const name = '/etc/haproxy/site.pem';
+    const server = await fake((command) => {
+      if (command.startsWith('show ssl cert')) return text(`# filename\n${name}\n`);
+      if (command.startsWith('set ssl cert')) {
+        controller.abort();
+        return { kind: 'silence' };
+      }
+      return text(`Transaction aborted for certificate '${name}'!\n`);
+    });
+    await rejectsWith(
+      stapleThroughTransaction(parseSocketAddress(server.socketPath), name, 'QUJD', { signal: controller.signal }),
+      HaproxySocketError,
+      deadline(server.socketPath, `set ssl cert ${name}.ocsp`),
+    );
+    assert.deepEqual(server.commands, ['show ssl cert', `set ssl cert ${name}.ocsp <<`, `abort ssl cert ${name}`]);
+  });
+
+  test('a transaction list of 200,000 open transactions is named by its first two', async () => {
+    const open = Array.from({ length: 200_000 }, (_, index) => `*/etc/haproxy/${index}.pem`);
+    const server = await fake(() => text(`# transaction\n${open.join('\n')}\n# filename\n/etc/haproxy/0.pem\n`));
+    await rejectsWith(
+      stapleThroughTransaction(parseSocketAddress(server.socketPath), '/etc/haproxy/1.pem', 'QUJD'),
+      HaposError,
+      /has an uncommitted transaction for \/etc\/haproxy\/0\.pem, \/etc\/haproxy\/1\.pem and 199998 more; commit or abort it first/,
+    );
+  });
+
+  describe('a show ssl cert of 200,000 certificates', () => {
+    const certPath = '/srv/haproxy/sites/ours/site.pem';
+    const fingerprint = 'AB'.repeat(20);
+    const others = Array.from({ length: 200_000 }, (_, index) => `/srv/haproxy/sites/${index}/site.pem`);
+    const list = (names: string[]) => `# filename\n${names.join('\n')}\n`;
+
+    test('is parsed whole', () => {
+      const parsed = parseCertificateList(list(others));
+      assert.equal(parsed?.names.length, 200_000);
+      assert.equal(parsed?.names.at(-1), others.at(-1));
+    });
+
+    test('findCertificateName finds the certificate among 200,000 that share its file name', async () => {
+      const server = await fake((command) =>
+        command.startsWith('show ssl cert ')
+          ? text(`Filename: ${certPath}\nSHA1 FingerPrint: ${fingerprint}\n`)
+          : text(list([...others.slice(0, 100_000), certPath, ...others.slice(100_000)])),
+      );
+      const address = parseSocketAddress(server.socketPath);
+      assert.equal(await findCertificateName(address, certPath, { sha1Fingerprint: fingerprint }), certPath);
+      assert.deepEqual(server.commands, ['show ssl cert', `show ssl cert ${certPath}`]);
+    });
+
+    test('when none is the certificate, the deadline ends the search', async () => {
+      const server = await fake((command) =>
+        command.startsWith('show ssl cert ') ? text(`SHA1 FingerPrint: ${'CD'.repeat(20)}\n`) : text(list(others)),
+      );
+      const started = Date.now();
+      await rejectsWith(
+        findCertificateName(parseSocketAddress(server.socketPath), certPath, {
+          sha1Fingerprint: fingerprint,
+          signal: AbortSignal.timeout(3_000),
+        }),
+        HaproxySocketError,
+        /deadline passed/,
+        socketFailure('deadline'),
+      );
+      assert.ok(Date.now() - started < 15_000, `${Date.now() - started} ms`);
+    });
+  });
+
+  describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
+    test('a reply past 64 MiB stops socat', async () => {
+      const server = await fake(() => flood(512 * 1024 * 1024));
+      await rejectsWith(
+        sendCommandWithSocat(parseSocketAddress(server.socketPath), 'show ssl cert'),
+        HaproxySocketError,
+        tooLarge(server.socketPath, 'show ssl cert'),
+        socketFailure('reply-too-large'),
+      );
+      assert.ok(server.sentBytes() < MAX_REPLY_BYTES + 16 * 1024 * 1024, String(server.sentBytes()));
+    });
+
+    test("the certificate's deadline stops socat", async () => {
+      const server = await fake(() => ({ kind: 'silence' }));
+      const started = Date.now();
+      await rejectsWith(
+        sendCommandWithSocat(parseSocketAddress(server.socketPath), 'show version', {
+          signal: AbortSignal.timeout(200),
+        }),
+        HaproxySocketError,
+        deadline(server.socketPath, 'show version'),
+        socketFailure('deadline'),
+      );
+      assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
+    });
+
+    test('a binary reply comes back decoded once, a character split between reads kept whole', async () => {
+      const name = `/srv/x${'é'.repeat(100_000)}.pem`;
+      const server = await fake(() => text(`# filename\n${name}\n`));
+      assert.deepEqual(
+        await listCertificates(parseSocketAddress(server.socketPath), {
+          transport: (address, command) => sendCommandWithSocat(address, command),
+        }),
+        [name],
+      );
+    });
+  });
+
+  test("a certificate's deadline stops its own commands only: the next certificate asks the socket again", async () => {
+    const asked = { 'show proc': 0, 'set ssl ocsp-response': 0 };
+    const server = await fake((command) => {
+      if (command.startsWith('show proc')) return asked['show proc']++ === 0 ? { kind: 'silence' } : unknownCommand;
+      if (command.startsWith('set ssl ocsp-response')) {
+        return asked['set ssl ocsp-response']++ === 0 ? { kind: 'silence' } : text('OCSP Response updated!\n');
+      }
+      return text('# Certificate IDs\nCertificate ID key : 30ab\n');
+    });
+    const notifier = haproxyNotifier(optionsFor(['--socket', server.socketPath, '--cert', 'x']), quietLog, {});
+    const update = {
+      cert: '/srv/site.pem',
+      responseDer: Buffer.from('ABC'),
+      hadResponse: true,
+      certIdHex: '30ab',
+      issuerPem: '',
+      sha1Fingerprint: fingerprintOfNothing,
+    };
+    const failed = (command: string) =>
+      new RegExp(
+        `^can't update haproxy ssl ocsp-response using ${escapeRegExp(server.socketPath)} socket \\(the certificate's deadline passed before HAProxy socket ${escapeRegExp(server.socketPath)} answered '${command}'\\)$`,
+      );
+    for (const command of ['show proc', 'set ssl ocsp-response']) {
+      const started = Date.now();
+      await rejectsWith(notifier.notify({ ...update, signal: AbortSignal.timeout(200) }), HaposError, failed(command));
+      assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
+    }
+    await notifier.notify(update);
+  });
+
+  test('the reload command stops at the deadline', async () => {
+    const server = await fake((command) =>
+      command.startsWith('set ssl ocsp-response')
+        ? text('OCSP single response: Certificate ID does not match any certificate or issuer.\n')
+        : command.startsWith('show ssl cert')
+          ? text('# filename\n/etc/haproxy/other.pem\n')
+          : unknownCommand,
+    );
+    const options = optionsFor(['--socket', server.socketPath, '--reload-cmd', 'exec sleep 30', '--cert', 'x']);
+    const notifier = haproxyNotifier(options, quietLog, {});
+    const started = Date.now();
+    await rejectsWith(
+      notifier.notify({
+        cert: '/srv/site.pem',
+        responseDer: Buffer.from('ABC'),
+        hadResponse: false,
+        certIdHex: '30',
+        issuerPem: '',
+        sha1Fingerprint: fingerprintOfNothing,
+        signal: AbortSignal.timeout(500),
+      }),
+      HaposError,
+      /^can't reload haproxy with 'exec sleep 30' \(the certificate's deadline passed\)$/,
+    );
+    assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
+  });
+});
+
+const fingerprintOfNothing = '00'.repeat(20);
+const quietLog = { debug: () => undefined, error: async () => undefined };
+
+function optionsFor(argv: string[]): CliOptions {
+  const parsed = parseCommandLine(argv);
+  if (parsed.kind !== 'run') throw new Error(`the command line does not parse: ${parsed.kind}`);
+  return parsed.options;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 const nobody = { uid: 65534, gid: 65534 };
 
