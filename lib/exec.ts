@@ -31,6 +31,12 @@ export interface RunOptions {
    * more exec per start (about 3 ms here), so it is not the default.
    */
   readonly dieWithParent?: boolean;
+  /**
+   * The child leads a process group of its own, and stopping it kills the
+   * whole group: for a shell command line (`--reload-cmd`), whose own
+   * children would otherwise outlive it and keep its output open.
+   */
+  readonly ownProcessGroup?: boolean;
 }
 
 /** What a shell reports for a program it cannot find or execute; callers test for "not 0" only. */
@@ -39,14 +45,29 @@ const CANNOT_START = 127;
 /** No program we run has a reason to print more; a flood past it is stopped, not held in memory. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
-const runningChildren = new Set<ChildProcess>();
+/** Each running program, with how to kill it (and, for a process group leader, its group). */
+const runningPrograms = new Map<ChildProcess, () => void>();
 
 /**
  * Kills every program still running, at once and synchronously: for a
  * signal handler about to exit (an openssl waiting on a responder, say).
  */
 export function killRunningPrograms(): void {
-  for (const child of runningChildren) child.kill('SIGKILL');
+  for (const kill of runningPrograms.values()) kill();
+}
+
+function killerOf(child: ChildProcess, wholeGroup: boolean): () => void {
+  return () => {
+    if (!wholeGroup || child.pid === undefined) {
+      child.kill('SIGKILL');
+      return;
+    }
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
+  };
 }
 
 /**
@@ -91,14 +112,19 @@ async function runCapturing(
   const stop = (reason: StopReason) => {
     if (stopped !== undefined || child === undefined) return;
     stopped = reason;
-    child.kill('SIGKILL');
+    runningPrograms.get(child)?.();
   };
   const [command, commandArgs] =
     options.dieWithParent && setprivPath() ? withParentDeath(program, args) : [program, args];
   const startDirectly = (_command: string, _shellArgs: readonly string[], spawnOptions: SpawnOptions) => {
-    const started = spawn(command, commandArgs, { ...spawnOptions, shell: false, signal: undefined });
+    const started = spawn(command, commandArgs, {
+      ...spawnOptions,
+      shell: false,
+      signal: undefined,
+      detached: options.ownProcessGroup === true,
+    });
     child = started;
-    runningChildren.add(started);
+    runningPrograms.set(started, killerOf(started, options.ownProcessGroup === true));
     // A program that exits without reading all its input (socat refusing an
     // address, say) must not crash us with EPIPE: its exit code tells the story.
     started.stdin?.on('error', () => undefined);
@@ -145,7 +171,7 @@ async function runCapturing(
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
-    if (child) runningChildren.delete(child);
+    if (child) runningPrograms.delete(child);
   }
 }
 

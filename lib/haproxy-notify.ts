@@ -139,7 +139,7 @@ async function updateTarget(
 
 async function reload(command: string, log: Log, signal: AbortSignal | undefined): Promise<void> {
   log.debug('Reloading haproxy.');
-  const reloaded = await run('sh', ['-c', command], { signal });
+  const reloaded = await run('sh', ['-c', command], { signal, ownProcessGroup: true });
   if (reloaded.stopped === 'aborted') {
     throw new HaposError(
       ExitCode.haproxy,

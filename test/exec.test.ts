@@ -136,3 +136,14 @@ function commandOf(pid: number): string | undefined {
     return undefined;
   }
 }
+
+test('with ownProcessGroup, stopping a shell command line stops what it started too', async () => {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 300);
+  const started = Date.now();
+  // Not `exec sleep`: the shell waits on its child, which holds the output pipes open.
+  const result = await run('sh', ['-c', 'sleep 30; echo never'], { signal: controller.signal, ownProcessGroup: true });
+  assert.equal(result.stopped, 'aborted');
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  assert.equal(result.stdout, '');
+});
