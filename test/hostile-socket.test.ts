@@ -230,6 +230,17 @@ describe('an admin socket that misbehaves: exit 5, one escaped line, nothing lef
     assert.ok(result.elapsedMs >= 10_000, `${result.elapsedMs} ms`);
   });
 
+  test('a socket that never answers, with --deadline 3: given up when the deadline passes, before the reply timeout', async (t) => {
+    const fake = await fakeHaproxy(t, answeringUpdatesWith({ kind: 'silence' }));
+    const cert = await placeSite();
+    const result = await runWatched(['--deadline', '3', '--socket', fake.socketPath, '--cert', cert]);
+    await assertFailedCleanly(t, result, cert, {
+      socket: fake.socketPath,
+      reason: `the certificate's deadline passed before HAProxy socket ${fake.socketPath} answered 'set ssl ocsp-response'`,
+      withinMs: 8_000,
+    });
+  });
+
   describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
     test('a flood of several hundred MB stops socat at 64 MiB', async (t) => {
       const fake = await fakeHaproxy(t, answeringUpdatesWith(flood));
