@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaposError, ExitCode } from './errors.ts';
@@ -45,7 +44,14 @@ import {
   type Fetched,
   type Responder,
 } from './ocsp-fetch.ts';
-import { FileWriteError, readFileSyncIfReadable, replaceFilesAtomically } from './files.ts';
+import {
+  FileReadError,
+  FileWriteError,
+  OCSP_RESPONSE_MAX_BYTES,
+  PEM_FILE_MAX_BYTES,
+  readRegularFileSync,
+  replaceFilesAtomically,
+} from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
 import type { Log } from './run-log.ts';
 import type { ChainVerifier, VerificationRequest } from './chain-verifier.ts';
@@ -354,20 +360,33 @@ interface TempFiles extends ReturnType<typeof ownTempFiles> {
  * Step 3: says whether the response in place has expired, and returns it so
  * that a newer one is never replaced by an older one. An unreadable file is
  * reported and replaced (an empty one silently: a placeholder); the original
- * silently ignored both.
+ * silently ignored both. A FIFO or a device there is never replaced: exit 5.
  */
 async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<OcspResponse | undefined> {
   const { log } = context;
   log.debug('An OCSP response already exists: checking its expiration.');
+  let der: Buffer;
+  try {
+    der = readRegularFileSync(`${cert}.ocsp`, { maxBytes: OCSP_RESPONSE_MAX_BYTES }).bytes;
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.problem.kind === 'missing') return undefined;
+    // Its replacement would be renamed over a FIFO or a device node (or the
+    // device a link leads to); a directory only makes the rename fail.
+    if (error.problem.kind === 'not-regular' && error.problem.type !== 'directory') {
+      throw new HaposError(ExitCode.haproxy, `can't update ${cert}.ocsp file (${error.reason})`);
+    }
+    await log.error(`current OCSP response ${cert}.ocsp is unreadable (${error.reason}): it will be replaced`);
+    return undefined;
+  }
+  // HAProxy 2.6 only takes a response at run time for a certificate that
+  // had a `.ocsp` when it started, so an empty one is a deliberate placeholder.
+  if (der.length === 0) {
+    log.debug(`Current OCSP response ${cert}.ocsp is an empty placeholder: it will be replaced`);
+    return undefined;
+  }
   let current: OcspResponse;
   try {
-    const der = readFileSync(`${cert}.ocsp`);
-    // HAProxy 2.6 only takes a response at run time for a certificate that
-    // had a `.ocsp` when it started, so an empty one is a deliberate placeholder.
-    if (der.length === 0) {
-      log.debug(`Current OCSP response ${cert}.ocsp is an empty placeholder: it will be replaced`);
-      return undefined;
-    }
     current = parseOcspResponse(der);
   } catch (error) {
     await log.error(`current OCSP response ${cert}.ocsp is unreadable (${messageOf(error)}): it will be replaced`);
@@ -400,12 +419,10 @@ interface Bundle {
 function readBundle(cert: string): Bundle {
   let text: string;
   try {
-    text = readFileSync(cert, 'latin1');
+    text = readPemFile(cert);
   } catch (error) {
-    throw new HaposError(
-      ExitCode.certificate,
-      `can't extract EE certificate from ${cert} (${describeReadError(error)})`,
-    );
+    if (!(error instanceof FileReadError)) throw error;
+    throw new HaposError(ExitCode.certificate, `can't extract EE certificate from ${cert} (${error.reason})`);
   }
   const blocks = splitPemCertificates(text).map((pem) => ({ pem, certificate: parseCertificate(pem) }));
   return { text, blocks, certificates: blocks.flatMap((block) => block.certificate ?? []) };
@@ -422,19 +439,6 @@ function extractEndEntity(cert: string, bundle: Bundle, eePath: string): BundleC
   }
   writeFileSync(eePath, ee.pem);
   return ee;
-}
-
-function describeReadError(error: unknown): string {
-  switch ((error as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'EACCES':
-      return 'permission denied';
-    default:
-      return messageOf(error);
-  }
 }
 
 /** Why a bundle holds no usable PEM certificate. */
@@ -507,9 +511,10 @@ function prepareChain(cert: string, bundle: Bundle, ee: BundleCertificate, log: 
     log.debug(`Using existing chain (${issuerFile})`);
     let issuerText: string;
     try {
-      issuerText = readFileSync(issuerFile, 'latin1');
-    } catch {
-      throw new HaposError(ExitCode.parsing, `can't copy current chain from ${issuerFile}`);
+      issuerText = readPemFile(issuerFile);
+    } catch (error) {
+      if (!(error instanceof FileReadError)) throw error;
+      throw new HaposError(ExitCode.parsing, `can't copy current chain from ${issuerFile} (${error.reason})`);
     }
     const certificates = splitPemCertificates(issuerText).flatMap((pem) => parseCertificate(pem) ?? []);
     return { certificates, pem: issuerText, fromIssuerFile: true };
@@ -550,8 +555,17 @@ function chainPemOf(ee: BundleCertificate, certificates: readonly BundleCertific
 
 /** What openssl verify and ocsp trust as CAfile: the chain, with extra anchors appended when given. */
 async function trustPemOf(chainPem: string, extraCaFile: string | undefined): Promise<string> {
-  return chainPem + (extraCaFile === undefined ? '' : await readFile(extraCaFile, 'latin1'));
+  if (extraCaFile === undefined) return chainPem;
+  try {
+    return chainPem + readPemFile(extraCaFile);
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    throw new HaposError(ExitCode.program, `--ca-file ${extraCaFile}: ${error.reason}`);
+  }
 }
+
+const readPemFile = (file: string) =>
+  readRegularFileSync(file, { maxBytes: PEM_FILE_MAX_BYTES }).bytes.toString('latin1');
 
 /**
  * What step 8 will hand `openssl verify` for a certificate, so that a batch
@@ -570,7 +584,13 @@ export async function plannedVerification(
   }
   const ee = blocks[0]?.certificate;
   if (ee === undefined) return undefined;
-  const issuerText = readFileSyncIfReadable(`${cert}.issuer`)?.toString('latin1');
+  let issuerText: string | undefined;
+  try {
+    issuerText = readPemFile(`${cert}.issuer`);
+  } catch (error) {
+    // Only a missing one sends the flow to the bundle's chain; the flow stops at any other failure.
+    if (!(error instanceof FileReadError) || error.problem.kind !== 'missing') return undefined;
+  }
   const chainPem =
     issuerText ??
     chainPemOf(
