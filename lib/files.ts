@@ -397,7 +397,7 @@ function readFailure(path: string, error: unknown, followSymlinks: boolean): Fil
   return new FileReadError(path, problem, code, { cause: error });
 }
 
-function specialFileType(stats: Stats): SpecialFileType {
+export function specialFileType(stats: Stats): SpecialFileType {
   if (stats.isDirectory()) return 'directory';
   if (stats.isFIFO()) return 'FIFO';
   if (stats.isCharacterDevice()) return 'character device';

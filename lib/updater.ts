@@ -218,11 +218,12 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock | HaposErro
     return await acquireLock(lockPath, { timeoutMs: options.lockTimeoutSeconds * 1000 });
   } catch (error) {
     if (error instanceof LockTimeoutError) {
+      const gaveUp = `gave up after ${options.lockTimeoutSeconds} s (--lock-timeout)`;
+      if (error.obstacle !== undefined) {
+        throw new HaposError(ExitCode.program, `${error.obstacle.path} ${error.obstacle.what}: remove it; ${gaveUp}`);
+      }
       const holder = error.holderPid === undefined ? 'another run' : `another run (PID ${error.holderPid})`;
-      throw new HaposError(
-        ExitCode.program,
-        `${holder} holds ${lockPath}; gave up after ${options.lockTimeoutSeconds} s (--lock-timeout)`,
-      );
+      throw new HaposError(ExitCode.program, `${holder} holds ${lockPath}; ${gaveUp}`);
     }
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     return new HaposError(

@@ -8,13 +8,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, lstat, mkdtemp, readFile, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, type TestPki } from './helpers/pki.ts';
-import { CLI_PATH, type CliRun } from './helpers/cli.ts';
+import { CLI_PATH, lockPathOf, type CliRun } from './helpers/cli.ts';
 import { certError, leftoversIn, programError, snapshot } from './helpers/aftermath.ts';
 
 let pki: TestPki;
@@ -77,9 +79,7 @@ async function startCli(
 
 async function cli(args: readonly string[]): Promise<TimedRun> {
   const result = await (await startCli(args)).finished;
-  if (!args.includes('--keep-temp')) {
-    assert.deepEqual(await readdir(result.tempDir), [], 'the run removes its temporary directory');
-  }
+  assert.deepEqual(await readdir(result.tempDir), [], 'the run removes its temporary directory');
   return result;
 }
 
@@ -134,6 +134,11 @@ async function assertStapled(cert: string): Promise<void> {
 
 function assertPrompt(result: TimedRun, boundMs = 5000): void {
   assert.ok(result.elapsedMs < boundMs, `took ${result.elapsedMs} ms`);
+}
+
+/** A run bounded by --lock-timeout 1: it waits that second, then gives up at once. */
+function assertGaveUpAfterOneSecond(result: TimedRun): void {
+  assert.ok(result.elapsedMs >= 1000 && result.elapsedMs < 3000, `took ${result.elapsedMs} ms`);
 }
 
 describe('special files where the bundle, its .ocsp or its .issuer should be', { concurrency: 4 }, () => {
@@ -249,6 +254,79 @@ describe('special files where the bundle, its .ocsp or its .issuer should be', {
     assert.deepEqual(await snapshot(path.dirname(cert)), before);
   });
 });
+
+describe('something other than a lock file at the lock path', { concurrency: 4 }, () => {
+  const inTheWay = (lock: string, what: string) =>
+    programError(`${lock} is ${what}, not a lock file: remove it; gave up after 1 s (--lock-timeout)`);
+
+  /** Runs with --lock-timeout 1 on a bundle with a previous run's files, after PLACE put something at the lock path. */
+  async function lockedOutBy(place: (lock: string) => Promise<void>): Promise<{ cert: string; result: TimedRun }> {
+    const cert = await placeBundle();
+    await placePreviousRun(cert);
+    await place(lockPathOf(cert));
+    const before = await snapshot(path.dirname(cert));
+    const result = await update(cert, '--lock-timeout', '1');
+    assert.deepEqual(await snapshot(path.dirname(cert)), before, 'the directory is left as it was');
+    return { cert, result };
+  }
+
+  test('a FIFO: exit 9 after --lock-timeout, the FIFO left alone', async () => {
+    const { cert, result } = await lockedOutBy(mkfifo);
+    assert.equal(result.stderr, inTheWay(lockPathOf(cert), 'a FIFO'));
+    assert.equal(result.exitCode, 9);
+    assertGaveUpAfterOneSecond(result);
+  });
+
+  test('a FIFO, and SIGTERM while the run waits: exit 9 at once', async (t) => {
+    const cert = await placeBundle();
+    await placePreviousRun(cert);
+    await mkfifo(lockPathOf(cert));
+    const before = await snapshot(path.dirname(cert));
+    const { child, tempDir, finished } = await startCli([
+      '-S',
+      '--retries',
+      '0',
+      '--lock-timeout',
+      '30',
+      '--cert',
+      cert,
+    ]);
+    t.after(() => child.kill('SIGKILL'));
+    // Its signal handlers are in place once the run has made its log; then it goes on to wait for the lock.
+    for (let tries = 0; tries < 100 && !(await runLogIn(tempDir)); tries++) await sleep(50);
+    assert.ok(await runLogIn(tempDir), 'the run started');
+    await sleep(300);
+    const signalledAt = Date.now();
+    child.kill('SIGTERM');
+    const result = await finished;
+    const endedAfterMs = Date.now() - signalledAt;
+    assert.equal(result.exitCode, 9, `signal ${result.signal}, stderr ${result.stderr}`);
+    assert.equal(result.stderr, '');
+    assert.ok(endedAfterMs < 2000, `ended ${endedAfterMs} ms after SIGTERM`);
+    assert.deepEqual(await snapshot(path.dirname(cert)), before);
+    assert.deepEqual(await readdir(tempDir), [], 'the run removes its temporary directory');
+  });
+
+  test('a dangling symbolic link: exit 9 after --lock-timeout, never followed', async () => {
+    const { cert, result } = await lockedOutBy((lock) => symlink(path.join(path.dirname(lock), 'nowhere'), lock));
+    assert.equal(result.stderr, inTheWay(lockPathOf(cert), 'a symbolic link'));
+    assert.equal(result.exitCode, 9);
+    assertGaveUpAfterOneSecond(result);
+    assert.equal(existsSync(path.join(path.dirname(cert), 'nowhere')), false, 'nothing created where it points');
+  });
+
+  test('a directory: exit 9 after --lock-timeout, the directory left alone', async () => {
+    const { cert, result } = await lockedOutBy((lock) => mkdir(lock));
+    assert.equal(result.stderr, inTheWay(lockPathOf(cert), 'a directory'));
+    assert.equal(result.exitCode, 9);
+    assertGaveUpAfterOneSecond(result);
+  });
+});
+
+/** Whether a run has made its log in TEMP_DIR (its TMPDIR). */
+async function runLogIn(tempDir: string): Promise<boolean> {
+  return (await readdir(tempDir)).some((name) => existsSync(path.join(tempDir, name, 'log')));
+}
 
 describe('options naming special files', { concurrency: 3 }, () => {
   for (const [what, place, reason] of [
