@@ -50,6 +50,7 @@ import {
   OCSP_RESPONSE_MAX_BYTES,
   PEM_FILE_MAX_BYTES,
   readRegularFileSync,
+  removeStaleTemporaryFiles,
   replaceFilesAtomically,
 } from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
@@ -156,6 +157,7 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
   // Waiting for the lock has its own limit (--lock-timeout); the deadline starts once it is held.
   const deadline = new Deadline(options.deadlineSeconds);
   try {
+    if (lock !== undefined && !(lock instanceof HaposError)) await removeLeftoversOfDeadRuns(options.cert, context.log);
     return await updateLocked(options, bundle, { ...context, deadline }, lock instanceof HaposError ? lock : undefined);
   } finally {
     deadline.clear();
@@ -229,6 +231,20 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock | HaposErro
     return new HaposError(
       ExitCode.haproxy,
       `can't update ${options.cert}.ocsp file: can't create ${lockPath} (${code})`,
+    );
+  }
+}
+
+/**
+ * Holding the lock, no live run can be writing CERT.ocsp or CERT.issuer: a
+ * temporary file of another process beside them is what a killed run left.
+ */
+async function removeLeftoversOfDeadRuns(cert: string, log: Log): Promise<void> {
+  for (const { path: leftover, pid, failure } of await removeStaleTemporaryFiles([`${cert}.ocsp`, `${cert}.issuer`])) {
+    log.debug(
+      failure === undefined
+        ? `Removed ${leftover}, left by a run (PID ${pid}) that ended before renaming it`
+        : `Can't remove ${leftover}, left by a run (PID ${pid}) that ended before renaming it (${failure})`,
     );
   }
 }

@@ -12,6 +12,7 @@ import {
   FileWriteError,
   isPrivateDirectory,
   readRegularFileSync,
+  removeStaleTemporaryFiles,
   replaceFilesAtomically,
   writeFileAtomic,
   type FileReadProblem,
@@ -542,5 +543,65 @@ describe('writeFileAtomic never replaces a special file', () => {
     await assertWriteFails(writeFileAtomic(path, 'response'), path, 'it is a character device, not a regular file');
     assert.ok((await fs.lstat(node)).isCharacterDevice());
     assert.deepEqual(await fs.readdir(devices), ['null']);
+  });
+});
+
+describe('removeStaleTemporaryFiles', () => {
+  const OTHER_PID = 4_000_001;
+  const leftover = (target: string, pid = OTHER_PID, id = '0123456789ab') => `.${target}.${pid}.${id}.tmp`;
+
+  it("removes other processes' temporary files for the targets, and nothing else", async () => {
+    const removed = [leftover('site.pem.ocsp'), leftover('site.pem.issuer', 77, 'ffffffffffff')];
+    const kept = [
+      leftover('site.pem.ocsp', process.pid),
+      leftover('other.pem.ocsp'),
+      leftover('site.pem.key'),
+      `${leftover('site.pem.ocsp')}.orig`,
+      leftover('site.pem.ocsp', OTHER_PID, '0123'),
+      leftover('site.pem.ocsp', OTHER_PID, '0123456789AB'),
+      '.site.pem.ocsp.tmp',
+      'site.pem.ocsp',
+    ];
+    for (const name of [...removed, ...kept]) await fs.writeFile(join(directory, name), 'partial');
+    await fs.mkdir(join(directory, leftover('site.pem.ocsp', OTHER_PID, 'aaaaaaaaaaaa')));
+    await fs.symlink(
+      join(directory, 'site.pem.ocsp'),
+      join(directory, leftover('site.pem.ocsp', OTHER_PID, 'bbbbbbbbbbbb')),
+    );
+    kept.push(
+      leftover('site.pem.ocsp', OTHER_PID, 'aaaaaaaaaaaa'),
+      leftover('site.pem.ocsp', OTHER_PID, 'bbbbbbbbbbbb'),
+    );
+
+    const found = await removeStaleTemporaryFiles([
+      join(directory, 'site.pem.ocsp'),
+      join(directory, 'site.pem.issuer'),
+    ]);
+    assert.deepEqual(found, [
+      { path: join(directory, removed[0]!), pid: OTHER_PID },
+      { path: join(directory, removed[1]!), pid: 77 },
+    ]);
+    assert.deepEqual((await fs.readdir(directory)).sort(), kept.sort());
+  });
+
+  it('looks beside the file a symbolic link leads to, as the writer does', async () => {
+    const elsewhere = join(directory, 'responses');
+    await fs.mkdir(elsewhere);
+    await fs.writeFile(join(elsewhere, 'site.der'), 'response');
+    await fs.symlink(join(elsewhere, 'site.der'), join(directory, 'site.pem.ocsp'));
+    await fs.writeFile(join(elsewhere, leftover('site.der')), 'partial');
+    await fs.writeFile(join(directory, leftover('site.pem.ocsp')), 'partial');
+    const found = await removeStaleTemporaryFiles([join(directory, 'site.pem.ocsp')]);
+    assert.deepEqual(found, [{ path: join(elsewhere, leftover('site.der')), pid: OTHER_PID }]);
+    assert.deepEqual(await fs.readdir(elsewhere), ['site.der']);
+  });
+
+  it('reports one it may not remove', { skip: !isRoot && 'needs a file owned by another user' }, async () => {
+    // In a sticky directory only the owner removes a file.
+    await fs.chmod(directory, 0o1777);
+    await fs.writeFile(join(directory, leftover('site.pem.ocsp')), 'partial');
+    const found = await asUnprivilegedUser(() => removeStaleTemporaryFiles([join(directory, 'site.pem.ocsp')]));
+    assert.deepEqual(found, [{ path: join(directory, leftover('site.pem.ocsp')), pid: OTHER_PID, failure: 'EPERM' }]);
+    assert.deepEqual(await fs.readdir(directory), [leftover('site.pem.ocsp')]);
   });
 });

@@ -79,7 +79,9 @@ async function startCli(
 
 async function cli(args: readonly string[]): Promise<TimedRun> {
   const result = await (await startCli(args)).finished;
-  assert.deepEqual(await readdir(result.tempDir), [], 'the run removes its temporary directory');
+  if (!args.includes('--keep-temp')) {
+    assert.deepEqual(await readdir(result.tempDir), [], 'the run removes its temporary directory');
+  }
   return result;
 }
 
@@ -326,6 +328,95 @@ describe('something other than a lock file at the lock path', { concurrency: 4 }
 /** Whether a run has made its log in TEMP_DIR (its TMPDIR). */
 async function runLogIn(tempDir: string): Promise<boolean> {
   return (await readdir(tempDir)).some((name) => existsSync(path.join(tempDir, name, 'log')));
+}
+
+describe('temporary files of a run killed between the flush and the rename', { concurrency: 3 }, () => {
+  /** The PID of a process that has exited just now. */
+  async function deadPid(): Promise<number> {
+    const exited = spawn('true');
+    await once(exited, 'exit');
+    assert.ok(exited.pid !== undefined);
+    return exited.pid;
+  }
+
+  test('removed by the next run that takes the lock, with a debug line; nothing else removed', async () => {
+    const cert = await placeBundle();
+    await placePreviousRun(cert);
+    const dir = path.dirname(cert);
+    const pid = await deadPid();
+    const stale = [`.site.pem.ocsp.${pid}.0123456789ab.tmp`, `.site.pem.issuer.${pid}.ba9876543210.tmp`];
+    const unrelated = [
+      `.other.pem.ocsp.${pid}.0123456789ab.tmp`,
+      `.site.pem.key.${pid}.0123456789ab.tmp`,
+      `site.pem.ocsp.${pid}.0123456789ab.tmp`,
+      `.site.pem.ocsp.${pid}.0123456789ab.tmp.orig`,
+      `.site.pem.ocsp.${pid}.0123456789.tmp`,
+      '.site.pem.ocsp.tmp',
+      '.site.pem.ocsp.notapid.0123456789ab.tmp',
+    ];
+    for (const name of [...stale, ...unrelated]) await writeFile(path.join(dir, name), 'partial\n');
+    // Named like one, but not a file a writer makes.
+    const directory = `.site.pem.ocsp.${pid}.aaaaaaaaaaaa.tmp`;
+    await mkdir(path.join(dir, directory));
+
+    const result = await update(cert, '--keep-temp');
+    assert.equal(result.stderr, '');
+    assert.equal(result.exitCode, 0);
+    await assertStapled(cert);
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      ['site.pem', 'site.pem.issuer', 'site.pem.ocsp', directory, ...unrelated].sort(),
+    );
+    const log = await readRunLog(result.tempDir);
+    for (const name of stale) {
+      assert.match(
+        log,
+        new RegExp(
+          `^Removed ${escape(path.join(dir, name))}, left by a run \\(PID ${pid}\\) that ended before renaming it$`,
+          'm',
+        ),
+      );
+    }
+  });
+
+  test('removed beside the file a linked .ocsp leads to, where the writer puts them', async () => {
+    const cert = await placeBundle();
+    await copyFile(pki.intermediate, `${cert}.issuer`);
+    const elsewhere = await caseDir();
+    await writeFile(path.join(elsewhere, 'site.der'), goodResponseInPlace);
+    await symlink(path.join(elsewhere, 'site.der'), `${cert}.ocsp`);
+    const pid = await deadPid();
+    const stale = `.site.der.${pid}.0123456789ab.tmp`;
+    await writeFile(path.join(elsewhere, stale), 'partial\n');
+
+    const result = await update(cert);
+    assert.equal(result.stderr, '');
+    assert.equal(result.exitCode, 0);
+    await assertStapled(cert);
+    assert.ok((await lstat(`${cert}.ocsp`)).isSymbolicLink(), 'the link stays');
+    assert.deepEqual(await readdir(elsewhere), ['site.der']);
+  });
+
+  test('left alone by -d, which takes no lock', async () => {
+    const cert = await placeBundle();
+    await placePreviousRun(cert);
+    const pid = await deadPid();
+    await writeFile(path.join(path.dirname(cert), `.site.pem.ocsp.${pid}.0123456789ab.tmp`), 'partial\n');
+    const before = await snapshot(path.dirname(cert));
+    const result = await cli(['-d', '--retries', '0', '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.deepEqual(await snapshot(path.dirname(cert)), before);
+  });
+});
+
+async function readRunLog(tempDir: string): Promise<string> {
+  const [runDir] = await readdir(tempDir);
+  assert.ok(runDir !== undefined, '--keep-temp kept the run directory');
+  return readFile(path.join(tempDir, runDir, 'log'), 'utf8');
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 describe('options naming special files', { concurrency: 3 }, () => {
