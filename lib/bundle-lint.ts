@@ -5,10 +5,9 @@
  * `openssl verify`'s business; orderedChain() gives the caller what to verify.
  */
 import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
 import { ExitCode } from './errors.ts';
-import { systemErrorCode } from './files.ts';
+import { FileReadError, OCSP_RESPONSE_MAX_BYTES, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
 import {
   CertificateParseError,
   OcspParseError,
@@ -163,15 +162,18 @@ type ExtraFile =
   | { readonly state: 'failed'; readonly reason: string };
 
 /** Reads a file HAProxy would look for; like HAProxy's stat(), a dangling link counts as absent. */
-async function readExtraFile(path: string): Promise<ExtraFile> {
+async function readExtraFile(path: string, maxBytes = PEM_FILE_MAX_BYTES): Promise<ExtraFile> {
   try {
-    return { state: 'read', bytes: await readFile(path) };
+    return { state: 'read', bytes: readRegularFileSync(path, { maxBytes }).bytes };
   } catch (error) {
-    const code = systemErrorCode(error);
-    if (code === 'ENOENT') return { state: 'absent' };
-    return { state: 'failed', reason: code ?? errorText(error) };
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.problem.kind === 'missing') return { state: 'absent' };
+    return { state: 'failed', reason: readFailureReason(error) };
   }
 }
+
+/** The system's code when it refused (as the lints have always said it), else why the file was not read. */
+const readFailureReason = (error: FileReadError) => error.code ?? error.reason;
 
 /** OpenSSL's PEM_read_bio_PrivateKey takes every block type ending so: PRIVATE KEY, EC PRIVATE KEY... */
 const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----\r?\n[\s\S]*?-----END \1-----/;
@@ -574,9 +576,10 @@ export async function lintBundle(certPath: string, options: LintOptions): Promis
   const findings = new Findings(certPath);
   let text: string;
   try {
-    text = (await readFile(certPath)).toString('latin1');
+    text = readRegularFileSync(certPath, { maxBytes: PEM_FILE_MAX_BYTES }).bytes.toString('latin1');
   } catch (error) {
-    const reason = systemErrorCode(error) ?? errorText(error);
+    if (!(error instanceof FileReadError)) throw error;
+    const reason = readFailureReason(error);
     findings.add('bundle-unreadable', 'error', ExitCode.certificate, `can't read ${certPath} (${reason})`);
     return findings.list;
   }
@@ -589,7 +592,7 @@ export async function lintBundle(certPath: string, options: LintOptions): Promis
   const chain = orderedChain(entries) ?? { leaf: first, issuers: [], unrelated: rest };
   const [issuerFile, ocspFile] = await Promise.all([
     readIssuerFile(certPath, chain.leaf),
-    readExtraFile(`${certPath}.ocsp`),
+    readExtraFile(`${certPath}.ocsp`, OCSP_RESPONSE_MAX_BYTES),
   ]);
   const context: BundleContext = { certPath, text, entries, chain, issuerFile, ocspFile };
 

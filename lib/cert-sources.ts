@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { systemErrorCode } from './files.ts';
+import { CRT_LIST_MAX_BYTES, FileReadError, readRegularFileSync, systemErrorCode } from './files.ts';
 
 export type OcspUpdateMode = 'on' | 'off';
 export type CertificateSource = 'cert' | 'dir' | 'crt-list';
@@ -202,20 +202,19 @@ function isCandidateName(name: string): boolean {
   return !NON_CERTIFICATE_EXTENSIONS.some((extension) => name.endsWith(extension));
 }
 
-/** False only when the start of the file could be read and holds no PEM certificate. */
-async function mayBeCertificate(path: string): Promise<boolean> {
-  let handle: fs.FileHandle | undefined;
+/**
+ * False when the start of the file could be read and holds no PEM
+ * certificate, or when it is no longer a regular file (a FIFO put in its
+ * place since it was listed is not waited on).
+ */
+function mayBeCertificate(path: string): boolean {
   try {
-    handle = await fs.open(path, 'r');
-    const buffer = Buffer.alloc(PEEK_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, PEEK_BYTES, 0);
-    return buffer.subarray(0, bytesRead).includes(PEM_CERTIFICATE_MARKER);
-  } catch {
+    const start = readRegularFileSync(path, { maxBytes: PEEK_BYTES, prefixOnly: true }).bytes;
+    return start.includes(PEM_CERTIFICATE_MARKER);
+  } catch (error) {
     // An unreadable file is kept so that its own run reports why, instead of
     // its OCSP response silently going stale.
-    return true;
-  } finally {
-    await handle?.close();
+    return !(error instanceof FileReadError && error.problem.kind === 'not-regular');
   }
 }
 
@@ -234,7 +233,9 @@ function sourceError(option: '--dir' | '--crt-list', path: string, error: unknow
       ? 'no such file or directory'
       : code === 'ENOTDIR'
         ? 'not a directory'
-        : `can't read it (${code ?? String(error)})`;
+        : error instanceof FileReadError && error.code === undefined
+          ? error.reason
+          : `can't read it (${code ?? String(error)})`;
   return new CertificateSourceError(path, `${option} ${path}: ${reason}`, { cause: error });
 }
 
@@ -253,7 +254,7 @@ export async function listCrtDirectory(dir: string): Promise<string[]> {
   const certificates: string[] = [];
   for (const name of names.filter(isCandidateName).sort()) {
     const path = join(dir, name);
-    if ((await isRegularFile(path)) && (await mayBeCertificate(path))) certificates.push(path);
+    if ((await isRegularFile(path)) && mayBeCertificate(path)) certificates.push(path);
   }
   return certificates;
 }
@@ -292,7 +293,7 @@ export async function expandBundles(paths: readonly string[]): Promise<string[]>
 async function readCrtList(listPath: string, crtBase: string | undefined): Promise<CrtListEntry[]> {
   let text: string;
   try {
-    text = await fs.readFile(listPath, 'utf8');
+    text = readRegularFileSync(listPath, { maxBytes: CRT_LIST_MAX_BYTES }).bytes.toString('utf8');
   } catch (error) {
     throw sourceError('--crt-list', listPath, error);
   }

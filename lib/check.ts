@@ -1,6 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HaposError, ExitCode } from './errors.ts';
+import { HaposError, ExitCode, programError } from './errors.ts';
+import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
 import { parseCertificate, splitPemCertificates } from './bundle.ts';
 import { lintBundle, type Finding, type FindingCode, type FindingExitCode } from './bundle-lint.ts';
 import { explicitTrustOnlyArgs, type Openssl } from './openssl.ts';
@@ -75,10 +76,9 @@ async function chainProblem(
   settings: CheckSettings,
   context: { openssl: Openssl; tempDir: string },
 ): Promise<string | undefined> {
-  const certificates = splitPemCertificates(await readFile(cert, 'latin1')).flatMap(
-    (pem) => parseCertificate(pem) ?? [],
-  );
-  const issuerFile = await readFile(`${cert}.issuer`, 'latin1').catch(() => '');
+  // The lints read the bundle a moment ago; a bundle that is no longer readable has nothing to check.
+  const certificates = splitPemCertificates(readPemFile(cert) ?? '').flatMap((pem) => parseCertificate(pem) ?? []);
+  const issuerFile = readPemFile(`${cert}.issuer`) ?? '';
   const [ee, ...rest] = certificates;
   if (ee === undefined) return undefined;
   const chainPems = rest.length > 0 ? rest.map((certificate) => certificate.pem).join('') : issuerFile;
@@ -86,11 +86,12 @@ async function chainProblem(
   const chainFile = path.join(context.tempDir, 'check-chain.pem');
   await writeFile(eeFile, ee.pem);
   await writeFile(chainFile, chainPems);
-  // --ca-file replaces the system store rather than adding to it.
+  // --ca-file replaces the system store rather than adding to it. openssl
+  // gets a copy: it would wait forever on a FIFO, or read a device without end.
+  const anchorsFile = path.join(context.tempDir, 'check-anchors.pem');
+  if (settings.caFile !== undefined) await writeFile(anchorsFile, readCaFile(settings.caFile));
   const anchors =
-    settings.caFile === undefined
-      ? []
-      : ['-CAfile', settings.caFile, ...explicitTrustOnlyArgs(context.openssl.version)];
+    settings.caFile === undefined ? [] : ['-CAfile', anchorsFile, ...explicitTrustOnlyArgs(context.openssl.version)];
   const trust = settings.partialChain
     ? ['-partial_chain', '-CAfile', chainFile]
     : [...anchors, '-untrusted', chainFile];
@@ -99,4 +100,22 @@ async function chainProblem(
   const reason = parseVerifyError(`${verified.stdout}${verified.stderr}`) ?? 'openssl verify refused it';
   const anchor = settings.caFile === undefined ? 'the system trust store' : settings.caFile;
   return `the chain does not reach a root in ${settings.partialChain ? 'the bundle (--partial-chain)' : anchor}: ${reason}`;
+}
+
+function readPemFile(file: string): string | undefined {
+  try {
+    return readRegularFileSync(file, { maxBytes: PEM_FILE_MAX_BYTES }).bytes.toString('latin1');
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    return undefined;
+  }
+}
+
+function readCaFile(caFile: string): Buffer {
+  try {
+    return readRegularFileSync(caFile, { maxBytes: PEM_FILE_MAX_BYTES }).bytes;
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    throw programError(`--ca-file ${caFile}: ${error.reason}`);
+  }
 }

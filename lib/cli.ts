@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { dir } from 'tmp-promise';
 import { HaposError, ExitCode, programError } from './errors.ts';
 import { killRunningPrograms, run } from './exec.ts';
+import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
 import { releaseHeldLocksSync } from './lock.ts';
 import { Openssl } from './openssl.ts';
 import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
@@ -73,8 +74,10 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     stdout: io.stdout,
     stderr: io.stderr,
   });
-  if (options.vaFile !== undefined && options.vaFile !== '-' && !existsSync(options.vaFile)) {
-    return reportProgramError(io, log, `VAfile does not exists: ${options.vaFile}`, options);
+  if (options.vaFile !== undefined && options.vaFile !== '-') {
+    // openssl would wait forever on a FIFO, or read a device without end.
+    const problem = vaFileProblem(options.vaFile);
+    if (problem !== undefined) return reportProgramError(io, log, problem, options);
   }
 
   const tempDir = await dir({
@@ -111,6 +114,18 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     process.off('SIGINT', abort);
     process.off('SIGTERM', abort);
     removeTempDir();
+  }
+}
+
+/** Why `--VAfile` cannot be handed to openssl, if it cannot: the original only said when it was missing. */
+function vaFileProblem(vaFile: string): string | undefined {
+  try {
+    readRegularFileSync(vaFile, { maxBytes: PEM_FILE_MAX_BYTES });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.problem.kind === 'missing') return `VAfile does not exists: ${vaFile}`;
+    return `VAfile can't be read: ${vaFile} (${error.reason})`;
   }
 }
 

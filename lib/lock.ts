@@ -1,20 +1,40 @@
-import { closeSync, fstatSync, openSync, promises as fs, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  promises as fs,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { systemErrorCode } from './files.ts';
+import { FileReadError, readRegularFileSync, specialFileType, systemErrorCode } from './files.ts';
 
-/** Another process held the lock for the whole waiting time. */
+/** Something at a lock's path that is not a lock file, and that only a person should remove. */
+export interface LockObstacle {
+  readonly path: string;
+  /** What it is, after its path: "is a FIFO, not a lock file". */
+  readonly what: string;
+}
+
+/** Another process held the lock, or something else sat in its place, for the whole waiting time. */
 export class LockTimeoutError extends Error {
   override readonly name = 'LockTimeoutError';
 
   constructor(
     readonly lockPath: string,
-    /** `undefined` when the lock file named no process (empty or being written). */
+    /** `undefined` when the lock file named no process (empty or being written), or was no lock file. */
     readonly holderPid: number | undefined,
     readonly waitedMs: number,
+    readonly obstacle?: LockObstacle,
   ) {
     const holder = holderPid === undefined ? 'an unknown process' : `PID ${holderPid}`;
-    super(`timed out after ${waitedMs} ms waiting for the lock ${lockPath}, held by ${holder}`);
+    super(
+      `timed out after ${waitedMs} ms waiting for the lock ${lockPath}, ` +
+        (obstacle === undefined ? `held by ${holder}` : `${obstacle.path} ${obstacle.what}`),
+    );
   }
 }
 
@@ -49,6 +69,12 @@ export const UNREADABLE_LOCK_STALE_MS = 5_000;
 
 const DEFAULT_POLL_MS = 100;
 
+/** Never follows a symbolic link, even a dangling one: EEXIST instead. */
+const EXCLUSIVE_CREATION = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** A lock record is a PID, a host name and a start time: a larger file is something else. */
+const LOCK_FILE_MAX_BYTES = 4096;
+
 /** One line each: PID, host name, start time. A file holding just a PID is understood too. */
 export function formatLockRecord(holder: LockHolder): string {
   return [holder.pid, holder.host ?? '', holder.startTime ?? ''].join('\n') + '\n';
@@ -77,14 +103,17 @@ export function parseProcessStartTime(stat: string): string | undefined {
 
 /**
  * Creates `lockPath` exclusively, waiting while a live process holds it and
- * taking over a lock whose holder has died. Throws `LockTimeoutError` after
- * `timeoutMs`; other failures (e.g. a read-only directory) are thrown as the
- * system error.
+ * taking over a lock whose holder has died. Whatever else is at the path (a
+ * FIFO, a directory, a symbolic link, a device, a large file) is never
+ * opened for long, followed nor removed: it is waited on like a live holder.
+ * Throws `LockTimeoutError` after `timeoutMs`; other failures (e.g. a
+ * read-only directory) are thrown as the system error.
  */
 export async function acquireLock(lockPath: string, options: LockOptions): Promise<Lock> {
   const startedAt = Date.now();
   ownRecord ??= formatLockRecord({ pid: process.pid, host: hostname(), startTime: await readStartTime(process.pid) });
   const record = ownRecord;
+  let retryAtOnce = true;
   for (;;) {
     const inode = createLockFile(lockPath, record);
     if (inode !== undefined) {
@@ -92,11 +121,22 @@ export async function acquireLock(lockPath: string, options: LockOptions): Promi
       heldLocks.add(lock);
       return lock;
     }
-    const observed = await inspectLock(lockPath);
-    if (observed === undefined) continue;
-    if ((await isStale(observed)) && (await removeStaleLock(lockPath))) continue;
+    const observed = inspectLock(lockPath);
+    const removal = observed.state === 'held' && (await isStale(observed)) ? await removeStaleLock(lockPath) : 'none';
+    // Gone, or stale and removed: the next attempt may well succeed. Twice in
+    // a row without success means others are racing for it; wait like them.
+    if ((observed.state === 'vanished' || removal === 'removed') && retryAtOnce) {
+      retryAtOnce = false;
+      continue;
+    }
+    retryAtOnce = true;
     const waitedMs = Date.now() - startedAt;
-    if (waitedMs >= options.timeoutMs) throw new LockTimeoutError(lockPath, observed.holder?.pid, waitedMs);
+    if (waitedMs >= options.timeoutMs) {
+      const inTheWay =
+        typeof removal === 'object' ? removal : observed.state === 'obstacle' ? observed.obstacle : undefined;
+      const holderPid = observed.state === 'held' ? observed.holder?.pid : undefined;
+      throw new LockTimeoutError(lockPath, inTheWay === undefined ? holderPid : undefined, waitedMs, inTheWay);
+    }
     await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, options.timeoutMs - waitedMs));
   }
 }
@@ -136,25 +176,21 @@ class HeldLock implements Lock {
   }
 
   private isStillOurs(): boolean {
-    let descriptor: number;
-    try {
-      descriptor = openSync(this.path, 'r');
-    } catch (error) {
-      if (systemErrorCode(error) === 'ENOENT') return false;
-      throw error;
-    }
-    try {
-      return fstatSync(descriptor).ino === this.inode && readFileSync(descriptor, 'utf8') === this.record;
-    } finally {
-      closeSync(descriptor);
-    }
+    const observed = inspectLock(this.path);
+    return observed.state === 'held' && observed.inode === this.inode && observed.text === this.record;
   }
 }
 
-interface ObservedLock {
+interface HeldLockFile {
+  readonly state: 'held';
   readonly holder: LockHolder | undefined;
   readonly ageMs: number;
+  readonly inode: number;
+  readonly text: string;
 }
+
+type ObservedLock =
+  HeldLockFile | { readonly state: 'vanished' } | { readonly state: 'obstacle'; readonly obstacle: LockObstacle };
 
 /**
  * The new file's inode, or `undefined` when the lock already exists. A few
@@ -164,7 +200,7 @@ interface ObservedLock {
 function createLockFile(lockPath: string, record: string): number | undefined {
   let descriptor: number;
   try {
-    descriptor = openSync(lockPath, 'wx', 0o644);
+    descriptor = openSync(lockPath, EXCLUSIVE_CREATION, 0o644);
   } catch (error) {
     if (systemErrorCode(error) === 'EEXIST') return undefined;
     throw error;
@@ -180,24 +216,40 @@ function createLockFile(lockPath: string, record: string): number | undefined {
   }
 }
 
-/** `undefined` when the lock vanished in the meantime. */
-async function inspectLock(lockPath: string): Promise<ObservedLock | undefined> {
-  let handle: fs.FileHandle;
+/**
+ * What is at a lock's path, never blocking on it nor following a link. A
+ * few bytes, read synchronously, as the lock file is written. A file that
+ * cannot be read (EACCES) is thrown as the `FileReadError`.
+ */
+function inspectLock(lockPath: string): ObservedLock {
+  let text: string;
+  let stats: Stats;
   try {
-    handle = await fs.open(lockPath, 'r');
+    const content = readRegularFileSync(lockPath, { maxBytes: LOCK_FILE_MAX_BYTES, followSymlinks: false });
+    text = content.bytes.toString('utf8');
+    stats = content.stats;
   } catch (error) {
-    if (systemErrorCode(error) === 'ENOENT') return undefined;
+    if (!(error instanceof FileReadError)) throw error;
+    const { problem } = error;
+    if (problem.kind === 'missing') return { state: 'vanished' };
+    if (problem.kind === 'not-regular') {
+      return { state: 'obstacle', obstacle: { path: lockPath, what: `is a ${problem.type}, not a lock file` } };
+    }
+    if (problem.kind === 'too-large') {
+      return { state: 'obstacle', obstacle: { path: lockPath, what: `is not a lock file (${error.reason})` } };
+    }
     throw error;
   }
-  try {
-    const [stats, text] = await Promise.all([handle.stat(), handle.readFile('utf8')]);
-    return { holder: parseLockRecord(text), ageMs: Date.now() - stats.mtimeMs };
-  } finally {
-    await handle.close();
-  }
+  return {
+    state: 'held',
+    holder: parseLockRecord(text),
+    ageMs: Date.now() - stats.mtimeMs,
+    inode: stats.ino,
+    text,
+  };
 }
 
-async function isStale({ holder, ageMs }: ObservedLock): Promise<boolean> {
+async function isStale({ holder, ageMs }: HeldLockFile): Promise<boolean> {
   if (holder === undefined) return ageMs >= UNREADABLE_LOCK_STALE_MS;
   // A process on another host (shared storage) cannot be checked from here.
   if (holder.host !== undefined && holder.host !== hostname()) return false;
@@ -211,34 +263,41 @@ async function isStale({ holder, ageMs }: ObservedLock): Promise<boolean> {
  * Two waiters may both find the same stale lock. If both deleted it, the slower
  * one could delete the lock the faster one has just created. A second lock
  * file serialises the breakers, and the staleness is checked again under it.
- * Returns false when another process is breaking the lock right now.
+ * `busy` when another process is breaking the lock right now, or what sits in
+ * the second lock file's place.
  */
-async function removeStaleLock(lockPath: string): Promise<boolean> {
+async function removeStaleLock(lockPath: string): Promise<'removed' | 'busy' | LockObstacle> {
   const breakPath = `${lockPath}.break`;
   try {
-    await (await fs.open(breakPath, 'wx', 0o644)).close();
+    closeSync(openSync(breakPath, EXCLUSIVE_CREATION, 0o644));
   } catch (error) {
     if (systemErrorCode(error) !== 'EEXIST') throw error;
-    await removeAbandonedBreakLock(breakPath);
-    return false;
+    return await removeAbandonedBreakLock(breakPath);
   }
   try {
-    const current = await inspectLock(lockPath);
-    if (current !== undefined && (await isStale(current))) await fs.rm(lockPath, { force: true });
-    return true;
+    const current = inspectLock(lockPath);
+    if (current.state === 'held' && (await isStale(current))) unlinkIfExists(lockPath);
+    return 'removed';
   } finally {
-    await fs.rm(breakPath, { force: true });
+    unlinkIfExists(breakPath);
   }
 }
 
-/** A breaker holds its file for microseconds; one that stays has lost its process. */
-async function removeAbandonedBreakLock(breakPath: string): Promise<void> {
+/**
+ * A breaker holds its file for microseconds; one that stays has lost its
+ * process. Only a regular file can be one.
+ */
+async function removeAbandonedBreakLock(breakPath: string): Promise<'busy' | LockObstacle> {
+  let stats: Stats;
   try {
-    const stats = await fs.stat(breakPath);
-    if (Date.now() - stats.mtimeMs >= UNREADABLE_LOCK_STALE_MS) await fs.rm(breakPath, { force: true });
+    stats = await fs.lstat(breakPath);
   } catch (error) {
     if (systemErrorCode(error) !== 'ENOENT') throw error;
+    return 'busy';
   }
+  if (!stats.isFile()) return { path: breakPath, what: `is a ${specialFileType(stats)}, not a lock file` };
+  if (Date.now() - stats.mtimeMs >= UNREADABLE_LOCK_STALE_MS) unlinkIfExists(breakPath);
+  return 'busy';
 }
 
 function processExists(pid: number): boolean {

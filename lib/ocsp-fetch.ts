@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { run, type CommandResult } from './exec.ts';
-import { readFileSyncIfReadable } from './files.ts';
+import { FileReadError, formatByteCount, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from './files.ts';
 import type { Openssl, Verification } from './openssl.ts';
 import { describeFetchFailure } from './openssl-output.ts';
 
@@ -74,7 +74,7 @@ export async function fetchOcspResponse(
   });
   // openssl saves a response before judging it, so a `tryLater` answer or
   // one that fails verification is on disk even though openssl exits 1.
-  const body = readFileSyncIfReadable(files.response);
+  const body = readSavedResponse(files.response);
   if (body !== undefined && body.length > 0) return { body, verdict: fetched };
   const failure = describeFetchFailure(fetched.stderr);
   throw new FetchError(failure.reason, failure.transient);
@@ -136,7 +136,7 @@ async function fetchWithCurl(
   const [status = '', ...contentTypeWords] = fetched.stdout.trim().split(' ');
   const contentType = contentTypeWords.join(' ').split(';')[0]!.trim();
   if (status !== '200') throw new FetchError(`HTTP ${status}`, status.startsWith('5'));
-  const body = readFileSyncIfReadable(files.response) ?? Buffer.alloc(0);
+  const body = readSavedResponse(files.response) ?? Buffer.alloc(0);
   if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
   if (/^text\//i.test(contentType)) throw new FetchError(`a ${contentType} body instead of an OCSP response`, false);
   return body;
@@ -148,3 +148,19 @@ export function hostOfUrl(url: string): string {
 }
 
 export const isHttpUrl = (url: string): boolean => /^https?:\/\//i.test(url);
+
+/** The answer openssl or curl saved, `undefined` when there is none; one larger than any response is refused. */
+function readSavedResponse(path: string): Buffer | undefined {
+  try {
+    return readRegularFileSync(path, { maxBytes: OCSP_RESPONSE_MAX_BYTES }).bytes;
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.problem.kind === 'too-large') {
+      throw new FetchError(
+        `a body larger than ${formatByteCount(OCSP_RESPONSE_MAX_BYTES)} instead of an OCSP response`,
+        false,
+      );
+    }
+    return undefined;
+  }
+}

@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaposError, ExitCode } from './errors.ts';
@@ -45,7 +44,15 @@ import {
   type Fetched,
   type Responder,
 } from './ocsp-fetch.ts';
-import { FileWriteError, readFileSyncIfReadable, replaceFilesAtomically } from './files.ts';
+import {
+  FileReadError,
+  FileWriteError,
+  OCSP_RESPONSE_MAX_BYTES,
+  PEM_FILE_MAX_BYTES,
+  readRegularFileSync,
+  removeStaleTemporaryFiles,
+  replaceFilesAtomically,
+} from './files.ts';
 import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
 import type { Log } from './run-log.ts';
 import type { ChainVerifier, VerificationRequest } from './chain-verifier.ts';
@@ -150,6 +157,7 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
   // Waiting for the lock has its own limit (--lock-timeout); the deadline starts once it is held.
   const deadline = new Deadline(options.deadlineSeconds);
   try {
+    if (lock !== undefined && !(lock instanceof HaposError)) await removeLeftoversOfDeadRuns(options.cert, context.log);
     return await updateLocked(options, bundle, { ...context, deadline }, lock instanceof HaposError ? lock : undefined);
   } finally {
     deadline.clear();
@@ -212,16 +220,31 @@ async function lockCertificate(options: UpdateOptions): Promise<Lock | HaposErro
     return await acquireLock(lockPath, { timeoutMs: options.lockTimeoutSeconds * 1000 });
   } catch (error) {
     if (error instanceof LockTimeoutError) {
+      const gaveUp = `gave up after ${options.lockTimeoutSeconds} s (--lock-timeout)`;
+      if (error.obstacle !== undefined) {
+        throw new HaposError(ExitCode.program, `${error.obstacle.path} ${error.obstacle.what}: remove it; ${gaveUp}`);
+      }
       const holder = error.holderPid === undefined ? 'another run' : `another run (PID ${error.holderPid})`;
-      throw new HaposError(
-        ExitCode.program,
-        `${holder} holds ${lockPath}; gave up after ${options.lockTimeoutSeconds} s (--lock-timeout)`,
-      );
+      throw new HaposError(ExitCode.program, `${holder} holds ${lockPath}; ${gaveUp}`);
     }
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     return new HaposError(
       ExitCode.haproxy,
       `can't update ${options.cert}.ocsp file: can't create ${lockPath} (${code})`,
+    );
+  }
+}
+
+/**
+ * Holding the lock, no live run can be writing CERT.ocsp or CERT.issuer: a
+ * temporary file of another process beside them is what a killed run left.
+ */
+async function removeLeftoversOfDeadRuns(cert: string, log: Log): Promise<void> {
+  for (const { path: leftover, pid, failure } of await removeStaleTemporaryFiles([`${cert}.ocsp`, `${cert}.issuer`])) {
+    log.debug(
+      failure === undefined
+        ? `Removed ${leftover}, left by a run (PID ${pid}) that ended before renaming it`
+        : `Can't remove ${leftover}, left by a run (PID ${pid}) that ended before renaming it (${failure})`,
     );
   }
 }
@@ -354,20 +377,33 @@ interface TempFiles extends ReturnType<typeof ownTempFiles> {
  * Step 3: says whether the response in place has expired, and returns it so
  * that a newer one is never replaced by an older one. An unreadable file is
  * reported and replaced (an empty one silently: a placeholder); the original
- * silently ignored both.
+ * silently ignored both. A FIFO or a device there is never replaced: exit 5.
  */
 async function reportCurrentResponse(cert: string, context: UpdateContext): Promise<OcspResponse | undefined> {
   const { log } = context;
   log.debug('An OCSP response already exists: checking its expiration.');
+  let der: Buffer;
+  try {
+    der = readRegularFileSync(`${cert}.ocsp`, { maxBytes: OCSP_RESPONSE_MAX_BYTES }).bytes;
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.problem.kind === 'missing') return undefined;
+    // Its replacement would be renamed over a FIFO or a device node (or the
+    // device a link leads to); a directory only makes the rename fail.
+    if (error.problem.kind === 'not-regular' && error.problem.type !== 'directory') {
+      throw new HaposError(ExitCode.haproxy, `can't update ${cert}.ocsp file (${error.reason})`);
+    }
+    await log.error(`current OCSP response ${cert}.ocsp is unreadable (${error.reason}): it will be replaced`);
+    return undefined;
+  }
+  // HAProxy 2.6 only takes a response at run time for a certificate that
+  // had a `.ocsp` when it started, so an empty one is a deliberate placeholder.
+  if (der.length === 0) {
+    log.debug(`Current OCSP response ${cert}.ocsp is an empty placeholder: it will be replaced`);
+    return undefined;
+  }
   let current: OcspResponse;
   try {
-    const der = readFileSync(`${cert}.ocsp`);
-    // HAProxy 2.6 only takes a response at run time for a certificate that
-    // had a `.ocsp` when it started, so an empty one is a deliberate placeholder.
-    if (der.length === 0) {
-      log.debug(`Current OCSP response ${cert}.ocsp is an empty placeholder: it will be replaced`);
-      return undefined;
-    }
     current = parseOcspResponse(der);
   } catch (error) {
     await log.error(`current OCSP response ${cert}.ocsp is unreadable (${messageOf(error)}): it will be replaced`);
@@ -400,12 +436,10 @@ interface Bundle {
 function readBundle(cert: string): Bundle {
   let text: string;
   try {
-    text = readFileSync(cert, 'latin1');
+    text = readPemFile(cert);
   } catch (error) {
-    throw new HaposError(
-      ExitCode.certificate,
-      `can't extract EE certificate from ${cert} (${describeReadError(error)})`,
-    );
+    if (!(error instanceof FileReadError)) throw error;
+    throw new HaposError(ExitCode.certificate, `can't extract EE certificate from ${cert} (${error.reason})`);
   }
   const blocks = splitPemCertificates(text).map((pem) => ({ pem, certificate: parseCertificate(pem) }));
   return { text, blocks, certificates: blocks.flatMap((block) => block.certificate ?? []) };
@@ -422,19 +456,6 @@ function extractEndEntity(cert: string, bundle: Bundle, eePath: string): BundleC
   }
   writeFileSync(eePath, ee.pem);
   return ee;
-}
-
-function describeReadError(error: unknown): string {
-  switch ((error as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-      return 'no such file';
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'EACCES':
-      return 'permission denied';
-    default:
-      return messageOf(error);
-  }
 }
 
 /** Why a bundle holds no usable PEM certificate. */
@@ -507,9 +528,10 @@ function prepareChain(cert: string, bundle: Bundle, ee: BundleCertificate, log: 
     log.debug(`Using existing chain (${issuerFile})`);
     let issuerText: string;
     try {
-      issuerText = readFileSync(issuerFile, 'latin1');
-    } catch {
-      throw new HaposError(ExitCode.parsing, `can't copy current chain from ${issuerFile}`);
+      issuerText = readPemFile(issuerFile);
+    } catch (error) {
+      if (!(error instanceof FileReadError)) throw error;
+      throw new HaposError(ExitCode.parsing, `can't copy current chain from ${issuerFile} (${error.reason})`);
     }
     const certificates = splitPemCertificates(issuerText).flatMap((pem) => parseCertificate(pem) ?? []);
     return { certificates, pem: issuerText, fromIssuerFile: true };
@@ -550,8 +572,17 @@ function chainPemOf(ee: BundleCertificate, certificates: readonly BundleCertific
 
 /** What openssl verify and ocsp trust as CAfile: the chain, with extra anchors appended when given. */
 async function trustPemOf(chainPem: string, extraCaFile: string | undefined): Promise<string> {
-  return chainPem + (extraCaFile === undefined ? '' : await readFile(extraCaFile, 'latin1'));
+  if (extraCaFile === undefined) return chainPem;
+  try {
+    return chainPem + readPemFile(extraCaFile);
+  } catch (error) {
+    if (!(error instanceof FileReadError)) throw error;
+    throw new HaposError(ExitCode.program, `--ca-file ${extraCaFile}: ${error.reason}`);
+  }
 }
+
+const readPemFile = (file: string) =>
+  readRegularFileSync(file, { maxBytes: PEM_FILE_MAX_BYTES }).bytes.toString('latin1');
 
 /**
  * What step 8 will hand `openssl verify` for a certificate, so that a batch
@@ -570,7 +601,13 @@ export async function plannedVerification(
   }
   const ee = blocks[0]?.certificate;
   if (ee === undefined) return undefined;
-  const issuerText = readFileSyncIfReadable(`${cert}.issuer`)?.toString('latin1');
+  let issuerText: string | undefined;
+  try {
+    issuerText = readPemFile(`${cert}.issuer`);
+  } catch (error) {
+    // Only a missing one sends the flow to the bundle's chain; the flow stops at any other failure.
+    if (!(error instanceof FileReadError) || error.problem.kind !== 'missing') return undefined;
+  }
   const chainPem =
     issuerText ??
     chainPemOf(

@@ -369,4 +369,24 @@ describe('collectCertificates', () => {
       message: `crt-list ${join(base, 'bad.txt')}, line 2: unclosed '['`,
     });
   });
+
+  it('refuses a --crt-list that is a FIFO, a directory or larger than 32 MiB, without reading it', async () => {
+    const base = await scratch('special-lists');
+    const fifo = join(base, 'fifo.txt');
+    const made = await run('mkfifo', [fifo]);
+    assert.equal(made.exitCode, 0, made.stderr);
+    const huge = join(base, 'huge.txt');
+    await fs.writeFile(huge, '');
+    await fs.truncate(huge, 32 * 1024 * 1024 + 1);
+    for (const [list, reason] of [
+      [fifo, 'it is a FIFO, not a regular file'],
+      [base, 'it is a directory'],
+      [huge, 'it is 33554433 bytes, larger than the 32 MiB limit'],
+    ] as const) {
+      await assert.rejects(collectCertificates({ certs: [], dirs: [], crtLists: [list] }), {
+        name: 'CertificateSourceError',
+        message: `--crt-list ${list}: ${reason}`,
+      });
+    }
+  });
 });

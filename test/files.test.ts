@@ -1,17 +1,22 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import {
+  FileReadError,
   FileWriteError,
   isPrivateDirectory,
-  readFileIfExists,
+  readRegularFileSync,
+  removeStaleTemporaryFiles,
   replaceFilesAtomically,
   writeFileAtomic,
+  type FileReadProblem,
+  type ReadLimits,
 } from '../lib/files.ts';
 
 const execFileAsync = promisify(execFile);
@@ -84,22 +89,6 @@ describe('isPrivateDirectory', () => {
       assert.equal(isPrivateDirectory(mode), expected);
     });
   }
-});
-
-describe('readFileIfExists', () => {
-  it('returns the content of an existing file', async () => {
-    const path = join(directory, 'present');
-    await fs.writeFile(path, 'content');
-    assert.deepEqual(await readFileIfExists(path), Buffer.from('content'));
-  });
-
-  it('returns undefined for a missing file', async () => {
-    assert.equal(await readFileIfExists(join(directory, 'missing')), undefined);
-  });
-
-  it('throws other errors', async () => {
-    await assert.rejects(readFileIfExists(directory), { code: 'EISDIR' });
-  });
 });
 
 describe('writeFileAtomic', () => {
@@ -355,5 +344,264 @@ try {
       );
     }
     assert.deepEqual(await temporaryFilesIn(directory), []);
+  });
+});
+
+const mkfifo = (path: string) => execFileAsync('mkfifo', [path]);
+
+/** A character device node in DIR with /dev/null's numbers, or undefined where mknod is not permitted. */
+async function privateDevNull(dir: string): Promise<string | undefined> {
+  const node = join(dir, 'null');
+  return execFileAsync('mknod', [node, 'c', '1', '3']).then(
+    () => node,
+    () => undefined,
+  );
+}
+
+/**
+ * What readRegularFileSync makes of PATH, in a process of its own: a read
+ * that blocks (a FIFO with no writer) would block this one for good.
+ */
+async function readInChildProcess(path: string, limits: ReadLimits): Promise<string> {
+  const worker = join(directory, 'read.mjs');
+  await fs.writeFile(
+    worker,
+    `import { FileReadError, readRegularFileSync } from ${JSON.stringify(FILES_MODULE_URL)};
+try {
+  console.log('read ' + readRegularFileSync(process.argv[2], JSON.parse(process.argv[3])).bytes.length);
+} catch (error) {
+  console.log(error instanceof FileReadError ? error.reason : String(error));
+}
+`,
+  );
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', worker, path, JSON.stringify(limits)], {
+    cwd: PROJECT_ROOT,
+    timeout: 10_000,
+  });
+  return stdout.trim();
+}
+
+function assertReadFails(path: string, limits: ReadLimits, problem: FileReadProblem, reason: string): void {
+  assert.throws(
+    () => readRegularFileSync(path, limits),
+    (error: unknown) => {
+      assert.ok(error instanceof FileReadError, `expected a FileReadError, got ${String(error)}`);
+      assert.equal(error.path, path);
+      assert.deepEqual(error.problem, problem);
+      assert.equal(error.reason, reason);
+      assert.equal(error.message, `can't read ${path}: ${reason}`);
+      return true;
+    },
+  );
+}
+
+describe('readRegularFileSync', () => {
+  it('reads a regular file, with the attributes of what it opened', async () => {
+    const path = join(directory, 'site.pem');
+    await fs.writeFile(path, 'bundle\n');
+    const { bytes, stats } = readRegularFileSync(path, { maxBytes: 100 });
+    assert.equal(bytes.toString(), 'bundle\n');
+    assert.equal(stats.ino, (await fs.stat(path)).ino);
+  });
+
+  it('reads a file of exactly maxBytes, and refuses one of a byte more', async () => {
+    const path = join(directory, 'site.pem');
+    await fs.writeFile(path, Buffer.alloc(100_000, 0x41));
+    assert.equal(readRegularFileSync(path, { maxBytes: 100_000 }).bytes.length, 100_000);
+    assertReadFails(
+      path,
+      { maxBytes: 99_999 },
+      { kind: 'too-large', maxBytes: 99_999, size: 100_000 },
+      'it is 100000 bytes, larger than the 99999 bytes limit',
+    );
+  });
+
+  it('refuses a file by its size, without reading it (a sparse 1 TiB)', async () => {
+    const path = join(directory, 'site.pem');
+    await fs.writeFile(path, '');
+    await fs.truncate(path, 2 ** 40);
+    const startedAt = Date.now();
+    assertReadFails(
+      path,
+      { maxBytes: 4 * MEBIBYTE },
+      { kind: 'too-large', maxBytes: 4 * MEBIBYTE, size: 2 ** 40 },
+      'it is 1099511627776 bytes, larger than the 4 MiB limit',
+    );
+    assert.ok(Date.now() - startedAt < 1000);
+  });
+
+  it(
+    'stops reading past maxBytes a file that claims to be empty (/proc)',
+    { skip: !existsSync('/proc/self/status') },
+    () => {
+      assertReadFails(
+        '/proc/self/status',
+        { maxBytes: 100 },
+        { kind: 'too-large', maxBytes: 100 },
+        'it is larger than the 100 bytes limit',
+      );
+      assert.match(readRegularFileSync('/proc/self/status', { maxBytes: 64 * 1024 }).bytes.toString(), /^Name:/);
+    },
+  );
+
+  it('reads only the start of a larger file when asked for a prefix', async () => {
+    const path = join(directory, 'site.pem');
+    await fs.writeFile(path, 'abcdefghij');
+    assert.equal(readRegularFileSync(path, { maxBytes: 4, prefixOnly: true }).bytes.toString(), 'abcd');
+  });
+
+  it('refuses a FIFO at once, with no writer to wait for', async () => {
+    const path = join(directory, 'site.pem');
+    await mkfifo(path);
+    assert.equal(await readInChildProcess(path, { maxBytes: 100 }), 'it is a FIFO, not a regular file');
+    assertReadFails(path, { maxBytes: 100 }, { kind: 'not-regular', type: 'FIFO' }, 'it is a FIFO, not a regular file');
+  });
+
+  it('refuses a device a link leads to, without reading it', async () => {
+    const path = join(directory, 'site.pem');
+    await fs.symlink('/dev/zero', path);
+    assert.equal(await readInChildProcess(path, { maxBytes: 100 }), 'it is a character device, not a regular file');
+    assertReadFails(
+      path,
+      { maxBytes: 100 },
+      { kind: 'not-regular', type: 'character device' },
+      'it is a character device, not a regular file',
+    );
+  });
+
+  it('refuses a directory and a socket', async () => {
+    assertReadFails(directory, { maxBytes: 100 }, { kind: 'not-regular', type: 'directory' }, 'it is a directory');
+    const socketPath = join(directory, 'haproxy.sock');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      assertReadFails(
+        socketPath,
+        { maxBytes: 100 },
+        { kind: 'not-regular', type: 'socket' },
+        'it is a socket, not a regular file',
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('says a file is missing, its directory too', () => {
+    const missing = join(directory, 'site.pem');
+    assertReadFails(missing, { maxBytes: 100 }, { kind: 'missing' }, 'no such file');
+    assert.throws(() => readRegularFileSync(missing, { maxBytes: 100 }), { code: 'ENOENT' });
+    assertReadFails(join(missing, 'inside'), { maxBytes: 100 }, { kind: 'missing' }, 'no such file');
+  });
+
+  it('refuses a symbolic link, even to a regular file, when links are not to be followed', async () => {
+    const target = join(directory, 'target');
+    await fs.writeFile(target, 'content');
+    const link = join(directory, 'link');
+    const dangling = join(directory, 'dangling');
+    await fs.symlink(target, link);
+    await fs.symlink(join(directory, 'nowhere'), dangling);
+    for (const path of [link, dangling]) {
+      assertReadFails(
+        path,
+        { maxBytes: 100, followSymlinks: false },
+        { kind: 'not-regular', type: 'symbolic link' },
+        'it is a symbolic link, not a regular file',
+      );
+    }
+    assert.equal(readRegularFileSync(link, { maxBytes: 100 }).bytes.toString(), 'content');
+  });
+
+  it('says permission denied', { skip: !isRoot && 'needs a file another user cannot read' }, async () => {
+    const path = join(directory, 'site.pem');
+    await fs.writeFile(path, 'secret', { mode: 0o600 });
+    await asUnprivilegedUser(async () => {
+      assertReadFails(path, { maxBytes: 100 }, { kind: 'permission' }, 'permission denied');
+      assert.throws(() => readRegularFileSync(path, { maxBytes: 100 }), { code: 'EACCES' });
+    });
+  });
+});
+
+describe('writeFileAtomic never replaces a special file', () => {
+  it('refuses a FIFO, and leaves it in place', async () => {
+    const path = join(directory, 'site.pem.ocsp');
+    await mkfifo(path);
+    await assertWriteFails(writeFileAtomic(path, 'response'), path, 'it is a FIFO, not a regular file');
+    assert.ok((await fs.lstat(path)).isFIFO());
+    assert.deepEqual(await temporaryFilesIn(directory), []);
+  });
+
+  it('refuses the device a link leads to, and writes nothing beside it', async (t) => {
+    const devices = join(directory, 'dev');
+    await fs.mkdir(devices);
+    const node = await privateDevNull(devices);
+    if (node === undefined) {
+      t.skip('mknod is not permitted here');
+      return;
+    }
+    const path = join(directory, 'site.pem.ocsp');
+    await fs.symlink(node, path);
+    await assertWriteFails(writeFileAtomic(path, 'response'), path, 'it is a character device, not a regular file');
+    assert.ok((await fs.lstat(node)).isCharacterDevice());
+    assert.deepEqual(await fs.readdir(devices), ['null']);
+  });
+});
+
+describe('removeStaleTemporaryFiles', () => {
+  const OTHER_PID = 4_000_001;
+  const leftover = (target: string, pid = OTHER_PID, id = '0123456789ab') => `.${target}.${pid}.${id}.tmp`;
+
+  it("removes other processes' temporary files for the targets, and nothing else", async () => {
+    const removed = [leftover('site.pem.ocsp'), leftover('site.pem.issuer', 77, 'ffffffffffff')];
+    const kept = [
+      leftover('site.pem.ocsp', process.pid),
+      leftover('other.pem.ocsp'),
+      leftover('site.pem.key'),
+      `${leftover('site.pem.ocsp')}.orig`,
+      leftover('site.pem.ocsp', OTHER_PID, '0123'),
+      leftover('site.pem.ocsp', OTHER_PID, '0123456789AB'),
+      '.site.pem.ocsp.tmp',
+      'site.pem.ocsp',
+    ];
+    for (const name of [...removed, ...kept]) await fs.writeFile(join(directory, name), 'partial');
+    await fs.mkdir(join(directory, leftover('site.pem.ocsp', OTHER_PID, 'aaaaaaaaaaaa')));
+    await fs.symlink(
+      join(directory, 'site.pem.ocsp'),
+      join(directory, leftover('site.pem.ocsp', OTHER_PID, 'bbbbbbbbbbbb')),
+    );
+    kept.push(
+      leftover('site.pem.ocsp', OTHER_PID, 'aaaaaaaaaaaa'),
+      leftover('site.pem.ocsp', OTHER_PID, 'bbbbbbbbbbbb'),
+    );
+
+    const found = await removeStaleTemporaryFiles([
+      join(directory, 'site.pem.ocsp'),
+      join(directory, 'site.pem.issuer'),
+    ]);
+    assert.deepEqual(found, [
+      { path: join(directory, removed[0]!), pid: OTHER_PID },
+      { path: join(directory, removed[1]!), pid: 77 },
+    ]);
+    assert.deepEqual((await fs.readdir(directory)).sort(), kept.sort());
+  });
+
+  it('looks beside the file a symbolic link leads to, as the writer does', async () => {
+    const elsewhere = join(directory, 'responses');
+    await fs.mkdir(elsewhere);
+    await fs.writeFile(join(elsewhere, 'site.der'), 'response');
+    await fs.symlink(join(elsewhere, 'site.der'), join(directory, 'site.pem.ocsp'));
+    await fs.writeFile(join(elsewhere, leftover('site.der')), 'partial');
+    await fs.writeFile(join(directory, leftover('site.pem.ocsp')), 'partial');
+    const found = await removeStaleTemporaryFiles([join(directory, 'site.pem.ocsp')]);
+    assert.deepEqual(found, [{ path: join(elsewhere, leftover('site.der')), pid: OTHER_PID }]);
+    assert.deepEqual(await fs.readdir(elsewhere), ['site.der']);
+  });
+
+  it('reports one it may not remove', { skip: !isRoot && 'needs a file owned by another user' }, async () => {
+    // In a sticky directory only the owner removes a file.
+    await fs.chmod(directory, 0o1777);
+    await fs.writeFile(join(directory, leftover('site.pem.ocsp')), 'partial');
+    const found = await asUnprivilegedUser(() => removeStaleTemporaryFiles([join(directory, 'site.pem.ocsp')]));
+    assert.deepEqual(found, [{ path: join(directory, leftover('site.pem.ocsp')), pid: OTHER_PID, failure: 'EPERM' }]);
+    assert.deepEqual(await fs.readdir(directory), [leftover('site.pem.ocsp')]);
   });
 });

@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import {
   LockTimeoutError,
   UNREADABLE_LOCK_STALE_MS,
@@ -18,6 +19,7 @@ import {
 
 const LOCK_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/lock.ts', import.meta.url))).href;
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const execFileAsync = promisify(execFile);
 
 let directory: string;
 let lockPath: string;
@@ -286,5 +288,120 @@ for (let round = 0; round < Number(rounds); round++) {
       );
     }
     await assert.rejects(fs.stat(lockPath), { code: 'ENOENT' });
+  });
+});
+
+describe('acquireLock with something other than a lock file in the way', () => {
+  const mkfifo = (path: string) => execFileAsync('mkfifo', [path]);
+
+  function assertObstacle(path: string, what: string, timeoutMs: number) {
+    return (error: unknown) => {
+      assert.ok(error instanceof LockTimeoutError, `expected a LockTimeoutError, got ${String(error)}`);
+      assert.deepEqual(error.obstacle, { path, what });
+      assert.equal(error.holderPid, undefined);
+      assert.ok(error.waitedMs >= timeoutMs, `waited ${error.waitedMs} ms`);
+      assert.equal(
+        error.message,
+        `timed out after ${error.waitedMs} ms waiting for the lock ${lockPath}, ${path} ${what}`,
+      );
+      return true;
+    };
+  }
+
+  /** Fails instead of waiting for good when the lock never gives up. */
+  async function withinMs<T>(promise: Promise<T>, limitMs: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still trying after ${limitMs} ms`)), limitMs);
+    });
+    try {
+      return await Promise.race([promise, limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const obstacles: [string, (path: string) => Promise<unknown>, string][] = [
+    ['a FIFO', mkfifo, 'is a FIFO, not a lock file'],
+    ['a directory', (path) => fs.mkdir(path), 'is a directory, not a lock file'],
+    [
+      'a dangling symbolic link',
+      (path) => fs.symlink(join(directory, 'nowhere'), path),
+      'is a symbolic link, not a lock file',
+    ],
+    ['a link to a device', (path) => fs.symlink('/dev/zero', path), 'is a symbolic link, not a lock file'],
+    [
+      'a file too large for a lock record',
+      (path) => fs.writeFile(path, Buffer.alloc(4097, 0x31)),
+      'is not a lock file (it is 4097 bytes, larger than the 4 KiB limit)',
+    ],
+  ];
+  for (const [name, place, what] of obstacles) {
+    it(`waits on ${name} until the timeout, then says what it is, and leaves it in place`, async () => {
+      await place(lockPath);
+      const before = await fs.lstat(lockPath);
+      await assert.rejects(
+        withinMs(acquireLock(lockPath, { timeoutMs: 300, pollMs: 50 }), 3_000),
+        assertObstacle(lockPath, what, 300),
+      );
+      const after = await fs.lstat(lockPath);
+      assert.equal(after.ino, before.ino);
+      assert.equal(after.mode, before.mode);
+      assert.deepEqual((await fs.readdir(directory)).sort(), [basename(lockPath)]);
+    });
+  }
+
+  it('follows no link: one to a stale lock record is neither taken over nor removed', async () => {
+    const record = join(directory, 'record');
+    await fs.writeFile(record, `${await deadPid()}\n`);
+    await backdate(record, UNREADABLE_LOCK_STALE_MS + 1_000);
+    await fs.symlink(record, lockPath);
+    await assert.rejects(
+      withinMs(acquireLock(lockPath, { timeoutMs: 200, pollMs: 50 }), 3_000),
+      assertObstacle(lockPath, 'is a symbolic link, not a lock file', 200),
+    );
+    assert.ok((await fs.lstat(lockPath)).isSymbolicLink());
+    assert.ok(existsSync(record));
+  });
+
+  it('polls a dangling link at its interval instead of spinning', async () => {
+    await fs.symlink(join(directory, 'nowhere'), lockPath);
+    const cpuBefore = process.cpuUsage();
+    await assert.rejects(withinMs(acquireLock(lockPath, { timeoutMs: 1_000, pollMs: 100 }), 5_000), LockTimeoutError);
+    const { user, system } = process.cpuUsage(cpuBefore);
+    // About ten polls of a few system calls each; a busy loop burns most of the second.
+    assert.ok(user + system < 300_000, `used ${(user + system) / 1000} ms of CPU in 1 s`);
+  });
+
+  it('says what sits in place of the break file of a stale lock', async () => {
+    await fs.writeFile(lockPath, `${await deadPid()}\n`);
+    await mkfifo(`${lockPath}.break`);
+    await assert.rejects(
+      withinMs(acquireLock(lockPath, { timeoutMs: 200, pollMs: 50 }), 3_000),
+      assertObstacle(`${lockPath}.break`, 'is a FIFO, not a lock file', 200),
+    );
+    assert.ok((await fs.lstat(`${lockPath}.break`)).isFIFO());
+  });
+
+  it('release does not block on a FIFO put in place of its lock file, and leaves it', async () => {
+    const worker = join(directory, 'release.mjs');
+    await fs.writeFile(
+      worker,
+      `import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { acquireLock } from ${JSON.stringify(LOCK_MODULE_URL)};
+const lock = await acquireLock(process.argv[2], { timeoutMs: 0 });
+rmSync(process.argv[2]);
+execFileSync('mkfifo', [process.argv[2]]);
+await lock.release();
+console.log('released');
+`,
+    );
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', worker, lockPath], {
+      cwd: PROJECT_ROOT,
+      timeout: 10_000,
+    });
+    assert.equal(stdout.trim(), 'released');
+    assert.ok((await fs.lstat(lockPath)).isFIFO());
   });
 });
