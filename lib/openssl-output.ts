@@ -54,6 +54,19 @@ export interface OcspStatusBlock {
 }
 
 /**
+ * A status on the certificate's line, or, when openssl finds This Update in
+ * the future or Next Update past (beyond its 5-minute leeway), on a line of
+ * its own after a warning and openssl's error queue:
+ * ```
+ * /tmp/hapos-upd.X/ee.pem: WARNING: Status times invalid.
+ * 40D7…:error:1380007D:OCSP routines:OCSP_check_validity:status expired:../crypto/ocsp/ocsp_cl.c:351:
+ * good
+ * ```
+ */
+const STATUS_LINE =
+  /^.*: (?:(good|revoked|unknown)|WARNING: Status times invalid\.\n(?:[0-9A-Fa-f]+:error:.*\n)*(good|revoked|unknown))$/m;
+
+/**
  * Parses the status block of one certificate:
  * ```
  * /tmp/hapos-upd.X/ee.pem: revoked
@@ -62,10 +75,11 @@ export interface OcspStatusBlock {
  * 	Reason: keyCompromise
  * 	Revocation Time: Nov 20 10:00:00 2026 GMT
  * ```
+ * Whether the times are acceptable is for the acceptance rules to say.
  */
 export function parseOcspStatusBlock(output: string): OcspStatusBlock | undefined {
   const text = output.replace(/\s+$/, '');
-  const statusMatch = /^.*: (good|revoked|unknown)$/m.exec(text);
+  const statusMatch = STATUS_LINE.exec(text);
   if (!statusMatch) return undefined;
   const field = (name: string) => new RegExp(`^\\s+${name}: (.+)$`, 'm').exec(text)?.[1]?.trim();
   const date = (name: string) => {
@@ -73,7 +87,7 @@ export function parseOcspStatusBlock(output: string): OcspStatusBlock | undefine
     return value === undefined ? undefined : parseOpensslDate(value);
   };
   return {
-    status: statusMatch[1] as CertStatus,
+    status: (statusMatch[1] ?? statusMatch[2]) as CertStatus,
     thisUpdate: date('This Update'),
     nextUpdate: date('Next Update'),
     revocationTime: date('Revocation Time'),

@@ -90,6 +90,23 @@ test('a status block without Next Update', () => {
   assert.equal(block?.thisUpdate?.toISOString(), '2015-04-17T12:29:00.000Z');
 });
 
+test("a status block after OpenSSL's warning that its times are invalid: the status is still read", () => {
+  const expired = parseOcspStatusBlock(captured('status-expired-3.0.txt'));
+  assert.equal(expired?.status, 'good');
+  assert.equal(expired?.nextUpdate?.toISOString(), '2026-12-02T16:47:41.000Z');
+  assert.equal(expired?.text, captured('status-expired-3.0.txt').trimEnd());
+  const notYetValid = parseOcspStatusBlock(captured('status-not-yet-valid-3.0.txt'));
+  assert.equal(notYetValid?.status, 'good');
+  assert.equal(notYetValid?.thisUpdate?.toISOString(), '2026-12-03T17:47:42.000Z');
+  const revoked = captured('status-expired-3.0.txt').replace(/^good$/m, 'revoked');
+  assert.equal(parseOcspStatusBlock(revoked)?.status, 'revoked');
+});
+
+test('after the warning, only error lines may come before the status', () => {
+  const forged = captured('status-expired-3.0.txt').replace(/^good$/m, 'not an error line\ngood');
+  assert.equal(parseOcspStatusBlock(forged), undefined);
+});
+
 test('text with no status is not a status block', () => {
   assert.equal(parseOcspStatusBlock(''), undefined);
   assert.equal(parseOcspStatusBlock('Responder Error: trylater (3)\n'), undefined);

@@ -1,0 +1,116 @@
+// End-to-end runs of the built CLI against responders that answer badly on
+// purpose, and against nothing at all, through both HTTP clients. OCSP goes
+// over plain HTTP, so whatever sits on the path can answer in the
+// responder's place: each run must end soon with one error line and its exit
+// code, write nothing large anywhere, leave no program running, and leave
+// the certificate's directory as it was.
+import { after, before, describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseOcspResponse, type SingleResponse } from '../lib/ocsp-response.ts';
+import { createTestPki, fetchOcspResponse, responseSignedAt, type TestPki } from './helpers/pki.ts';
+import { runCli, type CliRun } from './helpers/cli.ts';
+import { certError, leftoversIn, programsMentioning, snapshot, timed } from './helpers/aftermath.ts';
+import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
+
+let pki: TestPki;
+let workDir: string;
+/** A valid response for the `good` leaf, standing for the one a previous run left in place. */
+let goodResponseInPlace: Buffer;
+
+before(async () => {
+  pki = await createTestPki();
+  workDir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-hostile-'));
+  goodResponseInPlace = await fetchOcspResponse(pki, 'good');
+});
+
+after(async () => {
+  await pki?.close();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+const clients = [
+  { client: 'openssl', args: [] },
+  { client: 'curl', args: ['--use-curl'] },
+] as const;
+
+/** A fake responder for one test, closed when the test ends. */
+async function fakeResponder(t: TestContext, handler: FakeHandler): Promise<FakeHttpServer> {
+  const server = await startFakeHttpServer(handler);
+  t.after(() => server.close());
+  return server;
+}
+
+/** The `good` leaf's bundle with what a previous successful run left beside it, in a directory of its own. */
+async function placeCertificate(): Promise<string> {
+  const cert = path.join(await mkdtemp(path.join(workDir, 'case-')), 'site.pem');
+  await copyFile(pki.leaves.good.bundle, cert);
+  await writeFile(`${cert}.ocsp`, goodResponseInPlace);
+  await copyFile(pki.intermediate, `${cert}.issuer`);
+  return cert;
+}
+
+interface HostileRun extends CliRun {
+  readonly cert: string;
+  readonly elapsedMs: number;
+}
+
+/**
+ * Runs the CLI (`-S`, HAProxy left alone) on a `good` bundle with a previous
+ * run's `.ocsp` and `.issuer` in place, and checks what every failed run must
+ * leave: those two byte for byte, no lock or temporary file, no temporary
+ * directory, no openssl or curl still running.
+ */
+async function failedRun(args: readonly string[]): Promise<HostileRun> {
+  const cert = await placeCertificate();
+  const dir = path.dirname(cert);
+  const before = await snapshot(dir);
+  const tempDir = await mkdtemp(path.join(workDir, 'tmp-'));
+  const result = await timed(runCli(['-S', ...args, '--cert', cert], { env: { ...pki.env, TMPDIR: tempDir } }));
+  assert.deepEqual(await snapshot(dir), before, 'the .ocsp and .issuer in place are untouched');
+  assert.deepEqual(await leftoversIn(dir), []);
+  assert.deepEqual(await readdir(tempDir), [], 'the run removes its temporary directory');
+  assert.deepEqual(await programsMentioning(tempDir), [], 'no openssl or curl left running');
+  return { ...result, cert };
+}
+
+describe('responses outside their validity', { concurrency: 4 }, () => {
+  const now = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
+  const iso = (date: Date | undefined) => escapeRegExp(date!.toISOString());
+  const validities = [
+    {
+      what: 'expired (Next Update a day ago)',
+      offset: '-8d',
+      rule: (single: SingleResponse) =>
+        `OCSP response has expired: Next Update ${iso(single.nextUpdate)} is not after now \\(${now}\\)`,
+    },
+    {
+      what: 'not valid yet (This Update an hour ahead)',
+      offset: '+1h',
+      rule: (single: SingleResponse) =>
+        `OCSP response is not valid yet: This Update ${iso(single.thisUpdate)} is more than 300 s after now \\(${now}\\)`,
+    },
+  ];
+  for (const { what, offset, rule } of validities) {
+    for (const { client, args } of clients) {
+      for (const goodOnly of [[], ['-g']]) {
+        test(`${what} through ${client}${goodOnly.length > 0 ? ' with -g' : ''}: exit 4 naming the rule`, async (t) => {
+          const response = await responseSignedAt(pki, 'good', offset);
+          const parsed = parseOcspResponse(response);
+          assert.ok(parsed.responseStatus === 'successful' && parsed.responses[0] !== undefined);
+          const server = await fakeResponder(t, () => ({ body: response }));
+          const result = await failedRun([...args, ...goodOnly, '--retries', '0', '--ocsp-url', server.url]);
+          const [before, after] = certError(result.cert, 'RULE').split('RULE').map(escapeRegExp);
+          assert.match(result.stderr, new RegExp(`^${before}${rule(parsed.responses[0])}${after}$`));
+          assert.equal(result.exitCode, 4);
+        });
+      }
+    }
+  }
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
