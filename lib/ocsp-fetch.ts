@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { run, type CommandResult } from './exec.ts';
 import { readFileSyncIfReadable } from './files.ts';
 import type { Openssl, Verification } from './openssl.ts';
-import { describeFetchFailure } from './openssl-output.ts';
+import { describeFetchFailure, systemErrorReason } from './openssl-output.ts';
 
 export interface Responder {
   readonly url: string;
@@ -72,17 +72,26 @@ export async function fetchOcspResponse(
     verification: settings.verification,
     signal: settings.signal,
   });
+  if (fetched.stopped === 'timeout') throw new FetchError(NO_ANSWER, true);
   // openssl saves a response before judging it, so a `tryLater` answer or
   // one that fails verification is on disk even though openssl exits 1.
   const body = readFileSyncIfReadable(files.response);
   if (body !== undefined && body.length > 0) return { body, verdict: fetched };
   const failure = describeFetchFailure(fetched.stderr);
-  throw new FetchError(failure.reason, failure.transient);
+  throw new FetchError(viaProxy(failure.reason, failure.connecting, responder), failure.transient);
 }
 
+const NO_ANSWER = 'no answer before the timeout';
+
+/** Through a proxy, a connection that failed is the proxy's. */
+function viaProxy(reason: string, connecting: boolean, responder: Responder): string {
+  return connecting && responder.proxy !== undefined ? `${reason} (--ocsp-proxy ${responder.proxy})` : reason;
+}
+
+const CURL_COULD_NOT_RESOLVE_PROXY = 5;
+const CURL_COULD_NOT_RESOLVE_HOST = 6;
+const CURL_COULD_NOT_CONNECT = 7;
 const CURL_TIMEOUT = 28;
-const CURL_CONNECT_FAILED = 7;
-const CURL_RESOLVE_FAILED = 6;
 
 async function fetchWithCurl(
   openssl: Openssl,
@@ -104,6 +113,8 @@ async function fetchWithCurl(
     [
       '--silent',
       '--show-error',
+      // Only the verbose log says why a connect failed ("Connection refused").
+      '--verbose',
       '--max-time',
       String(settings.timeoutSeconds),
       '--header',
@@ -125,13 +136,18 @@ async function fetchWithCurl(
     case 0:
       break;
     case CURL_TIMEOUT:
-      throw new FetchError('no answer before the timeout', true);
-    case CURL_CONNECT_FAILED:
-      throw new FetchError('could not connect', true);
-    case CURL_RESOLVE_FAILED:
+      throw new FetchError(NO_ANSWER, true);
+    case CURL_COULD_NOT_CONNECT:
+      throw new FetchError(viaProxy(curlConnectFailure(fetched.stderr), true, responder), true);
+    case CURL_COULD_NOT_RESOLVE_HOST:
       throw new FetchError('could not resolve the host name', true);
+    case CURL_COULD_NOT_RESOLVE_PROXY:
+      throw new FetchError(viaProxy('could not resolve the host name', true, responder), true);
     default:
-      throw new FetchError(fetched.stderr.trim().split('\n')[0] || `curl exited with ${fetched.exitCode}`, true);
+      throw new FetchError(
+        /^curl: \(\d+\) (.+)$/m.exec(fetched.stderr)?.[1] ?? `curl exited with ${fetched.exitCode}`,
+        true,
+      );
   }
   const [status = '', ...contentTypeWords] = fetched.stdout.trim().split(' ');
   const contentType = contentTypeWords.join(' ').split(';')[0]!.trim();
@@ -140,6 +156,16 @@ async function fetchWithCurl(
   if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
   if (/^text\//i.test(contentType)) throw new FetchError(`a ${contentType} body instead of an OCSP response`, false);
   return body;
+}
+
+/**
+ * Why curl could not connect, from its verbose log: `* connect to 127.0.0.1
+ * port 1 failed: Connection refused` (7.x), `… from 127.0.0.1 port 4711
+ * failed: …` (8.x), `* Immediate connect fail for 10.0.0.1: No route to host`.
+ */
+function curlConnectFailure(log: string): string {
+  const said = /^\* (?:connect to .* failed|Immediate connect fail for .*): (.+)$/m.exec(log)?.[1];
+  return said === undefined ? 'could not connect' : systemErrorReason(said);
 }
 
 /** The `host[:port]` part of an http(s) URL, as it would appear in a Host header. */

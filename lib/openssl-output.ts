@@ -121,27 +121,70 @@ export function formatOpensslDate(date: Date): string {
 export interface FetchFailure {
   /** What went wrong, for the user: `HTTP 404 Not Found`, `a text/html body instead of an OCSP response`… */
   readonly reason: string;
-  /** Worth another try: timeouts, refused connections, server errors. */
+  /** Worth another try: refused connections, server errors. */
   readonly transient: boolean;
+  /** The connection itself failed: through a proxy, the proxy is the one that could not be reached. */
+  readonly connecting: boolean;
 }
 
-/** Why `openssl ocsp -url …` got no response, from its error queue (OpenSSL 3.0 HTTP client). */
+/** The C library's words for a failed connect (`Connection refused`), as a reason: `connection refused`. */
+export const systemErrorReason = (text: string): string => {
+  const words = text.trim();
+  return words.charAt(0).toLowerCase() + words.slice(1);
+};
+
+interface QueuedError {
+  readonly library: string;
+  readonly function: string;
+  readonly reason: string;
+  /** What follows the source location: `code=404, reason=Not Found`, `calling connect()`… */
+  readonly data: string;
+}
+
+/**
+ * OpenSSL's error queue as printed, one entry a line:
+ * `40C7…:error:1E800069:HTTP routines:parse_http_line1:received error:../crypto/http/http_client.c:473:code=404, reason=Not Found`
+ * (1.x prints the same fields).
+ */
+function parseErrorQueue(output: string): QueuedError[] {
+  const entries: QueuedError[] = [];
+  for (const line of output.split('\n')) {
+    const match = /^[0-9A-Fa-f]+:error:[0-9A-Fa-f]+:([^:]*):([^:]*):([^:]*):[^:]*:\d*:(.*)$/.exec(line);
+    if (match) entries.push({ library: match[1]!, function: match[2]!, reason: match[3]!, data: match[4]! });
+  }
+  return entries;
+}
+
+const connectFunctions = new Set(['conn_state', 'BIO_connect', 'connect']);
+
+/**
+ * Why `openssl ocsp -url …` got no response, from its error queue (OpenSSL 3.0
+ * HTTP client, run without `-timeout`: a timeout is the caller's to enforce).
+ */
 export function describeFetchFailure(output: string): FetchFailure {
+  const failure = (reason: string, transient: boolean, connecting = false): FetchFailure => ({
+    reason,
+    transient,
+    connecting,
+  });
   const httpStatus = /code=(\d{3}), reason=([^\n]*)/.exec(output);
   if (httpStatus) {
     const code = Number(httpStatus[1]);
-    return { reason: `HTTP ${code} ${httpStatus[2]!.trim()}`.trim(), transient: code >= 500 };
+    return failure(`HTTP ${code} ${httpStatus[2]!.trim()}`.trim(), code >= 500);
   }
   const contentType = /unexpected content type:.*actual=([^\s,;]+)/.exec(output);
-  if (contentType) return { reason: `a ${contentType[1]} body instead of an OCSP response`, transient: false };
+  if (contentType) return failure(`a ${contentType[1]} body instead of an OCSP response`, false);
   if (/failed reading data|unexpected end of data|response too large/.test(output)) {
-    return { reason: 'an empty or truncated body instead of an OCSP response', transient: false };
+    return failure('an empty or truncated body instead of an OCSP response', false);
   }
-  if (/transfer timeout/.test(output)) return { reason: 'no answer before the timeout', transient: true };
-  if (/connect timeout/.test(output)) return { reason: 'could not connect before the timeout', transient: true };
-  if (/Connection refused/.test(output)) return { reason: 'connection refused', transient: true };
-  const firstError = /:error:[^:]*:[^:]*:[^:]*:([^:\n]+)/.exec(output)?.[1];
-  return { reason: firstError ?? (output.trim().split('\n')[0] || 'no output from openssl'), transient: true };
+  const errors = parseErrorQueue(output);
+  const connect = errors.find((error) => error.library === 'system library' && connectFunctions.has(error.function));
+  if (connect) return failure(systemErrorReason(connect.reason), true, true);
+  if (errors.some((error) => error.function === 'BIO_lookup_ex')) {
+    return failure('could not resolve the host name', true, true);
+  }
+  const said = errors[0]?.reason ?? output.trim().split('\n')[0];
+  return failure(said || 'no output from openssl', true);
 }
 
 /** The reason `openssl verify` gives for refusing a certificate: `error 10 at 0 depth lookup: certificate has expired`. */

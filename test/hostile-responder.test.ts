@@ -6,7 +6,8 @@
 // the certificate's directory as it was.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseOcspResponse, type SingleResponse } from '../lib/ocsp-response.ts';
@@ -75,6 +76,91 @@ async function failedRun(args: readonly string[]): Promise<HostileRun> {
   assert.deepEqual(await programsMentioning(tempDir), [], 'no openssl or curl left running');
   return { ...result, cert };
 }
+
+const notReceived = (cert: string, why: string) => certError(cert, `can't receive the OCSP server response: ${why}`);
+
+/** A port on HOST where nothing listens (it did a moment ago). */
+async function closedPort(host: '127.0.0.1' | '::1'): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('refused connections', { concurrency: 2 }, () => {
+  const targets = [
+    { what: 'nothing listening on 127.0.0.1', url: async () => `http://127.0.0.1:${await closedPort('127.0.0.1')}/` },
+    { what: 'nothing listening on [::1]', url: async () => `http://[::1]:${await closedPort('::1')}/` },
+    { what: 'nothing listening on localhost', url: async () => `http://localhost:${await closedPort('127.0.0.1')}/` },
+  ];
+  for (const { client, args } of clients) {
+    for (const { what, url } of targets) {
+      test(`${what}, through ${client}: exit 1 at once, 'connection refused'`, async () => {
+        // openssl's own -timeout kept retrying the connect until it expired.
+        const result = await failedRun([...args, '--retries', '0', '--timeout', '10', '--ocsp-url', await url()]);
+        assert.equal(result.stderr, notReceived(result.cert, 'connection refused'));
+        assert.equal(result.exitCode, 1);
+        assert.ok(result.elapsedMs < 5000, `took ${result.elapsedMs} ms`);
+      });
+    }
+
+    test(`a proxy that refuses, through ${client}: exit 1 at once, naming the proxy`, async () => {
+      const proxy = `http://127.0.0.1:${await closedPort('127.0.0.1')}`;
+      const result = await failedRun([
+        ...args,
+        '--retries',
+        '0',
+        '--timeout',
+        '10',
+        '--ocsp-proxy',
+        proxy,
+        '--ocsp-url',
+        `http://127.0.0.1:${await closedPort('127.0.0.1')}/`,
+      ]);
+      assert.equal(result.stderr, notReceived(result.cert, `connection refused (--ocsp-proxy ${proxy})`));
+      assert.equal(result.exitCode, 1);
+      assert.ok(result.elapsedMs < 5000, `took ${result.elapsedMs} ms`);
+    });
+
+    test(`nothing listening, through ${client} with the default retries and timeout: three quick attempts`, async () => {
+      const result = await failedRun([
+        ...args,
+        '-d',
+        '--ocsp-url',
+        `http://127.0.0.1:${await closedPort('127.0.0.1')}/`,
+      ]);
+      assert.equal(result.stderr, notReceived(result.cert, 'connection refused'));
+      assert.equal(result.exitCode, 1);
+      const pauses = [
+        ...result.stdout.matchAll(/^OCSP request failed \(connection refused\); retrying in (\d+\.\d) s$/gm),
+      ];
+      assert.equal(pauses.length, 2, result.stdout);
+      // The pauses between attempts (1 s and 2 s, give or take half) are nearly all of the run.
+      const pausedMs = pauses.reduce((sum, [, seconds]) => sum + Number(seconds) * 1000, 0);
+      assert.ok(result.elapsedMs - pausedMs < 4000, `took ${result.elapsedMs} ms, ${pausedMs} ms of it paused`);
+    });
+  }
+
+  test('a DNS name that resolves to loopback still reaches the responder, through both clients', async (t) => {
+    const server = await fakeResponder(t, () => ({ body: goodResponseInPlace }));
+    for (const { args } of clients) {
+      const cert = await placeCertificate();
+      await rm(`${cert}.ocsp`);
+      const result = await runCli(
+        [...args, '-S', '--retries', '0', '--ocsp-url', `http://localhost:${server.port}/`, '--cert', cert],
+        { env: pki.env },
+      );
+      assert.equal(result.stderr, '');
+      assert.equal(result.exitCode, 0);
+      assert.deepEqual(await readFile(`${cert}.ocsp`), goodResponseInPlace);
+    }
+    assert.equal(server.requests.length, 2);
+  });
+});
 
 describe('responses outside their validity', { concurrency: 4 }, () => {
   const now = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';

@@ -127,19 +127,28 @@ test('verification verdicts of OpenSSL 1.0, 1.1 and 3.0', () => {
 });
 
 test('why openssl got no OCSP response, from its error queue', () => {
-  const expectations: Record<string, { reason: string; transient: boolean }> = {
-    'fetch-http-404-3.0.txt': { reason: 'HTTP 404 Not Found', transient: false },
-    'fetch-http-500-3.0.txt': { reason: 'HTTP 500 Internal Server Error', transient: true },
-    'fetch-html-3.0.txt': { reason: 'a text/html body instead of an OCSP response', transient: false },
-    'fetch-empty-3.0.txt': { reason: 'an empty or truncated body instead of an OCSP response', transient: false },
-    'fetch-hang-3.0.txt': { reason: 'no answer before the timeout', transient: true },
-    'fetch-unreachable-3.0.txt': { reason: 'could not connect before the timeout', transient: true },
-    'fetch-refused-3.0.txt': { reason: 'connection refused', transient: true },
+  const expectations: Record<string, { reason: string; transient: boolean; connecting: boolean }> = {
+    'fetch-http-404-3.0.txt': { reason: 'HTTP 404 Not Found', transient: false, connecting: false },
+    'fetch-http-500-3.0.txt': { reason: 'HTTP 500 Internal Server Error', transient: true, connecting: false },
+    'fetch-html-3.0.txt': {
+      reason: 'a text/html body instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
+    'fetch-empty-3.0.txt': {
+      reason: 'an empty or truncated body instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
+    'fetch-refused-3.0.txt': { reason: 'connection refused', transient: true, connecting: true },
+    'fetch-network-unreachable-3.0.txt': { reason: 'network is unreachable', transient: true, connecting: true },
+    'fetch-no-route-3.0.txt': { reason: 'no route to host', transient: true, connecting: true },
+    'fetch-unknown-host-3.0.txt': { reason: 'could not resolve the host name', transient: true, connecting: true },
   };
   for (const [name, expected] of Object.entries(expectations)) {
     assert.deepEqual(describeFetchFailure(captured(name)), expected, name);
   }
-  assert.deepEqual(describeFetchFailure(''), { reason: 'no output from openssl', transient: true });
+  assert.deepEqual(describeFetchFailure(''), { reason: 'no output from openssl', transient: true, connecting: false });
 });
 
 test('the reason openssl verify refuses a certificate', () => {
