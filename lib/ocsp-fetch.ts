@@ -1,8 +1,8 @@
-import { rmSync } from 'node:fs';
-import { run, type CommandResult } from './exec.ts';
+import { rmSync, writeFileSync } from 'node:fs';
+import { runForBytes, type CommandResult } from './exec.ts';
 import { readFileSyncIfReadable } from './files.ts';
 import type { Openssl, Verification } from './openssl.ts';
-import { describeFetchFailure, systemErrorReason } from './openssl-output.ts';
+import { describeFetchFailure, oversizedResponse, systemErrorReason } from './openssl-output.ts';
 
 export interface Responder {
   readonly url: string;
@@ -49,6 +49,13 @@ export class FetchError extends Error {
 /** The request could not even be built (bad chain or certificate). */
 export class RequestError extends Error {}
 
+/**
+ * The largest OCSP response the updater takes: OpenSSL's HTTP client refuses
+ * more (100 KiB in every version), and curl is held to the same. Real
+ * responses are a few kilobytes.
+ */
+export const MAX_RESPONSE_BYTES = 100 * 1024;
+
 /** Step 9: asks the responder about the EE and returns the body of its answer. */
 export async function fetchOcspResponse(
   openssl: Openssl,
@@ -92,6 +99,13 @@ const CURL_COULD_NOT_RESOLVE_PROXY = 5;
 const CURL_COULD_NOT_RESOLVE_HOST = 6;
 const CURL_COULD_NOT_CONNECT = 7;
 const CURL_TIMEOUT = 28;
+const CURL_FILE_TOO_LARGE = 63;
+
+/**
+ * What curl may print besides the body: its verbose log on stderr (which
+ * names why a connect failed) and the status line written after the body.
+ */
+const CURL_LOG_ALLOWANCE = 16 * 1024;
 
 async function fetchWithCurl(
   openssl: Openssl,
@@ -108,7 +122,9 @@ async function fetchWithCurl(
     signal: settings.signal,
   });
   if (request.exitCode !== 0) throw new RequestError("can't create the OCSP request");
-  const fetched = await run(
+  // The body comes through a pipe, never into a file: an endless one is
+  // stopped past the limit instead of filling the disk.
+  const fetched = await runForBytes(
     curl,
     [
       '--silent',
@@ -117,6 +133,8 @@ async function fetchWithCurl(
       '--verbose',
       '--max-time',
       String(settings.timeoutSeconds),
+      '--max-filesize',
+      String(MAX_RESPONSE_BYTES),
       '--header',
       'Content-Type: application/ocsp-request',
       ...(responder.hostHeader === undefined ? [] : ['--header', `Host: ${responder.hostHeader}`]),
@@ -124,14 +142,21 @@ async function fetchWithCurl(
       '--data-binary',
       `@${files.request}`,
       '--output',
-      files.response,
+      '-',
+      // After the body, on a line of its own: a header value holds no line feed.
       '--write-out',
-      '%{http_code} %{content_type}',
+      '\n%{http_code} %{content_type}',
       responder.url,
     ],
-    // It waits on the network: a run killed meanwhile must not leave it behind.
-    { signal: settings.signal, dieWithParent: true },
+    {
+      signal: settings.signal,
+      maxOutputBytes: MAX_RESPONSE_BYTES + CURL_LOG_ALLOWANCE,
+      // It waits on the network: a run killed meanwhile must not leave it behind.
+      dieWithParent: true,
+    },
   );
+  const oversized = new FetchError(oversizedResponse(MAX_RESPONSE_BYTES), false);
+  if (fetched.stopped === 'output-limit') throw oversized;
   switch (fetched.exitCode) {
     case 0:
       break;
@@ -143,18 +168,29 @@ async function fetchWithCurl(
       throw new FetchError('could not resolve the host name', true);
     case CURL_COULD_NOT_RESOLVE_PROXY:
       throw new FetchError(viaProxy('could not resolve the host name', true, responder), true);
+    case CURL_FILE_TOO_LARGE:
+      throw oversized;
     default:
       throw new FetchError(
         /^curl: \(\d+\) (.+)$/m.exec(fetched.stderr)?.[1] ?? `curl exited with ${fetched.exitCode}`,
         true,
       );
   }
-  const [status = '', ...contentTypeWords] = fetched.stdout.trim().split(' ');
+  const output = fetched.stdoutBytes;
+  const statusStart = output.lastIndexOf(0x0a);
+  const body = output.subarray(0, Math.max(statusStart, 0));
+  const [status = '', ...contentTypeWords] = output
+    .subarray(statusStart + 1)
+    .toString('latin1')
+    .trim()
+    .split(' ');
   const contentType = contentTypeWords.join(' ').split(';')[0]!.trim();
   if (status !== '200') throw new FetchError(`HTTP ${status}`, status.startsWith('5'));
-  const body = readFileSyncIfReadable(files.response) ?? Buffer.alloc(0);
+  if (body.length > MAX_RESPONSE_BYTES) throw oversized;
   if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
   if (/^text\//i.test(contentType)) throw new FetchError(`a ${contentType} body instead of an OCSP response`, false);
+  // For the check that follows (`openssl ocsp -respin`).
+  writeFileSync(files.response, body);
   return body;
 }
 

@@ -127,6 +127,9 @@ export interface FetchFailure {
   readonly connecting: boolean;
 }
 
+/** The reason both HTTP clients give for a response past their size limit. */
+export const oversizedResponse = (maxBytes: number): string => `a response over the ${maxBytes}-byte limit`;
+
 /** The C library's words for a failed connect (`Connection refused`), as a reason: `connection refused`. */
 export const systemErrorReason = (text: string): string => {
   const words = text.trim();
@@ -174,8 +177,13 @@ export function describeFetchFailure(output: string): FetchFailure {
   }
   const contentType = /unexpected content type:.*actual=([^\s,;]+)/.exec(output);
   if (contentType) return failure(`a ${contentType[1]} body instead of an OCSP response`, false);
-  if (/failed reading data|unexpected end of data|response too large/.test(output)) {
+  const oversized = /:max resp len exceeded:.*max=(\d+)/.exec(output);
+  if (oversized) return failure(oversizedResponse(Number(oversized[1])), false);
+  if (/failed reading data|unexpected end of data/.test(output)) {
     return failure('an empty or truncated body instead of an OCSP response', false);
+  }
+  if (/:missing asn1 encoding:/.test(output)) {
+    return failure('a body that is not ASN.1 instead of an OCSP response', false);
   }
   const errors = parseErrorQueue(output);
   const connect = errors.find((error) => error.library === 'system library' && connectFunctions.has(error.function));

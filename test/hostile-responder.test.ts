@@ -6,10 +6,13 @@
 // the certificate's directory as it was.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { run } from '../lib/exec.ts';
+import { MAX_RESPONSE_BYTES } from '../lib/ocsp-fetch.ts';
 import { parseOcspResponse, type SingleResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type TestPki } from './helpers/pki.ts';
 import { runCli, type CliRun } from './helpers/cli.ts';
@@ -53,9 +56,44 @@ async function placeCertificate(): Promise<string> {
   return cert;
 }
 
+/** How much the files under DIR hold, sampled until stop(): the most seen at once. */
+function watchDiskUse(dir: string): { stop(): Promise<number> } {
+  let peak = 0;
+  let watching = true;
+  const sampleEveryMs = 10;
+  const maxSamples = 10_000;
+  const sampling = (async () => {
+    for (let samples = 0; watching && samples < maxSamples; samples++) {
+      const names = await readdir(dir, { recursive: true }).catch(() => []);
+      const sizes = await Promise.all(
+        names.map((name) =>
+          stat(path.join(dir, name)).then(
+            (stats) => (stats.isFile() ? stats.size : 0),
+            () => 0,
+          ),
+        ),
+      );
+      peak = Math.max(
+        peak,
+        sizes.reduce((sum, size) => sum + size, 0),
+      );
+      await sleep(sampleEveryMs);
+    }
+  })();
+  return {
+    async stop() {
+      watching = false;
+      await sampling;
+      return peak;
+    },
+  };
+}
+
 interface HostileRun extends CliRun {
   readonly cert: string;
   readonly elapsedMs: number;
+  /** The most the run's temporary directory held at once, in bytes. */
+  readonly peakTempBytes: number;
 }
 
 /**
@@ -69,15 +107,145 @@ async function failedRun(args: readonly string[]): Promise<HostileRun> {
   const dir = path.dirname(cert);
   const before = await snapshot(dir);
   const tempDir = await mkdtemp(path.join(workDir, 'tmp-'));
+  const disk = watchDiskUse(tempDir);
   const result = await timed(runCli(['-S', ...args, '--cert', cert], { env: { ...pki.env, TMPDIR: tempDir } }));
+  const peakTempBytes = await disk.stop();
   assert.deepEqual(await snapshot(dir), before, 'the .ocsp and .issuer in place are untouched');
   assert.deepEqual(await leftoversIn(dir), []);
   assert.deepEqual(await readdir(tempDir), [], 'the run removes its temporary directory');
   assert.deepEqual(await programsMentioning(tempDir), [], 'no openssl or curl left running');
-  return { ...result, cert };
+  return { ...result, cert, peakTempBytes };
 }
 
 const notReceived = (cert: string, why: string) => certError(cert, `can't receive the OCSP server response: ${why}`);
+
+const oversized = `a response over the ${MAX_RESPONSE_BYTES}-byte limit`;
+
+/** The start of a DER SEQUENCE claiming 2 GiB: what an endless body looks like to a client that reads ASN.1. */
+const hugeSequenceHeader = Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff]);
+
+describe('bodies past the size limit', { concurrency: 2 }, () => {
+  for (const { client, args } of clients) {
+    test(`an endless body through ${client}: exit 1 at once, nothing large on disk`, async (t) => {
+      const endless = { start: hugeSequenceHeader, bytes: 256 * 1024 ** 2, maxMs: 20_000 };
+      const server = await fakeResponder(t, () => ({ streamed: endless }));
+      const result = await failedRun([...args, '--retries', '0', '--ocsp-url', server.url]);
+      assert.equal(result.stderr, notReceived(result.cert, oversized));
+      assert.equal(result.exitCode, 1);
+      assert.ok(result.elapsedMs < 5000, `took ${result.elapsedMs} ms`);
+      assert.ok(
+        result.peakTempBytes < MAX_RESPONSE_BYTES,
+        `the temporary directory held ${result.peakTempBytes} bytes`,
+      );
+      // What the kernel's socket buffers took in before the client hung up, no more.
+      assert.ok(server.streamedBytes < 64 * 1024 ** 2, `the responder sent ${server.streamedBytes} bytes`);
+    });
+
+    test(`a body one byte over the limit, its length announced, through ${client}: exit 1`, async (t) => {
+      const body = Buffer.alloc(MAX_RESPONSE_BYTES + 1);
+      hugeSequenceHeader.copy(body);
+      const server = await fakeResponder(t, () => ({ body }));
+      const result = await failedRun([...args, '--retries', '0', '--ocsp-url', server.url]);
+      assert.equal(result.stderr, notReceived(result.cert, oversized));
+      assert.equal(result.exitCode, 1);
+      assert.ok(
+        result.peakTempBytes < MAX_RESPONSE_BYTES,
+        `the temporary directory held ${result.peakTempBytes} bytes`,
+      );
+    });
+
+    test(`a body one byte over the limit, its length unannounced, through ${client}: exit 1`, async (t) => {
+      const server = await fakeResponder(t, () => ({
+        streamed: { start: hugeSequenceHeader, bytes: MAX_RESPONSE_BYTES + 1, maxMs: 10_000 },
+      }));
+      const result = await failedRun([...args, '--retries', '0', '--ocsp-url', server.url]);
+      assert.equal(result.stderr, notReceived(result.cert, oversized));
+      assert.equal(result.exitCode, 1);
+      assert.ok(
+        result.peakTempBytes < MAX_RESPONSE_BYTES,
+        `the temporary directory held ${result.peakTempBytes} bytes`,
+      );
+    });
+
+    test(`a valid response of exactly the limit through ${client}: stapled`, async (t) => {
+      const response = await validResponseOfSize(MAX_RESPONSE_BYTES);
+      const server = await fakeResponder(t, () => ({ body: response }));
+      const cert = await placeCertificate();
+      const result = await runCli([...args, '-S', '--retries', '0', '--ocsp-url', server.url, '--cert', cert], {
+        env: pki.env,
+      });
+      assert.equal(result.stderr, '');
+      assert.equal(result.exitCode, 0);
+      assert.deepEqual(await readFile(`${cert}.ocsp`), response);
+    });
+  }
+});
+
+/**
+ * A response for the `good` leaf of exactly BYTES: one filler certificate
+ * with a comment of the right length rides in its certs field, which the
+ * signature does not cover. RSA keys sign both, so that every signature has
+ * the same length; DER length fields grow by steps, so the comment may need
+ * adjusting more than once.
+ */
+async function validResponseOfSize(bytes: number): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(workDir, 'sized-'));
+  const file = (name: string) => path.join(dir, name);
+  const checked = async (args: string[]) => {
+    const result = await run('openssl', args, { env: pki.env });
+    assert.equal(result.exitCode, 0, result.stderr);
+  };
+  await checked([
+    'ocsp',
+    '-issuer',
+    pki.intermediate,
+    '-cert',
+    pki.leaves.good.cert,
+    '-no_nonce',
+    '-reqout',
+    file('req'),
+  ]);
+  let commentLength = bytes - 2000;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    await checked([
+      'req',
+      '-x509',
+      '-key',
+      pki.leaves.good.key,
+      '-subj',
+      '/CN=filler',
+      '-addext',
+      `nsComment=${'x'.repeat(commentLength)}`,
+      '-out',
+      file('filler.pem'),
+      '-days',
+      '1',
+    ]);
+    await checked([
+      'ocsp',
+      '-index',
+      pki.index,
+      '-CA',
+      pki.intermediate,
+      '-rsigner',
+      pki.intermediate,
+      '-rkey',
+      pki.keys.intermediate,
+      '-rother',
+      file('filler.pem'),
+      '-reqin',
+      file('req'),
+      '-respout',
+      file('resp'),
+      '-ndays',
+      '7',
+    ]);
+    const response = await readFile(file('resp'));
+    if (response.length === bytes) return response;
+    commentLength += bytes - response.length;
+  }
+  throw new Error(`no response of exactly ${bytes} bytes after 8 attempts`);
+}
 
 /** A port on HOST where nothing listens (it did a moment ago). */
 async function closedPort(host: '127.0.0.1' | '::1'): Promise<number> {

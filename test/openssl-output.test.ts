@@ -140,6 +140,12 @@ test('why openssl got no OCSP response, from its error queue', () => {
       transient: false,
       connecting: false,
     },
+    'fetch-oversized-3.0.txt': { reason: 'a response over the 102400-byte limit', transient: false, connecting: false },
+    'fetch-not-asn1-3.0.txt': {
+      reason: 'a body that is not ASN.1 instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
     'fetch-refused-3.0.txt': { reason: 'connection refused', transient: true, connecting: true },
     'fetch-network-unreachable-3.0.txt': { reason: 'network is unreachable', transient: true, connecting: true },
     'fetch-no-route-3.0.txt': { reason: 'no route to host', transient: true, connecting: true },
