@@ -2,7 +2,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { runForBytes, type CommandResult } from './exec.ts';
 import { readFileSyncIfReadable } from './files.ts';
 import type { Openssl, Verification } from './openssl.ts';
-import { describeFetchFailure, oversizedResponse, systemErrorReason } from './openssl-output.ts';
+import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './openssl-output.ts';
 
 export interface Responder {
   readonly url: string;
@@ -171,10 +171,7 @@ async function fetchWithCurl(
     case CURL_FILE_TOO_LARGE:
       throw oversized;
     default:
-      throw new FetchError(
-        /^curl: \(\d+\) (.+)$/m.exec(fetched.stderr)?.[1] ?? `curl exited with ${fetched.exitCode}`,
-        true,
-      );
+      throw new FetchError(curlError(fetched.stderr) ?? `curl exited with ${fetched.exitCode}`, true);
   }
   const output = fetched.stdoutBytes;
   const statusStart = output.lastIndexOf(0x0a);
@@ -184,7 +181,7 @@ async function fetchWithCurl(
     .toString('latin1')
     .trim()
     .split(' ');
-  const contentType = contentTypeWords.join(' ').split(';')[0]!.trim();
+  const contentType = clipForeignText(contentTypeWords.join(' ').split(';')[0]!);
   if (status !== '200') throw new FetchError(`HTTP ${status}`, status.startsWith('5'));
   if (body.length > MAX_RESPONSE_BYTES) throw oversized;
   if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
@@ -202,6 +199,12 @@ async function fetchWithCurl(
 function curlConnectFailure(log: string): string {
   const said = /^\* (?:connect to .* failed|Immediate connect fail for .*): (.+)$/m.exec(log)?.[1];
   return said === undefined ? 'could not connect' : systemErrorReason(said);
+}
+
+/** curl's own error line, `curl: (56) Recv failure: Connection reset by peer`, without its prefix. */
+function curlError(log: string): string | undefined {
+  const said = /^curl: \(\d+\) (.+)$/m.exec(log)?.[1];
+  return said === undefined ? undefined : clipForeignText(said);
 }
 
 /** The `host[:port]` part of an http(s) URL, as it would appear in a Host header. */

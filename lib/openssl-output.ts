@@ -3,6 +3,7 @@
  * exactly as captured and returns a typed value, or undefined when the text is
  * not what it expects; callers decide which exit code that deserves.
  */
+import { shorten } from './printable.ts';
 
 export interface OpensslVersion {
   readonly major: number;
@@ -127,12 +128,22 @@ export interface FetchFailure {
   readonly connecting: boolean;
 }
 
+/**
+ * How long a responder's own words (an HTTP reason phrase, a content type, a
+ * client's error line) may run inside a message: enough to recognise them,
+ * never a screenful. The run log escapes their control characters.
+ */
+const MAX_FOREIGN_CHARACTERS = 100;
+
+/** TEXT that came from the responder's side, cut short to go into a message. */
+export const clipForeignText = (text: string): string => shorten(text.trim(), MAX_FOREIGN_CHARACTERS);
+
 /** The reason both HTTP clients give for a response past their size limit. */
 export const oversizedResponse = (maxBytes: number): string => `a response over the ${maxBytes}-byte limit`;
 
 /** The C library's words for a failed connect (`Connection refused`), as a reason: `connection refused`. */
 export const systemErrorReason = (text: string): string => {
-  const words = text.trim();
+  const words = clipForeignText(text);
   return words.charAt(0).toLowerCase() + words.slice(1);
 };
 
@@ -165,34 +176,53 @@ const connectFunctions = new Set(['conn_state', 'BIO_connect', 'connect']);
  * HTTP client, run without `-timeout`: a timeout is the caller's to enforce).
  */
 export function describeFetchFailure(output: string): FetchFailure {
+  const errors = parseErrorQueue(output);
+  const withReason = (reason: string) => errors.find((error) => error.reason === reason);
   const failure = (reason: string, transient: boolean, connecting = false): FetchFailure => ({
     reason,
     transient,
     connecting,
   });
-  const httpStatus = /code=(\d{3}), reason=([^\n]*)/.exec(output);
-  if (httpStatus) {
-    const code = Number(httpStatus[1]);
-    return failure(`HTTP ${code} ${httpStatus[2]!.trim()}`.trim(), code >= 500);
+
+  const httpError = withReason('received error');
+  if (httpError) {
+    const status = /^code=(\d{3}), reason=(.*)$/.exec(httpError.data);
+    // openssl leaves out a status line too long for its error record.
+    if (!status) return failure('an HTTP error status', true);
+    const code = Number(status[1]);
+    return failure(`HTTP ${code} ${clipForeignText(status[2]!)}`.trim(), code >= 500);
   }
-  const contentType = /unexpected content type:.*actual=([^\s,;]+)/.exec(output);
-  if (contentType) return failure(`a ${contentType[1]} body instead of an OCSP response`, false);
+  const contentType = withReason('unexpected content type');
+  if (contentType) {
+    const actual = /actual=([^\s,;]+)/.exec(contentType.data)?.[1];
+    return failure(
+      actual === undefined
+        ? 'a body of another content type instead of an OCSP response'
+        : `a ${clipForeignText(actual)} body instead of an OCSP response`,
+      false,
+    );
+  }
   const oversized = /:max resp len exceeded:.*max=(\d+)/.exec(output);
   if (oversized) return failure(oversizedResponse(Number(oversized[1])), false);
-  if (/failed reading data|unexpected end of data/.test(output)) {
+  if (withReason('failed reading data') || withReason('unexpected end of data')) {
     return failure('an empty or truncated body instead of an OCSP response', false);
   }
-  if (/:missing asn1 encoding:/.test(output)) {
+  if (withReason('missing asn1 encoding')) {
     return failure('a body that is not ASN.1 instead of an OCSP response', false);
   }
-  const errors = parseErrorQueue(output);
   const connect = errors.find((error) => error.library === 'system library' && connectFunctions.has(error.function));
   if (connect) return failure(systemErrorReason(connect.reason), true, true);
   if (errors.some((error) => error.function === 'BIO_lookup_ex')) {
     return failure('could not resolve the host name', true, true);
   }
+  // A status or header line past openssl's line limit (4 KiB) ends the
+  // exchange with nothing more specific than this.
+  const malformed =
+    withReason('header parse error') ||
+    (errors.length > 0 && errors.every((error) => error.reason === 'error receiving'));
+  if (malformed) return failure('a malformed HTTP answer', false);
   const said = errors[0]?.reason ?? output.trim().split('\n')[0];
-  return failure(said || 'no output from openssl', true);
+  return failure(said ? clipForeignText(said) : 'no output from openssl', true);
 }
 
 /** The reason `openssl verify` gives for refusing a certificate: `error 10 at 0 depth lookup: certificate has expired`. */

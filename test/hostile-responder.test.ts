@@ -247,6 +247,61 @@ async function validResponseOfSize(bytes: number): Promise<Buffer> {
   throw new Error(`no response of exactly ${bytes} bytes after 8 attempts`);
 }
 
+describe('foreign text in the HTTP answer', { concurrency: 3 }, () => {
+  const escapes = 'Oops \u001b[31mred\u0007bell';
+  const rawAnswer = (statusLine: string, contentType = 'text/plain') =>
+    `${statusLine}\r\nContent-Type: ${contentType}\r\nContent-Length: 1\r\n\r\nx`;
+
+  const cases: {
+    what: string;
+    raw: string;
+    /** What each client's run says; a client left out adds nothing to another case. */
+    reasons: Partial<Record<(typeof clients)[number]['client'], string>>;
+  }[] = [
+    {
+      what: 'a reason phrase with ANSI escapes and BEL',
+      raw: rawAnswer(`HTTP/1.0 404 ${escapes}`),
+      reasons: { openssl: 'HTTP 404 Oops \\u001B[31mred\\u0007bell', curl: 'HTTP 404' },
+    },
+    {
+      what: 'a reason phrase of 1,000 characters',
+      raw: rawAnswer(`HTTP/1.0 404 ${'R'.repeat(1000)}`),
+      reasons: { openssl: `HTTP 404 ${'R'.repeat(76)}… (924 more characters)` },
+    },
+    {
+      what: 'a status line of 10,000 characters',
+      raw: rawAnswer(`HTTP/1.0 404 ${'L'.repeat(10_000 - 'HTTP/1.0 404 '.length)}`),
+      reasons: { openssl: 'a malformed HTTP answer', curl: 'HTTP 404' },
+    },
+    {
+      what: 'a content type of 3,000 characters with escapes',
+      raw: rawAnswer('HTTP/1.0 200 OK', `text/\u001b[31m${'C'.repeat(3000)}`),
+      reasons: {
+        openssl: 'a body of another content type instead of an OCSP response',
+        curl: `a text/\\u001B[31m${'C'.repeat(66)}… (2934 more characters) body instead of an OCSP response`,
+      },
+    },
+    {
+      what: 'an answer that is not HTTP',
+      raw: `\u001b[2J${escapes}\r\n\r\n`,
+      reasons: { openssl: 'a malformed HTTP answer', curl: 'Received HTTP/0.9 when not allowed' },
+    },
+  ];
+  for (const { what, raw, reasons } of cases) {
+    for (const { client, args } of clients) {
+      const reason = reasons[client];
+      if (reason === undefined) continue;
+      test(`${what} through ${client}: exit 1, one escaped line, cut short`, async (t) => {
+        const server = await fakeResponder(t, () => ({ raw }));
+        const result = await failedRun([...args, '--retries', '0', '--ocsp-url', server.url]);
+        assert.equal(result.stderr, notReceived(result.cert, reason));
+        assert.equal(result.exitCode, 1);
+        assert.ok(result.elapsedMs < 5000, `took ${result.elapsedMs} ms`);
+      });
+    }
+  }
+});
+
 /** A port on HOST where nothing listens (it did a moment ago). */
 async function closedPort(host: '127.0.0.1' | '::1'): Promise<number> {
   const server = net.createServer();

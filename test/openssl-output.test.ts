@@ -146,6 +146,14 @@ test('why openssl got no OCSP response, from its error queue', () => {
       transient: false,
       connecting: false,
     },
+    'fetch-not-http-3.0.txt': { reason: 'a malformed HTTP answer', transient: false, connecting: false },
+    'fetch-long-status-line-3.0.txt': { reason: 'a malformed HTTP answer', transient: false, connecting: false },
+    'fetch-http-error-long-reason-3.0.txt': { reason: 'an HTTP error status', transient: true, connecting: false },
+    'fetch-long-content-type-3.0.txt': {
+      reason: 'a body of another content type instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
     'fetch-refused-3.0.txt': { reason: 'connection refused', transient: true, connecting: true },
     'fetch-network-unreachable-3.0.txt': { reason: 'network is unreachable', transient: true, connecting: true },
     'fetch-no-route-3.0.txt': { reason: 'no route to host', transient: true, connecting: true },
@@ -155,6 +163,24 @@ test('why openssl got no OCSP response, from its error queue', () => {
     assert.deepEqual(describeFetchFailure(captured(name)), expected, name);
   }
   assert.deepEqual(describeFetchFailure(''), { reason: 'no output from openssl', transient: true, connecting: false });
+});
+
+test("a responder's reason phrase keeps its bytes for the run log to escape, cut to 100 characters", () => {
+  assert.equal(
+    describeFetchFailure(captured('fetch-http-500-escapes-3.0.txt')).reason,
+    'HTTP 500 Oops \u001b[31mred\u0007bell',
+  );
+  const longReason = captured('fetch-http-404-3.0.txt').replace('reason=Not Found', `reason=${'x'.repeat(900)}`);
+  const { reason } = describeFetchFailure(longReason);
+  assert.match(reason, /^HTTP 404 x+… \(\d+ more characters\)$/);
+  assert.ok(reason.length <= 'HTTP 404 '.length + 100, reason);
+});
+
+test('a content type is cut to 100 characters', () => {
+  const html = captured('fetch-html-3.0.txt').replace('actual=text/html', `actual=text/${'y'.repeat(500)}`);
+  const { reason } = describeFetchFailure(html);
+  assert.match(reason, /^a text\/y+… \(\d+ more characters\) body instead of an OCSP response$/);
+  assert.ok(reason.length < 160, reason);
 });
 
 test('the reason openssl verify refuses a certificate', () => {
