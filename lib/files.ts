@@ -514,7 +514,7 @@ function describeReadProblem(problem: FileReadProblem, code: string | undefined)
 }
 
 /** "4 MiB", "100 KiB", or a plain count of bytes. */
-export function formatByteCount(bytes: number): string {
+function formatByteCount(bytes: number): string {
   if (bytes % MIB === 0) return `${bytes / MIB} MiB`;
   if (bytes % KIB === 0) return `${bytes / KIB} KiB`;
   return `${bytes} bytes`;

@@ -1,8 +1,8 @@
-import { rmSync } from 'node:fs';
-import { run, type CommandResult } from './exec.ts';
-import { FileReadError, formatByteCount, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from './files.ts';
+import { rmSync, writeFileSync } from 'node:fs';
+import { runForBytes, type CommandResult } from './exec.ts';
+import { FileReadError, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from './files.ts';
 import type { Openssl, Verification } from './openssl.ts';
-import { describeFetchFailure } from './openssl-output.ts';
+import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './openssl-output.ts';
 
 export interface Responder {
   readonly url: string;
@@ -72,17 +72,33 @@ export async function fetchOcspResponse(
     verification: settings.verification,
     signal: settings.signal,
   });
+  if (fetched.stopped === 'timeout') throw new FetchError(NO_ANSWER, true);
   // openssl saves a response before judging it, so a `tryLater` answer or
   // one that fails verification is on disk even though openssl exits 1.
   const body = readSavedResponse(files.response);
   if (body !== undefined && body.length > 0) return { body, verdict: fetched };
   const failure = describeFetchFailure(fetched.stderr);
-  throw new FetchError(failure.reason, failure.transient);
+  throw new FetchError(viaProxy(failure.reason, failure.connecting, responder), failure.transient);
 }
 
+const NO_ANSWER = 'no answer before the timeout';
+
+/** Through a proxy, a connection that failed is the proxy's. */
+function viaProxy(reason: string, connecting: boolean, responder: Responder): string {
+  return connecting && responder.proxy !== undefined ? `${reason} (--ocsp-proxy ${responder.proxy})` : reason;
+}
+
+const CURL_COULD_NOT_RESOLVE_PROXY = 5;
+const CURL_COULD_NOT_RESOLVE_HOST = 6;
+const CURL_COULD_NOT_CONNECT = 7;
 const CURL_TIMEOUT = 28;
-const CURL_CONNECT_FAILED = 7;
-const CURL_RESOLVE_FAILED = 6;
+const CURL_FILE_TOO_LARGE = 63;
+
+/**
+ * What curl may print besides the body: its verbose log on stderr (which
+ * names why a connect failed) and the status line written after the body.
+ */
+const CURL_LOG_ALLOWANCE = 16 * 1024;
 
 async function fetchWithCurl(
   openssl: Openssl,
@@ -99,13 +115,19 @@ async function fetchWithCurl(
     signal: settings.signal,
   });
   if (request.exitCode !== 0) throw new RequestError("can't create the OCSP request");
-  const fetched = await run(
+  // The body comes through a pipe, never into a file: an endless one is
+  // stopped past the limit instead of filling the disk.
+  const fetched = await runForBytes(
     curl,
     [
       '--silent',
       '--show-error',
+      // Only the verbose log says why a connect failed ("Connection refused").
+      '--verbose',
       '--max-time',
       String(settings.timeoutSeconds),
+      '--max-filesize',
+      String(OCSP_RESPONSE_MAX_BYTES),
       '--header',
       'Content-Type: application/ocsp-request',
       ...(responder.hostHeader === undefined ? [] : ['--header', `Host: ${responder.hostHeader}`]),
@@ -113,33 +135,69 @@ async function fetchWithCurl(
       '--data-binary',
       `@${files.request}`,
       '--output',
-      files.response,
+      '-',
+      // After the body, on a line of its own: a header value holds no line feed.
       '--write-out',
-      '%{http_code} %{content_type}',
+      '\n%{http_code} %{content_type}',
       responder.url,
     ],
-    // It waits on the network: a run killed meanwhile must not leave it behind.
-    { signal: settings.signal, dieWithParent: true },
+    {
+      signal: settings.signal,
+      maxOutputBytes: OCSP_RESPONSE_MAX_BYTES + CURL_LOG_ALLOWANCE,
+      // It waits on the network: a run killed meanwhile must not leave it behind.
+      dieWithParent: true,
+    },
   );
+  const oversized = new FetchError(oversizedResponse(OCSP_RESPONSE_MAX_BYTES), false);
+  if (fetched.stopped === 'output-limit') throw oversized;
   switch (fetched.exitCode) {
     case 0:
       break;
     case CURL_TIMEOUT:
-      throw new FetchError('no answer before the timeout', true);
-    case CURL_CONNECT_FAILED:
-      throw new FetchError('could not connect', true);
-    case CURL_RESOLVE_FAILED:
+      throw new FetchError(NO_ANSWER, true);
+    case CURL_COULD_NOT_CONNECT:
+      throw new FetchError(viaProxy(curlConnectFailure(fetched.stderr), true, responder), true);
+    case CURL_COULD_NOT_RESOLVE_HOST:
       throw new FetchError('could not resolve the host name', true);
+    case CURL_COULD_NOT_RESOLVE_PROXY:
+      throw new FetchError(viaProxy('could not resolve the host name', true, responder), true);
+    case CURL_FILE_TOO_LARGE:
+      throw oversized;
     default:
-      throw new FetchError(fetched.stderr.trim().split('\n')[0] || `curl exited with ${fetched.exitCode}`, true);
+      throw new FetchError(curlError(fetched.stderr) ?? `curl exited with ${fetched.exitCode}`, true);
   }
-  const [status = '', ...contentTypeWords] = fetched.stdout.trim().split(' ');
-  const contentType = contentTypeWords.join(' ').split(';')[0]!.trim();
+  const output = fetched.stdoutBytes;
+  const statusStart = output.lastIndexOf(0x0a);
+  const body = output.subarray(0, Math.max(statusStart, 0));
+  const [status = '', ...contentTypeWords] = output
+    .subarray(statusStart + 1)
+    .toString('latin1')
+    .trim()
+    .split(' ');
+  const contentType = clipForeignText(contentTypeWords.join(' ').split(';')[0]!);
   if (status !== '200') throw new FetchError(`HTTP ${status}`, status.startsWith('5'));
-  const body = readSavedResponse(files.response) ?? Buffer.alloc(0);
+  if (body.length > OCSP_RESPONSE_MAX_BYTES) throw oversized;
   if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
   if (/^text\//i.test(contentType)) throw new FetchError(`a ${contentType} body instead of an OCSP response`, false);
+  // For the check that follows (`openssl ocsp -respin`).
+  writeFileSync(files.response, body);
   return body;
+}
+
+/**
+ * Why curl could not connect, from its verbose log: `* connect to 127.0.0.1
+ * port 1 failed: Connection refused` (7.x), `… from 127.0.0.1 port 4711
+ * failed: …` (8.x), `* Immediate connect fail for 10.0.0.1: No route to host`.
+ */
+function curlConnectFailure(log: string): string {
+  const said = /^\* (?:connect to .* failed|Immediate connect fail for .*): (.+)$/m.exec(log)?.[1];
+  return said === undefined ? 'could not connect' : systemErrorReason(said);
+}
+
+/** curl's own error line, `curl: (56) Recv failure: Connection reset by peer`, without its prefix. */
+function curlError(log: string): string | undefined {
+  const said = /^curl: \(\d+\) (.+)$/m.exec(log)?.[1];
+  return said === undefined ? undefined : clipForeignText(said);
 }
 
 /** The `host[:port]` part of an http(s) URL, as it would appear in a Host header. */
@@ -155,12 +213,7 @@ function readSavedResponse(path: string): Buffer | undefined {
     return readRegularFileSync(path, { maxBytes: OCSP_RESPONSE_MAX_BYTES }).bytes;
   } catch (error) {
     if (!(error instanceof FileReadError)) throw error;
-    if (error.problem.kind === 'too-large') {
-      throw new FetchError(
-        `a body larger than ${formatByteCount(OCSP_RESPONSE_MAX_BYTES)} instead of an OCSP response`,
-        false,
-      );
-    }
+    if (error.problem.kind === 'too-large') throw new FetchError(oversizedResponse(OCSP_RESPONSE_MAX_BYTES), false);
     return undefined;
   }
 }

@@ -3,6 +3,7 @@
  * exactly as captured and returns a typed value, or undefined when the text is
  * not what it expects; callers decide which exit code that deserves.
  */
+import { shorten } from './printable.ts';
 
 export interface OpensslVersion {
   readonly major: number;
@@ -54,6 +55,19 @@ export interface OcspStatusBlock {
 }
 
 /**
+ * A status on the certificate's line, or, when openssl finds This Update in
+ * the future or Next Update past (beyond its 5-minute leeway), on a line of
+ * its own after a warning and openssl's error queue:
+ * ```
+ * /tmp/hapos-upd.X/ee.pem: WARNING: Status times invalid.
+ * 40D7…:error:1380007D:OCSP routines:OCSP_check_validity:status expired:../crypto/ocsp/ocsp_cl.c:351:
+ * good
+ * ```
+ */
+const STATUS_LINE =
+  /^.*: (?:(good|revoked|unknown)|WARNING: Status times invalid\.\n(?:[0-9A-Fa-f]+:error:.*\n)*(good|revoked|unknown))$/m;
+
+/**
  * Parses the status block of one certificate:
  * ```
  * /tmp/hapos-upd.X/ee.pem: revoked
@@ -62,10 +76,11 @@ export interface OcspStatusBlock {
  * 	Reason: keyCompromise
  * 	Revocation Time: Nov 20 10:00:00 2026 GMT
  * ```
+ * Whether the times are acceptable is for the acceptance rules to say.
  */
 export function parseOcspStatusBlock(output: string): OcspStatusBlock | undefined {
   const text = output.replace(/\s+$/, '');
-  const statusMatch = /^.*: (good|revoked|unknown)$/m.exec(text);
+  const statusMatch = STATUS_LINE.exec(text);
   if (!statusMatch) return undefined;
   const field = (name: string) => new RegExp(`^\\s+${name}: (.+)$`, 'm').exec(text)?.[1]?.trim();
   const date = (name: string) => {
@@ -73,7 +88,7 @@ export function parseOcspStatusBlock(output: string): OcspStatusBlock | undefine
     return value === undefined ? undefined : parseOpensslDate(value);
   };
   return {
-    status: statusMatch[1] as CertStatus,
+    status: (statusMatch[1] ?? statusMatch[2]) as CertStatus,
     thisUpdate: date('This Update'),
     nextUpdate: date('Next Update'),
     revocationTime: date('Revocation Time'),
@@ -107,27 +122,107 @@ export function formatOpensslDate(date: Date): string {
 export interface FetchFailure {
   /** What went wrong, for the user: `HTTP 404 Not Found`, `a text/html body instead of an OCSP response`… */
   readonly reason: string;
-  /** Worth another try: timeouts, refused connections, server errors. */
+  /** Worth another try: refused connections, server errors. */
   readonly transient: boolean;
+  /** The connection itself failed: through a proxy, the proxy is the one that could not be reached. */
+  readonly connecting: boolean;
 }
 
-/** Why `openssl ocsp -url …` got no response, from its error queue (OpenSSL 3.0 HTTP client). */
+/**
+ * How long a responder's own words (an HTTP reason phrase, a content type, a
+ * client's error line) may run inside a message: enough to recognise them,
+ * never a screenful. The run log escapes their control characters.
+ */
+const MAX_FOREIGN_CHARACTERS = 100;
+
+/** TEXT that came from the responder's side, cut short to go into a message. */
+export const clipForeignText = (text: string): string => shorten(text.trim(), MAX_FOREIGN_CHARACTERS);
+
+/** The reason both HTTP clients give for a response past their size limit. */
+export const oversizedResponse = (maxBytes: number): string => `a response over the ${maxBytes}-byte limit`;
+
+/** The C library's words for a failed connect (`Connection refused`), as a reason: `connection refused`. */
+export const systemErrorReason = (text: string): string => {
+  const words = clipForeignText(text);
+  return words.charAt(0).toLowerCase() + words.slice(1);
+};
+
+interface QueuedError {
+  readonly library: string;
+  readonly function: string;
+  readonly reason: string;
+  /** What follows the source location: `code=404, reason=Not Found`, `calling connect()`… */
+  readonly data: string;
+}
+
+/**
+ * OpenSSL's error queue as printed, one entry a line:
+ * `40C7…:error:1E800069:HTTP routines:parse_http_line1:received error:../crypto/http/http_client.c:473:code=404, reason=Not Found`
+ * (1.x prints the same fields).
+ */
+function parseErrorQueue(output: string): QueuedError[] {
+  const entries: QueuedError[] = [];
+  for (const line of output.split('\n')) {
+    const match = /^[0-9A-Fa-f]+:error:[0-9A-Fa-f]+:([^:]*):([^:]*):([^:]*):[^:]*:\d*:(.*)$/.exec(line);
+    if (match) entries.push({ library: match[1]!, function: match[2]!, reason: match[3]!, data: match[4]! });
+  }
+  return entries;
+}
+
+const connectFunctions = new Set(['conn_state', 'BIO_connect', 'connect']);
+
+/**
+ * Why `openssl ocsp -url …` got no response, from its error queue (OpenSSL 3.0
+ * HTTP client, run without `-timeout`: a timeout is the caller's to enforce).
+ */
 export function describeFetchFailure(output: string): FetchFailure {
-  const httpStatus = /code=(\d{3}), reason=([^\n]*)/.exec(output);
-  if (httpStatus) {
-    const code = Number(httpStatus[1]);
-    return { reason: `HTTP ${code} ${httpStatus[2]!.trim()}`.trim(), transient: code >= 500 };
+  const errors = parseErrorQueue(output);
+  const withReason = (reason: string) => errors.find((error) => error.reason === reason);
+  const failure = (reason: string, transient: boolean, connecting = false): FetchFailure => ({
+    reason,
+    transient,
+    connecting,
+  });
+
+  const httpError = withReason('received error');
+  if (httpError) {
+    const status = /^code=(\d{3}), reason=(.*)$/.exec(httpError.data);
+    // openssl leaves out a status line too long for its error record.
+    if (!status) return failure('an HTTP error status', true);
+    const code = Number(status[1]);
+    return failure(`HTTP ${code} ${clipForeignText(status[2]!)}`.trim(), code >= 500);
   }
-  const contentType = /unexpected content type:.*actual=([^\s,;]+)/.exec(output);
-  if (contentType) return { reason: `a ${contentType[1]} body instead of an OCSP response`, transient: false };
-  if (/failed reading data|unexpected end of data|response too large/.test(output)) {
-    return { reason: 'an empty or truncated body instead of an OCSP response', transient: false };
+  const contentType = withReason('unexpected content type');
+  if (contentType) {
+    const actual = /actual=([^\s,;]+)/.exec(contentType.data)?.[1];
+    return failure(
+      actual === undefined
+        ? 'a body of another content type instead of an OCSP response'
+        : `a ${clipForeignText(actual)} body instead of an OCSP response`,
+      false,
+    );
   }
-  if (/transfer timeout/.test(output)) return { reason: 'no answer before the timeout', transient: true };
-  if (/connect timeout/.test(output)) return { reason: 'could not connect before the timeout', transient: true };
-  if (/Connection refused/.test(output)) return { reason: 'connection refused', transient: true };
-  const firstError = /:error:[^:]*:[^:]*:[^:]*:([^:\n]+)/.exec(output)?.[1];
-  return { reason: firstError ?? (output.trim().split('\n')[0] || 'no output from openssl'), transient: true };
+  const oversized = /:max resp len exceeded:.*max=(\d+)/.exec(output);
+  if (oversized) return failure(oversizedResponse(Number(oversized[1])), false);
+  if (withReason('failed reading data') || withReason('unexpected end of data')) {
+    return failure('an empty or truncated body instead of an OCSP response', false);
+  }
+  if (withReason('missing asn1 encoding')) {
+    return failure('a body that is not ASN.1 instead of an OCSP response', false);
+  }
+  const connect = errors.find((error) => error.library === 'system library' && connectFunctions.has(error.function));
+  if (connect) return failure(systemErrorReason(connect.reason), true, true);
+  if (errors.some((error) => error.function === 'BIO_lookup_ex')) {
+    return failure('could not resolve the host name', true, true);
+  }
+  // A status or header line past openssl's line limit (4 KiB) ends the
+  // exchange with nothing more specific than this.
+  const malformed =
+    withReason('header parse error') ||
+    (errors.length > 0 && errors.every((error) => error.reason === 'error receiving'));
+  if (malformed) return failure('a malformed HTTP answer', false);
+  const said = errors[0]?.reason ?? output.trim().split('\n')[0];
+  return failure(said ? clipForeignText(said) : 'no output from openssl', true);
 }
 
 /** The reason `openssl verify` gives for refusing a certificate: `error 10 at 0 depth lookup: certificate has expired`. */

@@ -25,6 +25,7 @@ export interface FetchArgs extends ChainArgs {
   /** An HTTP proxy URL; needs OpenSSL 3.0 or later. */
   readonly proxy?: string;
   readonly responseOut: string;
+  /** How long the whole exchange may take before openssl is stopped. */
   readonly timeoutSeconds: number;
   readonly verification: Verification;
 }
@@ -78,12 +79,17 @@ export class Openssl {
         args.url,
         ...this.hostHeaderArgs(args.hostHeader),
         ...(args.proxy === undefined ? [] : ['-proxy', args.proxy]),
-        '-timeout',
-        String(args.timeoutSeconds),
         ...verificationArgs(args.verification),
       ],
-      // It waits on the network: a run killed meanwhile must not leave it behind.
-      { signal: args.signal, dieWithParent: true },
+      {
+        signal: args.signal,
+        // Not openssl's own -timeout: from OpenSSL 3.0 it retries a refused
+        // connect until the timeout expires (10 s an attempt where nothing
+        // listens), while without it a refused connect fails at once.
+        timeoutMs: args.timeoutSeconds * 1000,
+        // It waits on the network: a run killed meanwhile must not leave it behind.
+        dieWithParent: true,
+      },
     );
   }
 

@@ -257,7 +257,7 @@ describe('findings that need the responder or the command line', () => {
         cert,
         code: 'ocsp-failed',
         severity: 'error',
-        message: "can't receive the OCSP server response: could not connect before the timeout",
+        message: "can't receive the OCSP server response: connection refused",
       },
     ]);
   });

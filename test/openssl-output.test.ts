@@ -90,6 +90,23 @@ test('a status block without Next Update', () => {
   assert.equal(block?.thisUpdate?.toISOString(), '2015-04-17T12:29:00.000Z');
 });
 
+test("a status block after OpenSSL's warning that its times are invalid: the status is still read", () => {
+  const expired = parseOcspStatusBlock(captured('status-expired-3.0.txt'));
+  assert.equal(expired?.status, 'good');
+  assert.equal(expired?.nextUpdate?.toISOString(), '2026-12-02T16:47:41.000Z');
+  assert.equal(expired?.text, captured('status-expired-3.0.txt').trimEnd());
+  const notYetValid = parseOcspStatusBlock(captured('status-not-yet-valid-3.0.txt'));
+  assert.equal(notYetValid?.status, 'good');
+  assert.equal(notYetValid?.thisUpdate?.toISOString(), '2026-12-03T17:47:42.000Z');
+  const revoked = captured('status-expired-3.0.txt').replace(/^good$/m, 'revoked');
+  assert.equal(parseOcspStatusBlock(revoked)?.status, 'revoked');
+});
+
+test('after the warning, only error lines may come before the status', () => {
+  const forged = captured('status-expired-3.0.txt').replace(/^good$/m, 'not an error line\ngood');
+  assert.equal(parseOcspStatusBlock(forged), undefined);
+});
+
 test('text with no status is not a status block', () => {
   assert.equal(parseOcspStatusBlock(''), undefined);
   assert.equal(parseOcspStatusBlock('Responder Error: trylater (3)\n'), undefined);
@@ -110,19 +127,60 @@ test('verification verdicts of OpenSSL 1.0, 1.1 and 3.0', () => {
 });
 
 test('why openssl got no OCSP response, from its error queue', () => {
-  const expectations: Record<string, { reason: string; transient: boolean }> = {
-    'fetch-http-404-3.0.txt': { reason: 'HTTP 404 Not Found', transient: false },
-    'fetch-http-500-3.0.txt': { reason: 'HTTP 500 Internal Server Error', transient: true },
-    'fetch-html-3.0.txt': { reason: 'a text/html body instead of an OCSP response', transient: false },
-    'fetch-empty-3.0.txt': { reason: 'an empty or truncated body instead of an OCSP response', transient: false },
-    'fetch-hang-3.0.txt': { reason: 'no answer before the timeout', transient: true },
-    'fetch-unreachable-3.0.txt': { reason: 'could not connect before the timeout', transient: true },
-    'fetch-refused-3.0.txt': { reason: 'connection refused', transient: true },
+  const expectations: Record<string, { reason: string; transient: boolean; connecting: boolean }> = {
+    'fetch-http-404-3.0.txt': { reason: 'HTTP 404 Not Found', transient: false, connecting: false },
+    'fetch-http-500-3.0.txt': { reason: 'HTTP 500 Internal Server Error', transient: true, connecting: false },
+    'fetch-html-3.0.txt': {
+      reason: 'a text/html body instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
+    'fetch-empty-3.0.txt': {
+      reason: 'an empty or truncated body instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
+    'fetch-oversized-3.0.txt': { reason: 'a response over the 102400-byte limit', transient: false, connecting: false },
+    'fetch-not-asn1-3.0.txt': {
+      reason: 'a body that is not ASN.1 instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
+    'fetch-not-http-3.0.txt': { reason: 'a malformed HTTP answer', transient: false, connecting: false },
+    'fetch-long-status-line-3.0.txt': { reason: 'a malformed HTTP answer', transient: false, connecting: false },
+    'fetch-http-error-long-reason-3.0.txt': { reason: 'an HTTP error status', transient: true, connecting: false },
+    'fetch-long-content-type-3.0.txt': {
+      reason: 'a body of another content type instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
+    'fetch-refused-3.0.txt': { reason: 'connection refused', transient: true, connecting: true },
+    'fetch-network-unreachable-3.0.txt': { reason: 'network is unreachable', transient: true, connecting: true },
+    'fetch-no-route-3.0.txt': { reason: 'no route to host', transient: true, connecting: true },
+    'fetch-unknown-host-3.0.txt': { reason: 'could not resolve the host name', transient: true, connecting: true },
   };
   for (const [name, expected] of Object.entries(expectations)) {
     assert.deepEqual(describeFetchFailure(captured(name)), expected, name);
   }
-  assert.deepEqual(describeFetchFailure(''), { reason: 'no output from openssl', transient: true });
+  assert.deepEqual(describeFetchFailure(''), { reason: 'no output from openssl', transient: true, connecting: false });
+});
+
+test("a responder's reason phrase keeps its bytes for the run log to escape, cut to 100 characters", () => {
+  assert.equal(
+    describeFetchFailure(captured('fetch-http-500-escapes-3.0.txt')).reason,
+    'HTTP 500 Oops \u001b[31mred\u0007bell',
+  );
+  const longReason = captured('fetch-http-404-3.0.txt').replace('reason=Not Found', `reason=${'x'.repeat(900)}`);
+  const { reason } = describeFetchFailure(longReason);
+  assert.match(reason, /^HTTP 404 x+… \(\d+ more characters\)$/);
+  assert.ok(reason.length <= 'HTTP 404 '.length + 100, reason);
+});
+
+test('a content type is cut to 100 characters', () => {
+  const html = captured('fetch-html-3.0.txt').replace('actual=text/html', `actual=text/${'y'.repeat(500)}`);
+  const { reason } = describeFetchFailure(html);
+  assert.match(reason, /^a text\/y+… \(\d+ more characters\) body instead of an OCSP response$/);
+  assert.ok(reason.length < 160, reason);
 });
 
 test('the reason openssl verify refuses a certificate', () => {

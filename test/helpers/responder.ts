@@ -152,8 +152,19 @@ export type FakeReply =
   | { readonly status?: number; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer | string }
   /** Written to the connection as is, which is then closed: for malformed HTTP. */
   | { readonly raw: Buffer | string }
+  /** A 200 OCSP-typed body sent in pieces with no Content-Length, so that the client cannot know its size beforehand. */
+  | { readonly streamed: StreamedBody }
   /** Never answered; the connection stays open until close(). */
   | 'hang';
+
+export interface StreamedBody {
+  /** The body's first bytes (an ASN.1 header, say); the rest is filler. */
+  readonly start?: Buffer;
+  /** How much is sent at most, start included: as good as endless when the client must stop first. */
+  readonly bytes: number;
+  /** The body ends after this long even if the client is still reading. */
+  readonly maxMs: number;
+}
 
 export type FakeHandler = (request: RecordedRequest) => FakeReply | Promise<FakeReply>;
 
@@ -162,12 +173,15 @@ export interface FakeHttpServer {
   readonly url: string;
   readonly port: number;
   readonly requests: readonly RecordedRequest[];
+  /** Bytes of streamed bodies handed to the kernel so far: where a client that stops reading early stopped them. */
+  readonly streamedBytes: number;
   close(): Promise<void>;
 }
 
 /** An HTTP server on 127.0.0.1 that records every request and answers as HANDLER says. */
 export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHttpServer> {
   const requests: RecordedRequest[] = [];
+  let streamedBytes = 0;
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -192,6 +206,10 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
       req.socket.end(reply.raw);
       return;
     }
+    if ('streamed' in reply) {
+      streamBody(res, reply.streamed, (bytes) => (streamedBytes += bytes));
+      return;
+    }
     res.writeHead(reply.status ?? 200, {
       'Content-Type': 'application/ocsp-response',
       ...reply.headers,
@@ -203,8 +221,41 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
     url: `http://127.0.0.1:${port}/`,
     port,
     requests,
+    get streamedBytes() {
+      return streamedBytes;
+    },
     close: () => closeServer(server),
   };
+}
+
+const streamPieceBytes = 64 * 1024;
+
+/**
+ * Writes BODY piece by piece, as fast as the client reads, until all of it is
+ * sent, the client hangs up, or maxMs pass: bounded in bytes and in time.
+ */
+function streamBody(res: http.ServerResponse, body: StreamedBody, onSent: (bytes: number) => void): void {
+  res.writeHead(200, { 'Content-Type': 'application/ocsp-response' });
+  const filler = Buffer.alloc(streamPieceBytes, 0x41);
+  const start = body.start ?? Buffer.alloc(0);
+  let sent = 0;
+  const timer = setTimeout(() => res.destroy(), body.maxMs);
+  timer.unref();
+  res.on('close', () => clearTimeout(timer));
+  const writeMore = () => {
+    while (sent < body.bytes && !res.destroyed) {
+      const piece = sent === 0 ? Buffer.concat([start, filler]) : filler;
+      const chunk = piece.subarray(0, Math.min(piece.length, body.bytes - sent));
+      sent += chunk.length;
+      onSent(chunk.length);
+      if (!res.write(chunk)) {
+        res.once('drain', writeMore);
+        return;
+      }
+    }
+    if (!res.destroyed) res.end();
+  };
+  writeMore();
 }
 
 export interface ProxiedRequest {
