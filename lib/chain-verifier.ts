@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Openssl } from './openssl.ts';
+import { appendTo } from './multimap.ts';
 
 export interface VerificationRequest {
   readonly eePem: string;
@@ -36,7 +37,7 @@ export class ChainVerifier {
     const groups = new Map<string, VerificationRequest[]>();
     for (const request of requests) {
       const group = `${request.partialChain}\n${request.trustPem}`;
-      groups.set(group, [...(groups.get(group) ?? []), request]);
+      appendTo(groups, group, request);
     }
     await mkdir(this.workDir, { recursive: true, mode: 0o700 });
     let fileNumber = 0;

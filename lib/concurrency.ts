@@ -1,3 +1,5 @@
+import { appendTo } from './multimap.ts';
+
 /** Runs `work` on every item with at most `limit` in flight; results keep the items' order. */
 export async function mapConcurrently<T, R>(
   items: readonly T[],
@@ -33,7 +35,7 @@ export function createKeyedLimiter(limit: number): <R>(key: string, task: () => 
       running.set(key, (running.get(key) ?? 0) + 1);
     } else {
       // The releasing task hands its slot over directly, so the count stays right.
-      await new Promise<void>((resolve) => waiting.set(key, [...(waiting.get(key) ?? []), resolve]));
+      await new Promise<void>((resolve) => appendTo(waiting, key, resolve));
     }
     try {
       return await task();

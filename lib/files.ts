@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { appendTo } from './multimap.ts';
 
 /** A file could not be replaced; the previous content, if any, is still in place. */
 export class FileWriteError extends Error {
@@ -308,7 +309,7 @@ async function indexTemporaryFiles(directory: string): Promise<TemporaryFileInde
     const match = entry.isFile() ? TEMPORARY_NAME.exec(entry.name) : null;
     if (match === null) continue;
     const [, targetName = '', pid = ''] = match;
-    byTarget.set(targetName, [...(byTarget.get(targetName) ?? []), { name: entry.name, pid: Number(pid) }]);
+    appendTo(byTarget, targetName, { name: entry.name, pid: Number(pid) });
   }
   return new TemporaryFileIndex(byTarget);
 }
