@@ -167,6 +167,19 @@ describe('parseCrtList', () => {
     assertSyntaxError('/c/a.pem [ocsp-update]\n', 1, /^ocsp-update expects 'on' or 'off', got nothing$/);
     assertSyntaxError('# comment\r\n@web/site1\r\n', 2, /^crt-store references are not supported: @web\/site1$/);
   });
+
+  it('refuses what HAProxy refuses, a line over 65,535 characters or 2,048 words, at once however long', () => {
+    assertSyntaxError(
+      `/c/ok.pem\n/c/a.pem ${'x'.repeat(65_527)}\n`,
+      2,
+      /^the line is 65536 characters long; HAProxy reads at most 65535$/,
+    );
+    assertSyntaxError(`/c/a.pem [${' a'.repeat(2047)} ]\n`, 1, /^2050 words; HAProxy reads at most 2048$/);
+    const started = Date.now();
+    assertSyntaxError(`/c/a.pem [${' a'.repeat(16 * 1024 * 1024)} ]`, 1, /^the line is 33554444 characters long/);
+    assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms for a 32 MiB line`);
+    assert.equal(parseCrtList(`/c/a.pem [${' a'.repeat(2045)} ]\n`, '/c/list').length, 1);
+  });
 });
 
 describe('listCrtDirectory', () => {
@@ -370,18 +383,18 @@ describe('collectCertificates', () => {
     });
   });
 
-  it('refuses a --crt-list that is a FIFO, a directory or larger than 32 MiB, without reading it', async () => {
+  it('refuses a --crt-list that is a FIFO, a directory or larger than 8 MiB, without reading it', async () => {
     const base = await scratch('special-lists');
     const fifo = join(base, 'fifo.txt');
     const made = await run('mkfifo', [fifo]);
     assert.equal(made.exitCode, 0, made.stderr);
     const huge = join(base, 'huge.txt');
     await fs.writeFile(huge, '');
-    await fs.truncate(huge, 32 * 1024 * 1024 + 1);
+    await fs.truncate(huge, 8 * 1024 * 1024 + 1);
     for (const [list, reason] of [
       [fifo, 'it is a FIFO, not a regular file'],
       [base, 'it is a directory'],
-      [huge, 'it is 33554433 bytes, larger than the 32 MiB limit'],
+      [huge, 'it is 8388609 bytes, larger than the 8 MiB limit'],
     ] as const) {
       await assert.rejects(collectCertificates({ certs: [], dirs: [], crtLists: [list] }), {
         name: 'CertificateSourceError',
