@@ -3,10 +3,9 @@ import { rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { dir } from 'tmp-promise';
 import { HaposError, ExitCode, programError } from './errors.ts';
 import { killRunningPrograms, run } from './exec.ts';
-import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
+import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync, systemErrorCode } from './files.ts';
 import { releaseHeldLocksSync } from './lock.ts';
 import { Openssl } from './openssl.ts';
 import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
@@ -80,30 +79,36 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     if (problem !== undefined) return reportProgramError(io, log, problem, options);
   }
 
-  const tempDir = await dir({
-    name: tempDirName(),
-    tmpdir: os.tmpdir(),
-    mode: 0o700,
-    unsafeCleanup: true,
-  });
-  log.writeTo(path.join(tempDir.path, 'log'));
+  let tempDir: string;
+  try {
+    tempDir = await createTempDir();
+  } catch (error) {
+    const reason = systemErrorCode(error) ?? (error instanceof Error ? error.message : String(error));
+    return reportProgramError(io, log, `can't create a temporary directory in ${os.tmpdir()} (${reason})`, options);
+  }
+  log.writeTo(path.join(tempDir, 'log'));
   const removeTempDir = () => {
-    if (!options.keepTemp) rmSync(tempDir.path, { recursive: true, force: true });
+    // Retried: a certificate's directory may still be being made in the thread pool when a signal arrives.
+    if (!options.keepTemp) rmSync(tempDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 10 });
   };
   const abort = () => {
     log.closeStatusLine();
     log.debug('Aborting');
     killRunningPrograms();
     releaseHeldLocksSync();
-    removeTempDir();
-    process.exit(ExitCode.program);
+    try {
+      removeTempDir();
+    } finally {
+      // Whatever the clean-up met, a signal ends the run as the original's did.
+      process.exit(ExitCode.program);
+    }
   };
   process.once('SIGINT', abort);
   process.once('SIGTERM', abort);
 
   try {
-    log.debug(`Temporary directory: ${tempDir.path}`);
-    return await runUpdates(options, log, tempDir.path, io, notifierFor);
+    log.debug(`Temporary directory: ${tempDir}`);
+    return await runUpdates(options, log, tempDir, io, notifierFor);
   } catch (error) {
     if (error instanceof HaposError && error.exitCode !== ExitCode.program) {
       await log.error(`Error processing '${options.certs[0] ?? ''}': ${error.message}`);
@@ -127,6 +132,17 @@ function vaFileProblem(vaFile: string): string | undefined {
     if (error.problem.kind === 'missing') return `VAfile does not exists: ${vaFile}`;
     return `VAfile can't be read: ${vaFile} (${error.reason})`;
   }
+}
+
+/**
+ * The run's private directory. tmp-promise is loaded only here: it resolves
+ * the system temp dir as it loads, so a TMPDIR that does not exist would
+ * otherwise crash the program before it could say so.
+ */
+async function createTempDir(): Promise<string> {
+  const { dir } = await import('tmp-promise');
+  const created = await dir({ name: tempDirName(), tmpdir: os.tmpdir(), mode: 0o700, unsafeCleanup: true });
+  return created.path;
 }
 
 const TEMP_NAME_CHARACTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

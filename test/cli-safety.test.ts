@@ -704,6 +704,20 @@ describe('arguments from a careless or hostile caller', { concurrency: 3 }, () =
     });
   }
 
+  test('a TMPDIR that is missing or not a directory: exit 9 saying so, not a crash', async () => {
+    const cert = await placeLeafBundle('good');
+    const notADirectory = path.join(await caseDir(), 'plain-file');
+    await writeFile(notADirectory, '');
+    for (const [tmp, code] of [
+      [path.join(await caseDir(), 'missing'), 'ENOENT'],
+      [notADirectory, 'ENOTDIR'],
+    ] as const) {
+      const result = await runCli(['-S', '--cert', cert], { env: { ...pki.env, TMPDIR: tmp } });
+      assert.equal(result.stderr, programError(`can't create a temporary directory in ${tmp} (${code})`));
+      assert.equal(result.exitCode, 9);
+    }
+  });
+
   test('a --cert path holding a newline and escape sequences stays on its one error line', async () => {
     const dir = await caseDir();
     const forged = path.join(dir, "site.pem\nError processing 'other.pem': \u001b[32mall good\u001b[0m");
