@@ -1,11 +1,18 @@
 import { randomInt } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HaposError, ExitCode, programError } from './errors.ts';
 import { killRunningPrograms, run } from './exec.ts';
-import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync, systemErrorCode } from './files.ts';
+import {
+  FileReadError,
+  FileWriteError,
+  PEM_FILE_MAX_BYTES,
+  readRegularFileSync,
+  systemErrorCode,
+  writeRegularFileSync,
+} from './files.ts';
 import { releaseHeldLocksSync } from './lock.ts';
 import { Openssl } from './openssl.ts';
 import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
@@ -280,9 +287,12 @@ async function runChecks(
   const findings = perCertificate.flat();
   const certs = inputs.map((input) => input.path);
   if (options.junitFile !== undefined) {
-    await writeFile(options.junitFile, renderJunitXml(certs, findings)).catch((error: unknown) => {
-      throw programError(`can't write the JUnit report ${options.junitFile}: ${(error as Error).message}`);
-    });
+    try {
+      writeRegularFileSync(options.junitFile, renderJunitXml(certs, findings));
+    } catch (error) {
+      if (!(error instanceof FileWriteError)) throw error;
+      throw programError(`can't write the JUnit report ${options.junitFile} (${error.code})`);
+    }
   }
   if (options.json) {
     io.stdout.write(renderFindingsJson(findings));

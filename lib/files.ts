@@ -3,11 +3,13 @@ import {
   closeSync,
   constants,
   fstatSync,
+  ftruncateSync,
   lstatSync,
   openSync,
   promises as fs,
   readSync,
   statSync,
+  writeFileSync,
   type Stats,
 } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -335,6 +337,45 @@ async function syncDirectory(directory: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Writes a file the user named for a report (`--junit`), over what is there,
+ * without ever blocking: a FIFO, whether or not anyone reads it, a device or
+ * a directory is refused, as the readers refuse them.
+ */
+export function writeRegularFileSync(path: string, data: string): void {
+  const refuse = (stats: Stats) => {
+    throw new FileWriteError(
+      path,
+      `it is a ${specialFileType(stats)}, not a regular file`,
+      'check the target',
+      undefined,
+    );
+  };
+  let step = 'check the target';
+  try {
+    const existing = statSync(path, { throwIfNoEntry: false });
+    if (existing !== undefined && !existing.isFile()) refuse(existing);
+    step = 'open';
+    const descriptor = openSync(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY,
+      0o644,
+    );
+    try {
+      const opened = fstatSync(descriptor);
+      if (!opened.isFile()) refuse(opened);
+      step = 'write';
+      ftruncateSync(descriptor);
+      writeFileSync(descriptor, data);
+    } finally {
+      closeSync(descriptor);
+    }
+  } catch (error) {
+    if (error instanceof FileWriteError) throw error;
+    throw new FileWriteError(path, systemErrorCode(error) ?? 'UNKNOWN', step, error);
   }
 }
 

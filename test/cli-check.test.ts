@@ -410,6 +410,29 @@ describe('reports for pipelines', () => {
   });
 });
 
+describe('--junit to what is not a regular file', () => {
+  test('a FIFO or a directory: exit 9 at once, never waiting for a reader', async () => {
+    const site = await newSite();
+    const cert = await bundleIn(site, 'good');
+    const fifo = path.join(workDir, `junit-fifo-${sites}`);
+    assert.equal((await run('mkfifo', [fifo])).exitCode, 0);
+    const directory = await mkdtemp(path.join(workDir, 'junit-dir-'));
+    for (const [target, what] of [
+      [fifo, 'FIFO'],
+      [directory, 'directory'],
+    ] as const) {
+      const started = Date.now();
+      const result = await check(['--junit', target, '--cert', cert]);
+      assert.equal(
+        result.stderr,
+        `Error: can't write the JUnit report ${target} (it is a ${what}, not a regular file)\nRun hapos-upd -h for help\n`,
+      );
+      assert.equal(result.exitCode, 9);
+      assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    }
+  });
+});
+
 describe('several bundles', () => {
   test('the exit code is the class of the first error in input order', async () => {
     const site = await newSite();
