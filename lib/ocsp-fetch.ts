@@ -205,7 +205,12 @@ export function hostOfUrl(url: string): string {
   return url.split('/')[2] ?? '';
 }
 
-export const isHttpUrl = (url: string): boolean => /^https?:\/\//i.test(url);
+/**
+ * An http(s) URL as a certificate or the command line may give it: nothing
+ * after the scheme but printable ASCII, no space. A control character there
+ * would reach openssl's request line and every message that names the URL.
+ */
+export const isHttpUrl = (url: string): boolean => /^https?:\/\/[\x21-\x7e]+$/i.test(url);
 
 /** The answer openssl or curl saved, `undefined` when there is none; one larger than any response is refused. */
 function readSavedResponse(path: string): Buffer | undefined {

@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaposError, ExitCode } from './errors.ts';
+import { escapeControls } from './printable.ts';
 import { parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
 import type { Openssl, Verification } from './openssl.ts';
 import type { CommandResult } from './exec.ts';
@@ -491,16 +492,16 @@ function resolveResponder(
   if (url === undefined) {
     url = certificateUrl;
     if (url === undefined) throw new NoOcspUrlError();
-    log.debug(`OCSP server URL found: ${url}`);
+    log.debug(`OCSP server URL found: ${escapeControls(url)}`);
   } else {
-    log.debug(`Using OCSP server URL from command line: ${url}`);
+    log.debug(`Using OCSP server URL from command line: ${escapeControls(url)}`);
   }
   if (!isHttpUrl(url)) throw new HaposError(ExitCode.parsing, 'OCSP server URL not in http[s]:// format');
 
   if (options.ocspHost === undefined) {
-    log.debug(`OCSP server hostname: ${hostOfUrl(url)}`);
+    log.debug(`OCSP server hostname: ${escapeControls(hostOfUrl(url))}`);
   } else {
-    log.debug(`Using OCSP server hostname from command line: ${options.ocspHost}`);
+    log.debug(`Using OCSP server hostname from command line: ${escapeControls(options.ocspHost)}`);
   }
   if (options.ocspProxy !== undefined && !isHttpUrl(options.ocspProxy)) {
     throw new HaposError(ExitCode.parsing, 'OCSP server PROXY not in http[s]:// format');

@@ -718,6 +718,17 @@ describe('arguments from a careless or hostile caller', { concurrency: 3 }, () =
     }
   });
 
+  test('an OCSP URL holding a newline: exit 3, and the debug line naming it stays one line', async () => {
+    const cert = await placeLeafBundle('good');
+    const url = "http://127.0.0.1:1/\nError processing 'other.pem': \u001b[32mforged";
+    const result = await cli(['-d', '--ocsp-url', url, '--cert', cert]);
+    assert.equal(result.stderr, certError(cert, 'OCSP server URL not in http[s]:// format'));
+    assert.equal(result.exitCode, 3);
+    const shown = url.replace('\n', '\\u000A').replace('\u001b', '\\u001B');
+    assert.match(result.stdout, new RegExp(`^Using OCSP server URL from command line: ${escape(shown)}$`, 'm'));
+    assert.doesNotMatch(result.stdout, /^Error processing/m);
+  });
+
   test('a --cert path holding a newline and escape sequences stays on its one error line', async () => {
     const dir = await caseDir();
     const forged = path.join(dir, "site.pem\nError processing 'other.pem': \u001b[32mall good\u001b[0m");
