@@ -15,6 +15,7 @@ import {
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { appendTo } from './multimap.ts';
+import { processExists } from './processes.ts';
 
 /** A file could not be replaced; the previous content, if any, is still in place. */
 export class FileWriteError extends Error {
@@ -263,7 +264,9 @@ export async function removeStaleTemporaryFiles(targets: readonly string[]): Pro
     }
     const leftovers = await temporaryFilesIn(dirname(target));
     for (const { name, pid } of leftovers.take(basename(target))) {
-      if (pid === process.pid) continue;
+      // Holding the lock rules out a live writer of this target, but two names
+      // linked to one file take two locks: a live process's file is left alone.
+      if (pid === process.pid || processExists(pid)) continue;
       const path = join(dirname(target), name);
       const failure = await fs.unlink(path).then(
         () => undefined,

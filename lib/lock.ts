@@ -11,6 +11,7 @@ import {
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileReadError, readRegularFileSync, specialFileType, systemErrorCode } from './files.ts';
+import { processExists } from './processes.ts';
 
 /** Something at a lock's path that is not a lock file, and that only a person should remove. */
 export interface LockObstacle {
@@ -298,19 +299,6 @@ async function removeAbandonedBreakLock(breakPath: string): Promise<'busy' | Loc
   if (!stats.isFile()) return { path: breakPath, what: `is a ${specialFileType(stats)}, not a lock file` };
   if (Date.now() - stats.mtimeMs >= UNREADABLE_LOCK_STALE_MS) unlinkIfExists(breakPath);
   return 'busy';
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    const code = systemErrorCode(error);
-    if (code === 'ESRCH') return false;
-    // The process exists but belongs to another user.
-    if (code === 'EPERM') return true;
-    throw error;
-  }
 }
 
 /** `undefined` where /proc is not available (not Linux): staleness then rests on the PID alone. */
