@@ -7,11 +7,9 @@ import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
-import { fetchStapledResponse, hasHaproxy, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
+import { fetchStapledResponse, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
 import { recordingWrapper, runCli } from './helpers/cli.ts';
 import { run } from '../lib/exec.ts';
-
-const skip = hasHaproxy ? false : 'haproxy is not installed';
 
 let pki: TestPki;
 let workDir: string;
@@ -62,7 +60,7 @@ async function writeFirstResponse(cert: string): Promise<void> {
   assert.equal(result.exitCode, 0, result.stderr);
 }
 
-describe('updating a real HAProxy', { skip }, () => {
+describe('updating a real HAProxy', () => {
   test('an already stapled certificate gets the new response over the admin socket', async () => {
     const cert = await site();
     await writeFirstResponse(cert);
@@ -222,7 +220,7 @@ describe('updating a real HAProxy', { skip }, () => {
   });
 });
 
-describe('sockets that cannot be used: exit 5, nothing created', { skip }, () => {
+describe('sockets that cannot be used: exit 5, nothing created', () => {
   test('a socket path that does not exist', async () => {
     const cert = await site();
     await writeFirstResponse(cert);

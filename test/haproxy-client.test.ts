@@ -34,7 +34,7 @@ import {
   type SocketAddress,
   type SocketFailure,
 } from '../lib/haproxy.ts';
-import { sendCommandWithSocat, socatAddress, socatAvailable, socatComplaint } from '../lib/socat.ts';
+import { sendCommandWithSocat, socatAddress, socatComplaint } from '../lib/socat.ts';
 import { parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
 import { haproxyNotifier } from '../lib/haproxy-notify.ts';
 import {
@@ -48,7 +48,6 @@ import {
 import {
   fetchStapledResponse,
   freePort,
-  hasHaproxy,
   HaproxyTestPki,
   startHaproxy,
   type RunningHaproxy,
@@ -56,7 +55,6 @@ import {
 } from './helpers/haproxy.ts';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
-const hasSocat = await socatAvailable();
 
 describe('parseSocketAddress', () => {
   const unix = (socketPath: string): SocketAddress => ({ kind: 'unix', path: socketPath });
@@ -228,7 +226,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-describe('against HAProxy', { skip: !hasHaproxy && 'haproxy is not installed' }, () => {
+describe('against HAProxy', () => {
   let dir: string;
   let pki: HaproxyTestPki;
   /** Served with a `.ocsp` file from the start. */
@@ -567,7 +565,7 @@ describe('against HAProxy', { skip: !hasHaproxy && 'haproxy is not installed' },
       assert.deepEqual(await setOcspResponse(parseSocketAddress(mw.socketPath), big), { form: 'payload' });
     });
 
-    test('socat reaches the workers too', { skip: !hasSocat && 'socat is not installed' }, async () => {
+    test('socat reaches the workers too', async () => {
       assert.match(await sendCommandWithSocat(master, 'show proc'), /^#<PID>/);
       const command = ocspUpdateCommand(base64(await pki.ocspResponse(stapled)));
       const reply = await sendCommandWithSocat(master, command.text, { workerPid: workerPids[0] });
@@ -584,7 +582,7 @@ describe('against HAProxy', { skip: !hasHaproxy && 'haproxy is not installed' },
     });
   });
 
-  describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
+  describe('through socat', () => {
     test('UNIX, relative and TCP addresses', async () => {
       assert.match(await sendCommandWithSocat(admin, 'show version'), /^2\.6\./);
       const relative = parseSocketAddress(path.relative(process.cwd(), haproxy.socketPath));
@@ -809,7 +807,7 @@ describe('hostile replies, from a fake admin socket', () => {
     });
   });
 
-  describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
+  describe('through socat', () => {
     test('a reply past 64 MiB stops socat', async () => {
       const server = await fake(() => flood(512 * 1024 * 1024));
       await rejectsWith(

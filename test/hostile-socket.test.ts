@@ -13,7 +13,6 @@ import { chmod, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
-import { socatAvailable } from '../lib/socat.ts';
 import { certError, leftoversIn } from './helpers/aftermath.ts';
 import { CLI_PATH, type CliRun } from './helpers/cli.ts';
 import {
@@ -25,8 +24,6 @@ import {
   type FakeScript,
 } from './helpers/fake-haproxy.ts';
 import { createTestPki, fetchOcspResponse, type TestPki } from './helpers/pki.ts';
-
-const hasSocat = await socatAvailable();
 
 let pki: TestPki;
 let workDir: string;
@@ -241,7 +238,7 @@ describe('an admin socket that misbehaves: exit 5, one escaped line, nothing lef
     });
   });
 
-  describe('through socat', { skip: !hasSocat && 'socat is not installed' }, () => {
+  describe('through socat', () => {
     test('a flood of several hundred MB stops socat at 64 MiB', async (t) => {
       const fake = await fakeHaproxy(t, answeringUpdatesWith(flood));
       const cert = await placeSite();

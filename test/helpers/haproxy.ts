@@ -8,8 +8,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../lib/exec.ts';
 import { parseSocketAddress, sendCommand } from '../../lib/haproxy.ts';
 
-export const hasHaproxy = (await run('haproxy', ['-v'])).exitCode === 0;
-
 async function openssl(cwd: string, args: readonly string[]): Promise<string> {
   const result = await run('openssl', args, { cwd });
   if (result.exitCode !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
