@@ -3,7 +3,12 @@
  * OCSP CertID). Only definite, minimally encoded lengths are accepted: OCSP
  * responses and certificates are DER, and anything else is a sign that the
  * bytes are not what we think they are.
+ *
+ * Every reader here is linear in its input, and nothing recurses: callers
+ * walk structures of fixed depth one level at a time, so deep nesting costs
+ * no stack.
  */
+import { printableLine } from './printable.ts';
 
 export class DerError extends Error {
   constructor(
@@ -345,31 +350,70 @@ export function readIa5String(element: DerElement, what: string): string {
   return content.toString('latin1');
 }
 
-/** An OBJECT IDENTIFIER in dotted form, e.g. `1.3.6.1.5.5.7.48.1.1`. */
-export function readOid(element: DerElement, what: string): string {
+/**
+ * The longest OBJECT IDENTIFIER accepted, in content bytes: the most OpenSSL
+ * (3.0.9 and later) still translates to dotted text. Real ones are far
+ * shorter: a UUID under 2.25, the longest kind in use, takes 20 bytes.
+ */
+export const MAX_OID_CONTENT_BYTES = 586;
+
+/**
+ * An OBJECT IDENTIFIER's content octets, checked. OIDs are compared by these
+ * bytes (with `oidFromDotted`'s) and put in dotted form only for messages
+ * (`formatOid`): the decimal value of an arc of n bytes costs time quadratic
+ * in n, so a hostile arc of a few hundred kilobytes would take minutes.
+ */
+export function readOid(element: DerElement, what: string): Buffer {
   const content = readPrimitive(element, UniversalTag.objectIdentifier, what);
   if (content.length === 0) throw new DerError(`${what}: empty OBJECT IDENTIFIER`, element.offset);
+  if (content.length > MAX_OID_CONTENT_BYTES) {
+    throw new DerError(
+      `${what}: OBJECT IDENTIFIER of ${content.length} bytes, over the limit of ${MAX_OID_CONTENT_BYTES}`,
+      element.offset,
+    );
+  }
   if (content[content.length - 1]! & 0x80) {
     throw new DerError(`${what}: truncated OBJECT IDENTIFIER`, element.offset);
   }
-  const arcs: bigint[] = [];
-  let arc = 0n;
   let arcStart = true;
   for (const octet of content) {
-    if (arcStart && octet === 0x80) {
-      throw new DerError(`${what}: non-minimal OID arc`, element.offset);
-    }
-    arc = (arc << 7n) | BigInt(octet & 0x7f);
+    if (arcStart && octet === 0x80) throw new DerError(`${what}: non-minimal OID arc`, element.offset);
     arcStart = (octet & 0x80) === 0;
-    if (arcStart) {
-      arcs.push(arc);
-      arc = 0n;
-    }
   }
-  const first = arcs[0]!;
-  const [root, second] = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
-  return [root, second, ...arcs.slice(1)].join('.');
+  return content;
 }
+
+/**
+ * Whether ELEMENT is the OBJECT IDENTIFIER whose content octets are OID (from
+ * oidFromDotted). Nothing else is checked: an identifier that is not the one
+ * looked for, however long or malformed, is simply another one.
+ */
+export function isOid(element: DerElement, oid: Buffer): boolean {
+  return (
+    element.tagClass === 'universal' &&
+    element.tagNumber === UniversalTag.objectIdentifier &&
+    !element.constructed &&
+    element.value.equals(oid)
+  );
+}
+
+/** The dotted form of OID content octets that readOid accepted, e.g. `1.3.6.1.5.5.7.48.1.1`. */
+export function formatOid(content: Buffer): string {
+  const arcs: bigint[] = [];
+  let bits = '';
+  for (const octet of content) {
+    bits += (octet & 0x7f).toString(2).padStart(7, '0');
+    if (octet & 0x80) continue;
+    arcs.push(BigInt(`0b${bits}`));
+    bits = '';
+  }
+  const [first = 0n, ...rest] = arcs;
+  const [root, second] = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  return [root, second, ...rest].join('.');
+}
+
+/** Foreign text in a message: a real GeneralizedTime fits, a flood of digits does not. */
+const quoted = (text: string) => printableLine(text, 64);
 
 const generalizedTimePattern = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d*[1-9]))?Z$/;
 
@@ -381,7 +425,7 @@ const generalizedTimePattern = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.
 export function readGeneralizedTime(element: DerElement, what: string): Date {
   const text = readPrimitive(element, UniversalTag.generalizedTime, what).toString('latin1');
   const match = generalizedTimePattern.exec(text);
-  if (!match) throw new DerError(`${what}: malformed GeneralizedTime '${text}'`, element.offset);
+  if (!match) throw new DerError(`${what}: malformed GeneralizedTime '${quoted(text)}'`, element.offset);
   const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
     number,
     number,
@@ -401,7 +445,7 @@ export function readGeneralizedTime(element: DerElement, what: string): Date {
     date.getUTCMinutes() !== minute ||
     date.getUTCSeconds() !== second
   ) {
-    throw new DerError(`${what}: invalid date '${text}'`, element.offset);
+    throw new DerError(`${what}: invalid date '${quoted(text)}'`, element.offset);
   }
   return date;
 }
@@ -432,7 +476,8 @@ export function encodeNull(): Buffer {
   return encodeElement('universal', false, UniversalTag.null, Buffer.alloc(0));
 }
 
-export function encodeOid(dotted: string): Buffer {
+/** The content octets of a dotted OID, to compare with what readOid returns. */
+export function oidFromDotted(dotted: string): Buffer {
   if (!/^[0-2]\.\d+(\.\d+)*$/.test(dotted)) throw new RangeError(`invalid OID '${dotted}'`);
   const [root, second, ...rest] = dotted.split('.').map(BigInt) as [bigint, bigint, ...bigint[]];
   if (root < 2n && second >= 40n) throw new RangeError(`invalid OID '${dotted}'`);
@@ -444,5 +489,9 @@ export function encodeOid(dotted: string): Buffer {
     }
     octets.push(...base128);
   }
-  return encodeElement('universal', false, UniversalTag.objectIdentifier, Buffer.from(octets));
+  return Buffer.from(octets);
+}
+
+export function encodeOid(dotted: string): Buffer {
+  return encodeElement('universal', false, UniversalTag.objectIdentifier, oidFromDotted(dotted));
 }
