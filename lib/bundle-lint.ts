@@ -6,7 +6,7 @@
  */
 import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
+import { findPemBlocks, parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
 import { ExitCode } from './errors.ts';
 import { systemErrorCode } from './files.ts';
 import {
@@ -174,11 +174,11 @@ async function readExtraFile(path: string): Promise<ExtraFile> {
 }
 
 /** OpenSSL's PEM_read_bio_PrivateKey takes every block type ending so: PRIVATE KEY, EC PRIVATE KEY... */
-const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----\r?\n[\s\S]*?-----END \1-----/;
+const isPrivateKeyLabel = (label: string) => label.endsWith('PRIVATE KEY') && /^[A-Z0-9 ]*$/.test(label);
 
 /** The first private key block, the one HAProxy loads. */
 function firstPrivateKeyPem(text: string): string | undefined {
-  return PEM_PRIVATE_KEY.exec(text)?.[0];
+  return findPemBlocks(text, isPrivateKeyLabel)[0];
 }
 
 class Findings {

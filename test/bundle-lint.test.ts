@@ -330,6 +330,16 @@ describe('lintBundle', { skip: !hasOpenssl && 'openssl not installed' }, () => {
       assert.equal(findings[0]!.severity, 'warning');
     });
 
+    it('megabytes of BEGIN lines without an END: scanned in linear time, the key beside the bundle used', async () => {
+      const flood = '-----BEGIN PRIVATE KEY-----\n'.repeat(100_000);
+      const certPath = await bundle([pki.pem.leaf, pki.pem.int, flood], { key: pki.keys.leaf });
+      const startedAt = performance.now();
+      assert.deepEqual(await lintBundle(certPath, { now: now() }), []);
+      const elapsedMs = performance.now() - startedAt;
+      // A generous bound: the lazy regular expression took minutes on this.
+      assert.ok(elapsedMs < 5000, `took ${elapsedMs} ms`);
+    });
+
     it('key-unreadable: a passphrase-protected key', async () => {
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const encrypted = privateKey
