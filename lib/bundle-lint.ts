@@ -37,6 +37,7 @@ export type FindingCode =
   | 'no-ocsp-url'
   | 'ocsp-url-format'
   | 'must-staple'
+  | 'tls-feature-unreadable'
   | 'issuer-file-mismatch'
   | 'issuer-file-unreadable'
   | 'ocsp-file-empty'
@@ -408,7 +409,14 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
     return;
   }
   const [url] = details.ocspUrls;
-  if (url === undefined) {
+  if (details.unreadableAia !== undefined) {
+    findings.add(
+      'ocsp-url-format',
+      'error',
+      ExitCode.parsing,
+      `OCSP server URL not in http[s]:// format (${details.unreadableAia})`,
+    );
+  } else if (url === undefined) {
     findings.add(
       'no-ocsp-url',
       requireOcsp ? 'error' : 'warning',
@@ -417,6 +425,14 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
     );
   } else if (!/^https?:\/\//i.test(url)) {
     findings.add('ocsp-url-format', 'error', ExitCode.parsing, `OCSP server URL not in http[s]:// format: ${url}`);
+  }
+  if (details.unreadableTlsFeature !== undefined) {
+    findings.add(
+      'tls-feature-unreadable',
+      'warning',
+      ExitCode.parsing,
+      `${describe(leaf)}: ${details.unreadableTlsFeature}: whether it demands OCSP stapling (Must-Staple) is unknown`,
+    );
   }
   if (details.mustStaple) {
     findings.add(

@@ -489,8 +489,16 @@ export interface CertificateDetails {
   readonly serialNumber: string;
   /** The Authority Information Access OCSP URIs, in certificate order. */
   readonly ocspUrls: readonly string[];
+  /**
+   * Why the Authority Information Access extension can't be decoded, when it
+   * can't (ocspUrls is empty then). OpenSSL accepts such a certificate, and
+   * a run given --ocsp-url never needs the extension.
+   */
+  readonly unreadableAia?: string;
   /** Whether the TLS Feature extension requires status_request (OCSP Must-Staple). */
   readonly mustStaple: boolean;
+  /** Why the TLS Feature extension can't be decoded, when it can't (mustStaple is false then). */
+  readonly unreadableTlsFeature?: string;
 }
 
 function readOcspUrls(aia: DerElement): string[] {
@@ -510,21 +518,41 @@ function requiresStatusRequest(tlsFeature: DerElement): boolean {
   );
 }
 
-/** Facts about a certificate the updater needs that node's X509Certificate does not expose as data. */
+/**
+ * An extension's meaning (FALLBACK when the certificate has none), or why its
+ * DER can't be decoded: one odd extension must not sink the others.
+ */
+function decodeExtension<T>(
+  name: string,
+  extension: DerElement | undefined,
+  decode: (extension: DerElement) => T,
+  fallback: T,
+): { readonly value: T; readonly failure?: string } {
+  if (extension === undefined) return { value: fallback };
+  try {
+    return { value: decode(extension) };
+  } catch (error) {
+    if (!(error instanceof DerError)) throw error;
+    return { value: fallback, failure: `can't decode the EE certificate's ${name} extension: ${error.message}` };
+  }
+}
+
+/**
+ * Facts about a certificate the updater needs that node's X509Certificate
+ * does not expose as data. Throws CertificateParseError only when the
+ * certificate itself can't be walked; an extension that can't be decoded is
+ * reported in the result, for the caller to judge whether it needs it.
+ */
 export function parseCertificateDetails(x509: X509Certificate): CertificateDetails {
   const fields = readCertificate(x509, 'EE');
-  const aia = findExtension(fields.extensions, Oid.authorityInfoAccess);
-  const tlsFeature = findExtension(fields.extensions, Oid.tlsFeature);
-  try {
-    return {
-      serialNumber: readIntegerHex(fields.serialNumber, 'serialNumber'),
-      ocspUrls: aia ? readOcspUrls(aia) : [],
-      mustStaple: tlsFeature ? requiresStatusRequest(tlsFeature) : false,
-    };
-  } catch (error) {
-    if (error instanceof DerError) {
-      throw new CertificateParseError(`can't decode the EE certificate's extensions: ${error.message}`);
-    }
-    throw error;
-  }
+  const extension = (oid: Buffer) => findExtension(fields.extensions, oid);
+  const aia = decodeExtension('Authority Information Access', extension(Oid.authorityInfoAccess), readOcspUrls, []);
+  const tlsFeature = decodeExtension('TLS Feature', extension(Oid.tlsFeature), requiresStatusRequest, false);
+  return {
+    serialNumber: readIntegerHex(fields.serialNumber, 'serialNumber'),
+    ocspUrls: aia.value,
+    ...(aia.failure !== undefined && { unreadableAia: aia.failure }),
+    mustStaple: tlsFeature.value,
+    ...(tlsFeature.failure !== undefined && { unreadableTlsFeature: tlsFeature.failure }),
+  };
 }

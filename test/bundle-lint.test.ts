@@ -14,6 +14,14 @@ import {
   type LintOptions,
 } from '../lib/bundle-lint.ts';
 import { hasOpenssl, openssl } from './helpers/ocsp-fixtures.ts';
+import {
+  AUTHORITY_INFO_ACCESS,
+  TLS_FEATURE,
+  extension,
+  extensionId,
+  ocspAia,
+  withExtensions,
+} from './helpers/certificate-surgery.ts';
 
 /*
  * A P-256 PKI made offline in `before`: Root → Int → leaves, plus "Int" re-keyed (same name, another key, as after
@@ -391,6 +399,45 @@ describe('lintBundle', { skip: !hasOpenssl && 'openssl not installed' }, () => {
       assert.deepEqual(codes(findings), ['ocsp-url-format']);
       assert.equal(findings[0]!.message, 'OCSP server URL not in http[s]:// format: ldap://127.0.0.1/cn=ocsp');
       assert.equal(findings[0]!.exitCode, 3);
+    });
+
+    /** The `leaf` certificate with its extensions edited, signed again by Int. */
+    const editedLeaf = async (edit: (extensions: Buffer[]) => Buffer[]) =>
+      withExtensions(pki.pem.leaf, await readFile(path.join(pki.dir, 'int.key'), 'utf8'), edit);
+
+    it('ocsp-url-format: an Authority Information Access that cannot be decoded (a URI with a non-ASCII byte)', async () => {
+      const uri = Buffer.from(`${ocspUrl}\xe9`, 'latin1');
+      const leaf = await editedLeaf((extensions) =>
+        extensions.map((der) =>
+          extensionId(der) === AUTHORITY_INFO_ACCESS ? extension(AUTHORITY_INFO_ACCESS, ocspAia(uri)) : der,
+        ),
+      );
+      const uriOffset = new X509Certificate(leaf).raw.indexOf(uri) - 2;
+      const findings = await lintBundle(await bundle([leaf, pki.pem.int, pki.keys.leaf]), { now: now() });
+      assert.deepEqual(findings, [
+        {
+          cert: findings[0]?.cert,
+          code: 'ocsp-url-format',
+          severity: 'error',
+          message: `OCSP server URL not in http[s]:// format (can't decode the EE certificate's Authority Information Access extension: URI: non-ASCII IA5String (at byte ${uriOffset}))`,
+          exitCode: 3,
+        },
+      ]);
+    });
+
+    it('tls-feature-unreadable: a TLS Feature that cannot be decoded, a warning that does not claim Must-Staple', async () => {
+      const leaf = await editedLeaf((extensions) => [
+        ...extensions,
+        extension(TLS_FEATURE, Buffer.from('3003040105', 'hex')),
+      ]);
+      const findings = await lintBundle(await bundle([leaf, pki.pem.int, pki.keys.leaf]), { now: now() });
+      assert.deepEqual(codes(findings), ['tls-feature-unreadable']);
+      assert.equal(findings[0]!.severity, 'warning');
+      assert.equal(findings[0]!.exitCode, 3);
+      assert.match(
+        findings[0]!.message,
+        /^certificate 1 \(CN=leaf\.lint\.test\): can't decode the EE certificate's TLS Feature extension: TLS feature: expected INTEGER, found OCTET STRING \(at byte \d+\): whether it demands OCSP stapling \(Must-Staple\) is unknown$/,
+      );
     });
 
     it('must-staple: a warning', async () => {

@@ -4,7 +4,15 @@ import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { hasOpenssl, keyTypes, openssl, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
-import { extension, oidWithHugeArc, withExtensions } from './helpers/certificate-surgery.ts';
+import {
+  AUTHORITY_INFO_ACCESS,
+  TLS_FEATURE,
+  extension,
+  extensionId,
+  ocspAia,
+  oidWithHugeArc,
+  withExtensions,
+} from './helpers/certificate-surgery.ts';
 import {
   SequenceReader,
   UniversalTag,
@@ -271,6 +279,8 @@ describe('hostile responses and certificates', () => {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const leafWith = (edit: (extensions: Buffer[]) => Buffer[]) =>
     new X509Certificate(withExtensions(leaf.raw, privateKey, edit));
+  const replacing = (id: string, replacement: Buffer) => (extensions: Buffer[]) =>
+    extensions.map((der) => (extensionId(der) === id ? replacement : der));
   const responseOfType = (oidContent: Buffer) =>
     encodeSequence([
       Buffer.from('0a0100', 'hex'),
@@ -323,6 +333,46 @@ describe('hostile responses and certificates', () => {
     assert.deepEqual(parseCertificateDetails(hostile), parseCertificateDetails(leaf));
     assert.deepEqual(computeCertId(hostile, ca).der, computeCertId(leaf, ca).der);
     assertQuick(startedAt);
+  });
+
+  it('reports an Authority Information Access it cannot decode, and reads the rest', () => {
+    const uri = Buffer.from('http://127.0.0.1:8888/\xe9', 'latin1');
+    const hostile = leafWith(replacing(AUTHORITY_INFO_ACCESS, extension(AUTHORITY_INFO_ACCESS, ocspAia(uri))));
+    const uriOffset = hostile.raw.indexOf(uri) - 2;
+    assert.deepEqual(parseCertificateDetails(hostile), {
+      serialNumber: '1001',
+      ocspUrls: [],
+      unreadableAia: `can't decode the EE certificate's Authority Information Access extension: URI: non-ASCII IA5String (at byte ${uriOffset})`,
+      mustStaple: true,
+    });
+  });
+
+  it('reports a TLS Feature it cannot decode: Must-Staple is not claimed then', () => {
+    const features = Buffer.from('3003040105', 'hex');
+    const hostile = leafWith(replacing(TLS_FEATURE, extension(TLS_FEATURE, features)));
+    const featureOffset = hostile.raw.indexOf(features) + 2;
+    assert.deepEqual(parseCertificateDetails(hostile), {
+      serialNumber: '1001',
+      ocspUrls: ['http://127.0.0.1:8888/ocsp'],
+      mustStaple: false,
+      unreadableTlsFeature: `can't decode the EE certificate's TLS Feature extension: TLS feature: expected INTEGER, found OCTET STRING (at byte ${featureOffset})`,
+    });
+  });
+
+  it('throws CertificateParseError for a certificate node takes but whose DER is not strict', () => {
+    // The first extension's length in long form: BER, which OpenSSL reads.
+    const hostile = leafWith(([first, ...rest]) => [
+      Buffer.concat([first!.subarray(0, 1), Buffer.from([0x81]), first!.subarray(1)]),
+      ...rest,
+    ]);
+    for (const decode of [() => parseCertificateDetails(hostile), () => computeCertId(hostile, ca)]) {
+      assert.throws(
+        decode,
+        (error: unknown) =>
+          error instanceof CertificateParseError &&
+          /^can't decode the (EE|leaf) certificate: non-minimal length \(at byte \d+\)$/.test(error.message),
+      );
+    }
   });
 });
 
