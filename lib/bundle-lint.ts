@@ -153,7 +153,8 @@ interface Entry extends BundleCertificate {
   readonly position: number;
 }
 
-const oneLine = (name: string) => name.replace(/\n/g, ', ');
+/** A distinguished name on one line; node gives undefined for an empty one, whatever its typings say. */
+const oneLine = (name: string | undefined) => (name ? name.replace(/\n/g, ', ') : 'empty name');
 const describe = (entry: Entry) => `certificate ${entry.position} (${oneLine(entry.x509.subject)})`;
 const iso = (date: Date) => date.toISOString();
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));

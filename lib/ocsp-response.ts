@@ -426,8 +426,12 @@ function readCertificate(x509: X509Certificate, role: string): CertificateFields
   }
 }
 
-/** A distinguished name as node prints it, on one line and cut short: a certificate may hold a name of megabytes. */
-const describeName = (name: string) => shorten(name.replace(/\n/g, ', '), 200);
+/**
+ * A distinguished name as node prints it, on one line and cut short: a
+ * certificate may hold a name of megabytes, or an empty one (for which node
+ * gives undefined, whatever its typings say).
+ */
+const describeName = (name: string | undefined) => (name ? shorten(name.replace(/\n/g, ', '), 200) : 'empty');
 
 /**
  * The CertID of `leaf`, encoded as OpenSSL's OCSP_cert_to_id and HAProxy

@@ -16,10 +16,12 @@ import {
 import { hasOpenssl, openssl } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,
+  SUBJECT_FIELD,
   TLS_FEATURE,
   extension,
   extensionId,
   ocspAia,
+  resigned,
   withExtensions,
 } from './helpers/certificate-surgery.ts';
 
@@ -325,6 +327,15 @@ describe('lintBundle', { skip: !hasOpenssl && 'openssl not installed' }, () => {
       const findings = await lintBundle(certPath, { now: now() });
       assert.deepEqual(codes(findings), ['key-mismatch']);
       assert.ok(findings[0]!.message.includes(`in ${certPath}.key does not match`));
+    });
+
+    it('key-mismatch: an EE certificate with an empty subject, which node gives as undefined', async () => {
+      const emptySubject = resigned(pki.pem.leaf, await readFile(path.join(pki.dir, 'int.key'), 'utf8'), (fields) =>
+        fields.map((field, index) => (index === SUBJECT_FIELD ? Buffer.from('3000', 'hex') : field)),
+      );
+      const findings = await lintBundle(await bundle([emptySubject, pki.pem.int, pki.keys.other]), { now: now() });
+      assert.deepEqual(codes(findings), ['key-mismatch']);
+      assert.match(findings[0]!.message, /^the private key in the bundle does not match certificate 1 \(empty name\)/);
     });
 
     it('CRT.key is ignored when the bundle has a key, as HAProxy does', async () => {

@@ -6,11 +6,13 @@ import { readFileSync } from 'node:fs';
 import { hasOpenssl, keyTypes, openssl, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,
+  SUBJECT_FIELD,
   TLS_FEATURE,
   extension,
   extensionId,
   ocspAia,
   oidWithHugeArc,
+  resigned,
   withExtensions,
 } from './helpers/certificate-surgery.ts';
 import {
@@ -357,6 +359,21 @@ describe('hostile responses and certificates', () => {
       mustStaple: false,
       unreadableTlsFeature: `can't decode the EE certificate's TLS Feature extension: TLS feature: expected INTEGER, found OCTET STRING (at byte ${featureOffset})`,
     });
+  });
+
+  it('names an empty subject as such when the issuer does not match (node gives no subject for it)', () => {
+    const emptySubject = new X509Certificate(
+      resigned(leaf.raw, privateKey, (fields) =>
+        fields.map((field, index) => (index === SUBJECT_FIELD ? Buffer.from('3000', 'hex') : field)),
+      ),
+    );
+    assert.throws(
+      () => computeCertId(leaf, emptySubject),
+      (error: unknown) =>
+        error instanceof CertificateParseError &&
+        error.message ===
+          "the issuer certificate's subject (empty) differs from the leaf's issuer (O=hapos-upd, CN=Fixture CA)",
+    );
   });
 
   it('throws CertificateParseError for a certificate node takes but whose DER is not strict', () => {

@@ -62,25 +62,20 @@ export function extensionId(extensionDer: Buffer): string {
 }
 
 /**
- * CERTIFICATE (PEM or DER) with its extensions replaced by what EDIT returns
- * for them, signed again with ISSUER_KEY (PEM): a PEM certificate.
+ * CERTIFICATE (PEM or DER) with the fields of its TBSCertificate (each as its
+ * DER, the version first) replaced by what EDIT returns for them, signed
+ * again with ISSUER_KEY (PEM): a PEM certificate.
  */
-export function withExtensions(
+export function resigned(
   certificate: string | Buffer,
   issuerKey: string | KeyObject,
-  edit: (extensions: Buffer[]) => Buffer[],
+  edit: (fields: Buffer[]) => Buffer[],
 ): string {
   const der = new X509Certificate(certificate).raw;
   const [tbs, signatureAlgorithm] = readSequence(parseDer(der), 'Certificate');
   const algorithm = formatOid(readOid(readSequence(signatureAlgorithm!, 'signatureAlgorithm')[0]!, 'algorithm'));
   if (!sha256Signatures.has(algorithm)) throw new Error(`unexpected signature algorithm ${algorithm}`);
-  const fields = readSequence(tbs!, 'TBSCertificate');
-  const others = fields.filter((element) => !(element.tagClass === 'context' && element.tagNumber === 3));
-  const extensions = edit(extensionsOf(der));
-  const newTbs = encodeSequence([
-    ...others.map((element) => element.der),
-    ...(extensions.length === 0 ? [] : [encodeElement('context', true, 3, encodeSequence(extensions))]),
-  ]);
+  const newTbs = encodeSequence(edit(readSequence(tbs!, 'TBSCertificate').map((field) => field.der)));
   const key = typeof issuerKey === 'string' ? createPrivateKey(issuerKey) : issuerKey;
   const signature = sign('sha256', newTbs, key);
   const signed = encodeSequence([
@@ -91,3 +86,19 @@ export function withExtensions(
   const base64 = signed.toString('base64').replace(/.{64}/g, '$&\n');
   return `-----BEGIN CERTIFICATE-----\n${base64}${base64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
 }
+
+/** CERTIFICATE with its extensions replaced by what EDIT returns for them, signed again with ISSUER_KEY. */
+export function withExtensions(
+  certificate: string | Buffer,
+  issuerKey: string | KeyObject,
+  edit: (extensions: Buffer[]) => Buffer[],
+): string {
+  const extensions = edit(extensionsOf(new X509Certificate(certificate).raw));
+  return resigned(certificate, issuerKey, (fields) => [
+    ...fields.filter((field) => field[0] !== 0xa3),
+    ...(extensions.length === 0 ? [] : [encodeElement('context', true, 3, encodeSequence(extensions))]),
+  ]);
+}
+
+/** The subject Name is the sixth field of a TBSCertificate that has a version. */
+export const SUBJECT_FIELD = 5;
