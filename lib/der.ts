@@ -355,7 +355,7 @@ export function readIa5String(element: DerElement, what: string): string {
  * (3.0.9 and later) still translates to dotted text. Real ones are far
  * shorter: a UUID under 2.25, the longest kind in use, takes 20 bytes.
  */
-export const MAX_OID_CONTENT_BYTES = 586;
+const MAX_OID_CONTENT_BYTES = 586;
 
 /**
  * An OBJECT IDENTIFIER's content octets, checked. OIDs are compared by these
