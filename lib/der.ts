@@ -73,17 +73,11 @@ const maxLengthOctets = 4;
  * Reads the element starting at `start` within `input`. `base` is added to
  * offsets so that errors and `offset` refer to the outermost buffer.
  */
-function readElementAt(input: Buffer, start: number, base: number): DerElement {
+function readElementAt(input: Buffer, start: number, base: number): ParsedElement {
+  const offset = base + start;
   let position = start;
-  const fail = (message: string): never => {
-    throw new DerError(message, base + start);
-  };
-  const nextByte = (what: string): number => {
-    if (position >= input.length) fail(`truncated ${what}`);
-    return input[position++]!;
-  };
-
-  const identifier = nextByte('tag');
+  if (position >= input.length) throw new DerError('truncated tag', offset);
+  const identifier = input[position++]!;
   const tagClass = tagClasses[identifier >> 6]!;
   const constructed = (identifier & 0x20) !== 0;
   let tagNumber = identifier & 0x1f;
@@ -91,37 +85,65 @@ function readElementAt(input: Buffer, start: number, base: number): DerElement {
     tagNumber = 0;
     let octet: number;
     do {
-      octet = nextByte('tag');
-      if (tagNumber === 0 && octet === 0x80) fail('non-minimal tag number');
-      if (tagNumber > 0xffffff) fail('tag number too large');
+      if (position >= input.length) throw new DerError('truncated tag', offset);
+      octet = input[position++]!;
+      if (tagNumber === 0 && octet === 0x80) throw new DerError('non-minimal tag number', offset);
+      if (tagNumber > 0xffffff) throw new DerError('tag number too large', offset);
       tagNumber = tagNumber * 128 + (octet & 0x7f);
     } while (octet & 0x80);
-    if (tagNumber < 0x1f) fail('non-minimal tag number');
+    if (tagNumber < 0x1f) throw new DerError('non-minimal tag number', offset);
   }
 
-  const firstLengthOctet = nextByte('length');
+  if (position >= input.length) throw new DerError('truncated length', offset);
+  const firstLengthOctet = input[position++]!;
   let length = firstLengthOctet;
-  if (firstLengthOctet === 0x80) fail('indefinite length is not DER');
+  if (firstLengthOctet === 0x80) throw new DerError('indefinite length is not DER', offset);
   if (firstLengthOctet > 0x80) {
     const lengthOctets = firstLengthOctet & 0x7f;
-    if (lengthOctets > maxLengthOctets) fail(`length field of ${lengthOctets} bytes is too long`);
+    if (lengthOctets > maxLengthOctets) {
+      throw new DerError(`length field of ${lengthOctets} bytes is too long`, offset);
+    }
+    if (position + lengthOctets > input.length) throw new DerError('truncated length', offset);
     length = 0;
-    for (let i = 0; i < lengthOctets; i++) length = length * 256 + nextByte('length');
-    if (length < 0x80 || input[position - lengthOctets] === 0) fail('non-minimal length');
+    for (let i = 0; i < lengthOctets; i++) length = length * 256 + input[position++]!;
+    if (length < 0x80 || input[position - lengthOctets] === 0) throw new DerError('non-minimal length', offset);
   }
 
   const end = position + length;
   if (end > input.length) {
-    fail(`truncated: element needs ${length} content bytes, ${input.length - position} left`);
+    throw new DerError(`truncated: element needs ${length} content bytes, ${input.length - position} left`, offset);
   }
-  return {
-    tagClass,
-    constructed,
-    tagNumber,
-    value: input.subarray(position, end),
-    der: input.subarray(start, end),
-    offset: base + start,
-  };
+  return new ParsedElement(tagClass, constructed, tagNumber, base + start, input, start, position, end);
+}
+
+/**
+ * An element as read. Its views into the buffer are made when first asked
+ * for: making one costs more than reading the header, and most elements of a
+ * long list (a hostile one above all) are never looked into.
+ */
+class ParsedElement implements DerElement {
+  #value: Buffer | undefined;
+  #der: Buffer | undefined;
+
+  constructor(
+    readonly tagClass: TagClass,
+    readonly constructed: boolean,
+    readonly tagNumber: number,
+    readonly offset: number,
+    private readonly input: Buffer,
+    private readonly start: number,
+    private readonly contentStart: number,
+    /** Where the element ends within the buffer it was read from. */
+    readonly end: number,
+  ) {}
+
+  get value(): Buffer {
+    return (this.#value ??= this.input.subarray(this.contentStart, this.end));
+  }
+
+  get der(): Buffer {
+    return (this.#der ??= this.input.subarray(this.start, this.end));
+  }
 }
 
 function readAll(input: Buffer, base: number): DerElement[] {
@@ -129,7 +151,7 @@ function readAll(input: Buffer, base: number): DerElement[] {
   for (let position = 0; position < input.length;) {
     const element = readElementAt(input, position, base);
     elements.push(element);
-    position += element.der.length;
+    position = element.end;
   }
   return elements;
 }
@@ -219,7 +241,15 @@ export function readExplicit(element: DerElement, tagNumber: number, what: strin
  */
 export function readImplicit(element: DerElement, tagNumber: number, universalTag: number, what: string): DerElement {
   expectContextTag(element, tagNumber, what);
-  return expectUniversal({ ...element, tagClass: 'universal', tagNumber: universalTag }, universalTag, what);
+  const retagged: DerElement = {
+    tagClass: 'universal',
+    constructed: element.constructed,
+    tagNumber: universalTag,
+    value: element.value,
+    der: element.der,
+    offset: element.offset,
+  };
+  return expectUniversal(retagged, universalTag, what);
 }
 
 /**
