@@ -8,6 +8,7 @@ import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:cry
 import { readFile } from 'node:fs/promises';
 import { findPemBlocks, parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
 import { ExitCode } from './errors.ts';
+import { shorten } from './printable.ts';
 import { systemErrorCode } from './files.ts';
 import {
   CertificateParseError,
@@ -425,7 +426,12 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
       'OCSP server URL not found in the EE certificate: there is no OCSP response to staple',
     );
   } else if (!/^https?:\/\//i.test(url)) {
-    findings.add('ocsp-url-format', 'error', ExitCode.parsing, `OCSP server URL not in http[s]:// format: ${url}`);
+    findings.add(
+      'ocsp-url-format',
+      'error',
+      ExitCode.parsing,
+      `OCSP server URL not in http[s]:// format: ${shorten(url, 200)}`,
+    );
   }
   if (details.unreadableTlsFeature !== undefined) {
     findings.add(

@@ -436,6 +436,26 @@ describe('lintBundle', { skip: !hasOpenssl && 'openssl not installed' }, () => {
       ]);
     });
 
+    it('ocsp-url-format: a URL of 100 KB, quoted cut short', async () => {
+      const url = `ldap://127.0.0.1/${'x'.repeat(100_000)}`;
+      const leaf = await editedLeaf((extensions) =>
+        extensions.map((der) =>
+          extensionId(der) === AUTHORITY_INFO_ACCESS
+            ? extension(AUTHORITY_INFO_ACCESS, ocspAia(Buffer.from(url)))
+            : der,
+        ),
+      );
+      const finding = only(
+        await lintBundle(await bundle([leaf, pki.pem.int, pki.keys.leaf]), { now: now() }),
+        'ocsp-url-format',
+      );
+      assert.match(
+        finding.message,
+        /^OCSP server URL not in http\[s\]:\/\/ format: ldap:\/\/127\.0\.0\.1\/x+… \(\d+ more characters\)$/,
+      );
+      assert.ok(finding.message.length < 300, `${finding.message.length} characters`);
+    });
+
     it('tls-feature-unreadable: a TLS Feature that cannot be decoded, a warning that does not claim Must-Staple', async () => {
       const leaf = await editedLeaf((extensions) => [
         ...extensions,
