@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
 
-.PHONY: all setup-test setup-demo build typecheck lint format test pki demo bench pack clean
+.PHONY: all setup-test setup-demo build typecheck lint format test pki demo bench fuzz pack clean
 
 all: build
 
@@ -40,6 +40,10 @@ demo: setup-demo build
 
 bench: build
 	node --import tsx scripts/bench.ts
+
+# The property tests' hostile inputs for FUZZ_SECONDS (default 60), with a new seed; FUZZ_SEED=N replays a run.
+fuzz: setup-test node_modules pki
+	node --import tsx scripts/fuzz.ts
 
 pack: build
 	npm pack

@@ -5,9 +5,10 @@
  * `openssl verify`'s business; orderedChain() gives the caller what to verify.
  */
 import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
-import { parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
+import { findPemBlocks, parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
 import { ExitCode } from './errors.ts';
 import { FileReadError, OCSP_RESPONSE_MAX_BYTES, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
+import { shorten } from './printable.ts';
 import {
   CertificateParseError,
   OcspParseError,
@@ -36,6 +37,7 @@ export type FindingCode =
   | 'no-ocsp-url'
   | 'ocsp-url-format'
   | 'must-staple'
+  | 'tls-feature-unreadable'
   | 'issuer-file-mismatch'
   | 'issuer-file-unreadable'
   | 'ocsp-file-empty'
@@ -151,7 +153,8 @@ interface Entry extends BundleCertificate {
   readonly position: number;
 }
 
-const oneLine = (name: string) => name.replace(/\n/g, ', ');
+/** A distinguished name on one line; node gives undefined for an empty one, whatever its typings say. */
+const oneLine = (name: string | undefined) => (name ? name.replace(/\n/g, ', ') : 'empty name');
 const describe = (entry: Entry) => `certificate ${entry.position} (${oneLine(entry.x509.subject)})`;
 const iso = (date: Date) => date.toISOString();
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -176,11 +179,11 @@ async function readExtraFile(path: string, maxBytes = PEM_FILE_MAX_BYTES): Promi
 const readFailureReason = (error: FileReadError) => error.code ?? error.reason;
 
 /** OpenSSL's PEM_read_bio_PrivateKey takes every block type ending so: PRIVATE KEY, EC PRIVATE KEY... */
-const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----\r?\n[\s\S]*?-----END \1-----/;
+const isPrivateKeyLabel = (label: string) => label.endsWith('PRIVATE KEY') && /^[A-Z0-9 ]*$/.test(label);
 
 /** The first private key block, the one HAProxy loads. */
 function firstPrivateKeyPem(text: string): string | undefined {
-  return PEM_PRIVATE_KEY.exec(text)?.[0];
+  return findPemBlocks(text, isPrivateKeyLabel)[0];
 }
 
 class Findings {
@@ -410,7 +413,14 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
     return;
   }
   const [url] = details.ocspUrls;
-  if (url === undefined) {
+  if (details.unreadableAia !== undefined) {
+    findings.add(
+      'ocsp-url-format',
+      'error',
+      ExitCode.parsing,
+      `OCSP server URL not in http[s]:// format (${details.unreadableAia})`,
+    );
+  } else if (url === undefined) {
     findings.add(
       'no-ocsp-url',
       requireOcsp ? 'error' : 'warning',
@@ -418,7 +428,20 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
       'OCSP server URL not found in the EE certificate: there is no OCSP response to staple',
     );
   } else if (!/^https?:\/\//i.test(url)) {
-    findings.add('ocsp-url-format', 'error', ExitCode.parsing, `OCSP server URL not in http[s]:// format: ${url}`);
+    findings.add(
+      'ocsp-url-format',
+      'error',
+      ExitCode.parsing,
+      `OCSP server URL not in http[s]:// format: ${shorten(url, 200)}`,
+    );
+  }
+  if (details.unreadableTlsFeature !== undefined) {
+    findings.add(
+      'tls-feature-unreadable',
+      'warning',
+      ExitCode.parsing,
+      `${describe(leaf)}: ${details.unreadableTlsFeature}: whether it demands OCSP stapling (Must-Staple) is unknown`,
+    );
   }
   if (details.mustStaple) {
     findings.add(

@@ -3,7 +3,12 @@
  * OCSP CertID). Only definite, minimally encoded lengths are accepted: OCSP
  * responses and certificates are DER, and anything else is a sign that the
  * bytes are not what we think they are.
+ *
+ * Every reader here is linear in its input, and nothing recurses: callers
+ * walk structures of fixed depth one level at a time, so deep nesting costs
+ * no stack.
  */
+import { printableLine } from './printable.ts';
 
 export class DerError extends Error {
   constructor(
@@ -68,17 +73,11 @@ const maxLengthOctets = 4;
  * Reads the element starting at `start` within `input`. `base` is added to
  * offsets so that errors and `offset` refer to the outermost buffer.
  */
-function readElementAt(input: Buffer, start: number, base: number): DerElement {
+function readElementAt(input: Buffer, start: number, base: number): ParsedElement {
+  const offset = base + start;
   let position = start;
-  const fail = (message: string): never => {
-    throw new DerError(message, base + start);
-  };
-  const nextByte = (what: string): number => {
-    if (position >= input.length) fail(`truncated ${what}`);
-    return input[position++]!;
-  };
-
-  const identifier = nextByte('tag');
+  if (position >= input.length) throw new DerError('truncated tag', offset);
+  const identifier = input[position++]!;
   const tagClass = tagClasses[identifier >> 6]!;
   const constructed = (identifier & 0x20) !== 0;
   let tagNumber = identifier & 0x1f;
@@ -86,37 +85,65 @@ function readElementAt(input: Buffer, start: number, base: number): DerElement {
     tagNumber = 0;
     let octet: number;
     do {
-      octet = nextByte('tag');
-      if (tagNumber === 0 && octet === 0x80) fail('non-minimal tag number');
-      if (tagNumber > 0xffffff) fail('tag number too large');
+      if (position >= input.length) throw new DerError('truncated tag', offset);
+      octet = input[position++]!;
+      if (tagNumber === 0 && octet === 0x80) throw new DerError('non-minimal tag number', offset);
+      if (tagNumber > 0xffffff) throw new DerError('tag number too large', offset);
       tagNumber = tagNumber * 128 + (octet & 0x7f);
     } while (octet & 0x80);
-    if (tagNumber < 0x1f) fail('non-minimal tag number');
+    if (tagNumber < 0x1f) throw new DerError('non-minimal tag number', offset);
   }
 
-  const firstLengthOctet = nextByte('length');
+  if (position >= input.length) throw new DerError('truncated length', offset);
+  const firstLengthOctet = input[position++]!;
   let length = firstLengthOctet;
-  if (firstLengthOctet === 0x80) fail('indefinite length is not DER');
+  if (firstLengthOctet === 0x80) throw new DerError('indefinite length is not DER', offset);
   if (firstLengthOctet > 0x80) {
     const lengthOctets = firstLengthOctet & 0x7f;
-    if (lengthOctets > maxLengthOctets) fail(`length field of ${lengthOctets} bytes is too long`);
+    if (lengthOctets > maxLengthOctets) {
+      throw new DerError(`length field of ${lengthOctets} bytes is too long`, offset);
+    }
+    if (position + lengthOctets > input.length) throw new DerError('truncated length', offset);
     length = 0;
-    for (let i = 0; i < lengthOctets; i++) length = length * 256 + nextByte('length');
-    if (length < 0x80 || input[position - lengthOctets] === 0) fail('non-minimal length');
+    for (let i = 0; i < lengthOctets; i++) length = length * 256 + input[position++]!;
+    if (length < 0x80 || input[position - lengthOctets] === 0) throw new DerError('non-minimal length', offset);
   }
 
   const end = position + length;
   if (end > input.length) {
-    fail(`truncated: element needs ${length} content bytes, ${input.length - position} left`);
+    throw new DerError(`truncated: element needs ${length} content bytes, ${input.length - position} left`, offset);
   }
-  return {
-    tagClass,
-    constructed,
-    tagNumber,
-    value: input.subarray(position, end),
-    der: input.subarray(start, end),
-    offset: base + start,
-  };
+  return new ParsedElement(tagClass, constructed, tagNumber, base + start, input, start, position, end);
+}
+
+/**
+ * An element as read. Its views into the buffer are made when first asked
+ * for: making one costs more than reading the header, and most elements of a
+ * long list (a hostile one above all) are never looked into.
+ */
+class ParsedElement implements DerElement {
+  #value: Buffer | undefined;
+  #der: Buffer | undefined;
+
+  constructor(
+    readonly tagClass: TagClass,
+    readonly constructed: boolean,
+    readonly tagNumber: number,
+    readonly offset: number,
+    private readonly input: Buffer,
+    private readonly start: number,
+    private readonly contentStart: number,
+    /** Where the element ends within the buffer it was read from. */
+    readonly end: number,
+  ) {}
+
+  get value(): Buffer {
+    return (this.#value ??= this.input.subarray(this.contentStart, this.end));
+  }
+
+  get der(): Buffer {
+    return (this.#der ??= this.input.subarray(this.start, this.end));
+  }
 }
 
 function readAll(input: Buffer, base: number): DerElement[] {
@@ -124,7 +151,7 @@ function readAll(input: Buffer, base: number): DerElement[] {
   for (let position = 0; position < input.length;) {
     const element = readElementAt(input, position, base);
     elements.push(element);
-    position += element.der.length;
+    position = element.end;
   }
   return elements;
 }
@@ -214,7 +241,15 @@ export function readExplicit(element: DerElement, tagNumber: number, what: strin
  */
 export function readImplicit(element: DerElement, tagNumber: number, universalTag: number, what: string): DerElement {
   expectContextTag(element, tagNumber, what);
-  return expectUniversal({ ...element, tagClass: 'universal', tagNumber: universalTag }, universalTag, what);
+  const retagged: DerElement = {
+    tagClass: 'universal',
+    constructed: element.constructed,
+    tagNumber: universalTag,
+    value: element.value,
+    der: element.der,
+    offset: element.offset,
+  };
+  return expectUniversal(retagged, universalTag, what);
 }
 
 /**
@@ -345,31 +380,70 @@ export function readIa5String(element: DerElement, what: string): string {
   return content.toString('latin1');
 }
 
-/** An OBJECT IDENTIFIER in dotted form, e.g. `1.3.6.1.5.5.7.48.1.1`. */
-export function readOid(element: DerElement, what: string): string {
+/**
+ * The longest OBJECT IDENTIFIER accepted, in content bytes: the most OpenSSL
+ * (3.0.9 and later) still translates to dotted text. Real ones are far
+ * shorter: a UUID under 2.25, the longest kind in use, takes 20 bytes.
+ */
+const MAX_OID_CONTENT_BYTES = 586;
+
+/**
+ * An OBJECT IDENTIFIER's content octets, checked. OIDs are compared by these
+ * bytes (with `oidFromDotted`'s) and put in dotted form only for messages
+ * (`formatOid`): the decimal value of an arc of n bytes costs time quadratic
+ * in n, so a hostile arc of a few hundred kilobytes would take minutes.
+ */
+export function readOid(element: DerElement, what: string): Buffer {
   const content = readPrimitive(element, UniversalTag.objectIdentifier, what);
   if (content.length === 0) throw new DerError(`${what}: empty OBJECT IDENTIFIER`, element.offset);
+  if (content.length > MAX_OID_CONTENT_BYTES) {
+    throw new DerError(
+      `${what}: OBJECT IDENTIFIER of ${content.length} bytes, over the limit of ${MAX_OID_CONTENT_BYTES}`,
+      element.offset,
+    );
+  }
   if (content[content.length - 1]! & 0x80) {
     throw new DerError(`${what}: truncated OBJECT IDENTIFIER`, element.offset);
   }
-  const arcs: bigint[] = [];
-  let arc = 0n;
   let arcStart = true;
   for (const octet of content) {
-    if (arcStart && octet === 0x80) {
-      throw new DerError(`${what}: non-minimal OID arc`, element.offset);
-    }
-    arc = (arc << 7n) | BigInt(octet & 0x7f);
+    if (arcStart && octet === 0x80) throw new DerError(`${what}: non-minimal OID arc`, element.offset);
     arcStart = (octet & 0x80) === 0;
-    if (arcStart) {
-      arcs.push(arc);
-      arc = 0n;
-    }
   }
-  const first = arcs[0]!;
-  const [root, second] = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
-  return [root, second, ...arcs.slice(1)].join('.');
+  return content;
 }
+
+/**
+ * Whether ELEMENT is the OBJECT IDENTIFIER whose content octets are OID (from
+ * oidFromDotted). Nothing else is checked: an identifier that is not the one
+ * looked for, however long or malformed, is simply another one.
+ */
+export function isOid(element: DerElement, oid: Buffer): boolean {
+  return (
+    element.tagClass === 'universal' &&
+    element.tagNumber === UniversalTag.objectIdentifier &&
+    !element.constructed &&
+    element.value.equals(oid)
+  );
+}
+
+/** The dotted form of OID content octets that readOid accepted, e.g. `1.3.6.1.5.5.7.48.1.1`. */
+export function formatOid(content: Buffer): string {
+  const arcs: bigint[] = [];
+  let bits = '';
+  for (const octet of content) {
+    bits += (octet & 0x7f).toString(2).padStart(7, '0');
+    if (octet & 0x80) continue;
+    arcs.push(BigInt(`0b${bits}`));
+    bits = '';
+  }
+  const [first = 0n, ...rest] = arcs;
+  const [root, second] = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  return [root, second, ...rest].join('.');
+}
+
+/** Foreign text in a message: a real GeneralizedTime fits, a flood of digits does not. */
+const quoted = (text: string) => printableLine(text, 64);
 
 const generalizedTimePattern = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d*[1-9]))?Z$/;
 
@@ -381,7 +455,7 @@ const generalizedTimePattern = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.
 export function readGeneralizedTime(element: DerElement, what: string): Date {
   const text = readPrimitive(element, UniversalTag.generalizedTime, what).toString('latin1');
   const match = generalizedTimePattern.exec(text);
-  if (!match) throw new DerError(`${what}: malformed GeneralizedTime '${text}'`, element.offset);
+  if (!match) throw new DerError(`${what}: malformed GeneralizedTime '${quoted(text)}'`, element.offset);
   const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
     number,
     number,
@@ -401,7 +475,7 @@ export function readGeneralizedTime(element: DerElement, what: string): Date {
     date.getUTCMinutes() !== minute ||
     date.getUTCSeconds() !== second
   ) {
-    throw new DerError(`${what}: invalid date '${text}'`, element.offset);
+    throw new DerError(`${what}: invalid date '${quoted(text)}'`, element.offset);
   }
   return date;
 }
@@ -432,7 +506,8 @@ export function encodeNull(): Buffer {
   return encodeElement('universal', false, UniversalTag.null, Buffer.alloc(0));
 }
 
-export function encodeOid(dotted: string): Buffer {
+/** The content octets of a dotted OID, to compare with what readOid returns. */
+export function oidFromDotted(dotted: string): Buffer {
   if (!/^[0-2]\.\d+(\.\d+)*$/.test(dotted)) throw new RangeError(`invalid OID '${dotted}'`);
   const [root, second, ...rest] = dotted.split('.').map(BigInt) as [bigint, bigint, ...bigint[]];
   if (root < 2n && second >= 40n) throw new RangeError(`invalid OID '${dotted}'`);
@@ -444,5 +519,9 @@ export function encodeOid(dotted: string): Buffer {
     }
     octets.push(...base128);
   }
-  return encodeElement('universal', false, UniversalTag.objectIdentifier, Buffer.from(octets));
+  return Buffer.from(octets);
+}
+
+export function encodeOid(dotted: string): Buffer {
+  return encodeElement('universal', false, UniversalTag.objectIdentifier, oidFromDotted(dotted));
 }

@@ -14,6 +14,9 @@ import {
   encodeOctetString,
   encodeOid,
   encodeSequence,
+  formatOid,
+  isOid,
+  oidFromDotted,
   readBitString,
   readBoolean,
   readEnumerated,
@@ -31,6 +34,7 @@ import {
   parseDer,
   type DerElement,
 } from './der.ts';
+import { shorten } from './printable.ts';
 
 /** Bytes that are not a well-formed OCSP response (HTML error page, empty body, truncation...). */
 export class OcspParseError extends Error {
@@ -88,17 +92,25 @@ const hashAlgorithmOids = {
 
 export type HashAlgorithmName = keyof typeof hashAlgorithmOids;
 
+/** Keyed by the hex of the OID's content octets. */
 const hashAlgorithmNames: ReadonlyMap<string, HashAlgorithmName> = new Map(
-  Object.entries(hashAlgorithmOids).map(([name, oid]) => [oid, name as HashAlgorithmName]),
+  Object.entries(hashAlgorithmOids).map(([name, oid]) => [
+    oidFromDotted(oid).toString('hex'),
+    name as HashAlgorithmName,
+  ]),
 );
 
+/** Content octets, compared with what the DER holds. */
 const Oid = {
-  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
-  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
-  accessMethodOcsp: '1.3.6.1.5.5.7.48.1',
-  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
-  tlsFeature: '1.3.6.1.5.5.7.1.24',
+  ocspBasic: oidFromDotted('1.3.6.1.5.5.7.48.1.1'),
+  ocspNonce: oidFromDotted('1.3.6.1.5.5.7.48.1.2'),
+  accessMethodOcsp: oidFromDotted('1.3.6.1.5.5.7.48.1'),
+  authorityInfoAccess: oidFromDotted('1.3.6.1.5.5.7.1.1'),
+  tlsFeature: oidFromDotted('1.3.6.1.5.5.7.1.24'),
 } as const;
+
+/** A foreign OID in a message or a name: the start of its dotted form is enough to recognise it. */
+const describeOid = (content: Buffer) => shorten(formatOid(content), 100);
 
 /** TLS extension number of status_request, the feature that makes a certificate Must-Staple. */
 const statusRequestFeature = 5n;
@@ -107,7 +119,7 @@ const statusRequestFeature = 5n;
 const generalNameUri = 6;
 
 export interface CertId {
-  /** A known digest name, or the dotted OID of any other digest. */
+  /** A known digest name, or the dotted OID of any other digest (cut short past 100 characters). */
   readonly hashAlgorithm: HashAlgorithmName | (string & {});
   readonly issuerNameHash: Buffer;
   readonly issuerKeyHash: Buffer;
@@ -158,24 +170,34 @@ export interface UnsuccessfulOcspResponse {
 export type OcspResponse = BasicOcspResponse | UnsuccessfulOcspResponse;
 
 interface Extension {
-  readonly oid: string;
-  readonly value: Buffer;
+  /**
+   * Not decoded: it is only compared with the few OIDs looked for here, and
+   * any other, however long or odd, belongs to an extension nobody needs.
+   */
+  readonly id: DerElement;
+  readonly value: DerElement;
 }
 
 function parseExtensions(element: DerElement): Extension[] {
   return readSequence(element, 'Extensions').map((child) => {
     const fields = new SequenceReader(child, 'Extension');
-    const oid = readOid(fields.next('extnID'), 'extnID');
+    const id = fields.next('extnID');
     const criticalField = fields.optional(UniversalTag.boolean, 'universal');
     if (criticalField) readBoolean(criticalField, 'critical');
-    const value = readOctetString(fields.next('extnValue'), 'extnValue');
+    const value = fields.next('extnValue');
+    readOctetString(value, 'extnValue');
     fields.end();
-    return { oid, value };
+    return { id, value };
   });
 }
 
+/** The extnValue OCTET STRING of the extension OID. */
+function findExtension(extensions: readonly Extension[], oid: Buffer): DerElement | undefined {
+  return extensions.find((extension) => isOid(extension.id, oid))?.value;
+}
+
 /** The OID of an AlgorithmIdentifier; its parameters (NULL, absent, RSASSA-PSS's SEQUENCE) are not needed. */
-function readAlgorithmOid(element: DerElement, what: string): string {
+function readAlgorithmOid(element: DerElement, what: string): Buffer {
   const [algorithm, , ...extra] = readSequence(element, what);
   if (!algorithm) throw new DerError(`${what}: missing algorithm`, element.offset);
   if (extra.length > 0) throw new DerError(`${what}: unexpected fields after the parameters`, element.offset);
@@ -190,7 +212,7 @@ function parseCertId(element: DerElement): CertId {
   const serialNumber = readIntegerHex(fields.next('serialNumber'), 'serialNumber');
   fields.end();
   return {
-    hashAlgorithm: hashAlgorithmNames.get(hashOid) ?? hashOid,
+    hashAlgorithm: hashAlgorithmNames.get(hashOid.toString('hex')) ?? describeOid(hashOid),
     issuerNameHash,
     issuerKeyHash,
     serialNumber,
@@ -271,7 +293,7 @@ function parseBasicResponse(element: DerElement): BasicOcspResponse {
   const extensionsField = data.optional(1);
   data.end();
   const extensions = extensionsField ? parseExtensions(readExplicit(extensionsField, 1, 'responseExtensions')) : [];
-  const nonce = extensions.find((extension) => extension.oid === Oid.ocspNonce)?.value;
+  const nonce = findExtension(extensions, Oid.ocspNonce)?.value;
 
   readAlgorithmOid(basic.next('signatureAlgorithm'), 'signatureAlgorithm');
   readBitString(basic.next('signature'), 'signature');
@@ -313,8 +335,8 @@ function decodeResponse(der: Buffer): OcspResponse {
   const responseType = readOid(typeField, 'responseType');
   const responseField = responseBytes.next('response');
   responseBytes.end();
-  if (responseType !== Oid.ocspBasic) {
-    throw new DerError(`unsupported response type ${responseType}`, typeField.offset);
+  if (!responseType.equals(Oid.ocspBasic)) {
+    throw new DerError(`unsupported response type ${describeOid(responseType)}`, typeField.offset);
   }
   const basicDer = readOctetString(responseField, 'response');
   return parseBasicResponse(parseDer(basicDer, contentOffset(responseField)));
@@ -405,6 +427,13 @@ function readCertificate(x509: X509Certificate, role: string): CertificateFields
 }
 
 /**
+ * A distinguished name as node prints it, on one line and cut short: a
+ * certificate may hold a name of megabytes, or an empty one (for which node
+ * gives undefined, whatever its typings say).
+ */
+const describeName = (name: string | undefined) => (name ? shorten(name.replace(/\n/g, ', '), 200) : 'empty');
+
+/**
  * The CertID of `leaf`, encoded as OpenSSL's OCSP_cert_to_id and HAProxy
  * encode it: AlgorithmIdentifier with NULL parameters, the hash of the leaf's
  * issuer Name as it appears in the leaf, the hash of the issuer's public key
@@ -419,7 +448,7 @@ export function computeCertId(
   const issuerFields = issuerFieldsOf(issuer);
   if (!leafFields.issuerDer.equals(issuerFields.subjectDer)) {
     throw new CertificateParseError(
-      `the issuer certificate's subject (${issuer.subject.replace(/\n/g, ', ')}) differs from the leaf's issuer (${leaf.issuer.replace(/\n/g, ', ')})`,
+      `the issuer certificate's subject (${describeName(issuer.subject)}) differs from the leaf's issuer (${describeName(leaf.issuer)})`,
     );
   }
   const issuerNameHash = createHash(hash).update(leafFields.issuerDer).digest();
@@ -464,43 +493,70 @@ export interface CertificateDetails {
   readonly serialNumber: string;
   /** The Authority Information Access OCSP URIs, in certificate order. */
   readonly ocspUrls: readonly string[];
+  /**
+   * Why the Authority Information Access extension can't be decoded, when it
+   * can't (ocspUrls is empty then). OpenSSL accepts such a certificate, and
+   * a run given --ocsp-url never needs the extension.
+   */
+  readonly unreadableAia?: string;
   /** Whether the TLS Feature extension requires status_request (OCSP Must-Staple). */
   readonly mustStaple: boolean;
+  /** Why the TLS Feature extension can't be decoded, when it can't (mustStaple is false then). */
+  readonly unreadableTlsFeature?: string;
 }
 
-function readOcspUrls(aiaValue: Buffer): string[] {
-  return readSequence(parseDer(aiaValue), 'AuthorityInfoAccess').flatMap((description) => {
+function readOcspUrls(aia: DerElement): string[] {
+  return readSequence(parseDer(aia.value, contentOffset(aia)), 'AuthorityInfoAccess').flatMap((description) => {
     const fields = new SequenceReader(description, 'AccessDescription');
-    const method = readOid(fields.next('accessMethod'), 'accessMethod');
+    const method = fields.next('accessMethod');
     const location = fields.next('accessLocation');
     fields.end();
-    if (method !== Oid.accessMethodOcsp || !isContextTag(location, generalNameUri)) return [];
+    if (!isOid(method, Oid.accessMethodOcsp) || !isContextTag(location, generalNameUri)) return [];
     return [readIa5String(readImplicit(location, generalNameUri, UniversalTag.ia5String, 'URI'), 'URI')];
   });
 }
 
-function requiresStatusRequest(tlsFeatureValue: Buffer): boolean {
-  return readSequence(parseDer(tlsFeatureValue), 'TLSFeature').some(
+function requiresStatusRequest(tlsFeature: DerElement): boolean {
+  return readSequence(parseDer(tlsFeature.value, contentOffset(tlsFeature)), 'TLSFeature').some(
     (feature) => readInteger(feature, 'TLS feature') === statusRequestFeature,
   );
 }
 
-/** Facts about a certificate the updater needs that node's X509Certificate does not expose as data. */
+/**
+ * An extension's meaning (FALLBACK when the certificate has none), or why its
+ * DER can't be decoded: one odd extension must not sink the others.
+ */
+function decodeExtension<T>(
+  name: string,
+  extension: DerElement | undefined,
+  decode: (extension: DerElement) => T,
+  fallback: T,
+): { readonly value: T; readonly failure?: string } {
+  if (extension === undefined) return { value: fallback };
+  try {
+    return { value: decode(extension) };
+  } catch (error) {
+    if (!(error instanceof DerError)) throw error;
+    return { value: fallback, failure: `can't decode the EE certificate's ${name} extension: ${error.message}` };
+  }
+}
+
+/**
+ * Facts about a certificate the updater needs that node's X509Certificate
+ * does not expose as data. Throws CertificateParseError only when the
+ * certificate itself can't be walked; an extension that can't be decoded is
+ * reported in the result, for the caller to judge whether it needs it.
+ */
 export function parseCertificateDetails(x509: X509Certificate): CertificateDetails {
   const fields = readCertificate(x509, 'EE');
-  const extensionValue = (oid: string) => fields.extensions.find((extension) => extension.oid === oid)?.value;
-  try {
-    const aia = extensionValue(Oid.authorityInfoAccess);
-    const tlsFeature = extensionValue(Oid.tlsFeature);
-    return {
-      serialNumber: readIntegerHex(fields.serialNumber, 'serialNumber'),
-      ocspUrls: aia ? readOcspUrls(aia) : [],
-      mustStaple: tlsFeature ? requiresStatusRequest(tlsFeature) : false,
-    };
-  } catch (error) {
-    if (error instanceof DerError) {
-      throw new CertificateParseError(`can't decode the EE certificate's extensions: ${error.message}`);
-    }
-    throw error;
-  }
+  const extension = (oid: Buffer) => findExtension(fields.extensions, oid);
+  const aia = decodeExtension('Authority Information Access', extension(Oid.authorityInfoAccess), readOcspUrls, []);
+  const tlsFeature = decodeExtension('TLS Feature', extension(Oid.tlsFeature), requiresStatusRequest, false);
+  return {
+    serialNumber: readIntegerHex(fields.serialNumber, 'serialNumber'),
+    ocspUrls: aia.value,
+    ...(aia.failure !== undefined && { unreadableAia: aia.failure }),
+    mustStaple: tlsFeature.value,
+    ...(tlsFeature.failure !== undefined && { unreadableTlsFeature: tlsFeature.failure }),
+  };
 }

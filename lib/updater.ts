@@ -7,11 +7,14 @@ import { parseCertificate, splitPemCertificates, type BundleCertificate } from '
 import type { Openssl, Verification } from './openssl.ts';
 import type { CommandResult } from './exec.ts';
 import {
+  CertificateParseError,
   certIdHex,
   computeCertId,
   OcspParseError,
   parseCertificateDetails,
   parseOcspResponse,
+  type CertId,
+  type CertificateDetails,
   type CertStatus,
   type OcspResponse,
   type SingleResponse,
@@ -262,10 +265,10 @@ async function updateLocked(
   const current = hadResponse ? await reportCurrentResponse(cert, context) : undefined;
 
   const ee = extractEndEntity(cert, bundle, ownFiles.ee);
-  const details = parseCertificateDetails(ee.x509);
+  const details = certificateDetailsOf(cert, ee);
   try {
     warnAboutValidity(ee, context);
-    const responder = resolveResponder(details.ocspUrls[0], options, context);
+    const responder = resolveResponder(details, options, context);
     const chain = prepareChain(cert, bundle, ee, context.log);
     // Before any openssl process: a fresh response in place ends the run here.
     const fresh = options.skipFresh ? freshResponseInPlace(current, ee, chain.certificates, context) : undefined;
@@ -291,7 +294,7 @@ async function updateLocked(
     const chainCheck = { eePem: ee.pem, trustPem, partialChain: options.partialChain };
     await verifyEndEntity(cert, chain.fromIssuerFile, files, chainCheck, context);
     const expectedIssuer = issuerOf(ee, chain.certificates);
-    const expectedCertId = computeCertId(ee.x509, expectedIssuer.x509);
+    const expectedCertId = certIdOf(ee, expectedIssuer);
     const verification = verificationFor(files, options);
     const { der, response, verdict } = await obtainResponse(responder, files, verification, options, context);
     const assessment = assessResponse(response, expectedCertId, context.now());
@@ -471,6 +474,30 @@ function describeBundle(text: string): string {
   return 'no PEM certificate in it';
 }
 
+/**
+ * What the flow needs from the EE's extensions. Node's X509Certificate took
+ * the certificate, so one whose DER can't be walked is no program error: it
+ * is an EE certificate that can't be extracted.
+ */
+function certificateDetailsOf(cert: string, ee: BundleCertificate): CertificateDetails {
+  try {
+    return parseCertificateDetails(ee.x509);
+  } catch (error) {
+    if (!(error instanceof CertificateParseError)) throw error;
+    throw new HaposError(ExitCode.certificate, `can't extract EE certificate from ${cert} (${error.message})`);
+  }
+}
+
+/** The CertID HAProxy files the response under; a certificate whose DER can't be walked is exit 1. */
+function certIdOf(ee: BundleCertificate, issuer: BundleCertificate): CertId {
+  try {
+    return computeCertId(ee.x509, issuer.x509);
+  } catch (error) {
+    if (!(error instanceof CertificateParseError)) throw error;
+    throw new HaposError(ExitCode.certificate, error.message);
+  }
+}
+
 /** An expired or not yet valid EE still gets its response, but the user should know. */
 function warnAboutValidity(ee: BundleCertificate, context: UpdateContext): void {
   const now = context.now().getTime();
@@ -482,15 +509,15 @@ function warnAboutValidity(ee: BundleCertificate, context: UpdateContext): void 
 }
 
 /** Steps 5 and 6: where to send the request, and with which Host header. */
-function resolveResponder(
-  certificateUrl: string | undefined,
-  options: UpdateOptions,
-  context: UpdateContext,
-): Responder {
+function resolveResponder(details: CertificateDetails, options: UpdateOptions, context: UpdateContext): Responder {
   const { log } = context;
   let url = options.ocspUrl;
   if (url === undefined) {
-    url = certificateUrl;
+    // A URI that is not ASCII, say: no http[s]:// URL either.
+    if (details.unreadableAia !== undefined) {
+      throw new HaposError(ExitCode.parsing, `OCSP server URL not in http[s]:// format (${details.unreadableAia})`);
+    }
+    url = details.ocspUrls[0];
     if (url === undefined) throw new NoOcspUrlError();
     log.debug(`OCSP server URL found: ${escapeControls(url)}`);
   } else {
@@ -676,7 +703,7 @@ function freshResponseInPlace(
   const issuer = chain.find((candidate) => ee.x509.checkIssued(candidate.x509));
   if (current === undefined || issuer === undefined) return undefined;
   const now = context.now();
-  const assessment = assessResponse(current, computeCertId(ee.x509, issuer.x509), now);
+  const assessment = assessResponse(current, certIdOf(ee, issuer), now);
   return assessment.ok && assessment.single.certStatus === 'good' && isFreshEnough(assessment.single, now)
     ? assessment.single
     : undefined;

@@ -14,6 +14,16 @@ import {
   type LintOptions,
 } from '../lib/bundle-lint.ts';
 import { hasOpenssl, openssl } from './helpers/ocsp-fixtures.ts';
+import {
+  AUTHORITY_INFO_ACCESS,
+  SUBJECT_FIELD,
+  TLS_FEATURE,
+  extension,
+  extensionId,
+  ocspAia,
+  resigned,
+  withExtensions,
+} from './helpers/certificate-surgery.ts';
 
 /*
  * A P-256 PKI made offline in `before`: Root → Int → leaves, plus "Int" re-keyed (same name, another key, as after
@@ -319,6 +329,15 @@ describe('lintBundle', { skip: !hasOpenssl && 'openssl not installed' }, () => {
       assert.ok(findings[0]!.message.includes(`in ${certPath}.key does not match`));
     });
 
+    it('key-mismatch: an EE certificate with an empty subject, which node gives as undefined', async () => {
+      const emptySubject = resigned(pki.pem.leaf, await readFile(path.join(pki.dir, 'int.key'), 'utf8'), (fields) =>
+        fields.map((field, index) => (index === SUBJECT_FIELD ? Buffer.from('3000', 'hex') : field)),
+      );
+      const findings = await lintBundle(await bundle([emptySubject, pki.pem.int, pki.keys.other]), { now: now() });
+      assert.deepEqual(codes(findings), ['key-mismatch']);
+      assert.match(findings[0]!.message, /^the private key in the bundle does not match certificate 1 \(empty name\)/);
+    });
+
     it('CRT.key is ignored when the bundle has a key, as HAProxy does', async () => {
       const certPath = await bundle(goodBundle(), { key: pki.keys.other });
       assert.deepEqual(await lintBundle(certPath, { now: now() }), []);
@@ -328,6 +347,16 @@ describe('lintBundle', { skip: !hasOpenssl && 'openssl not installed' }, () => {
       const findings = await lintBundle(await bundle([pki.pem.leaf, pki.pem.int]), { now: now() });
       assert.deepEqual(codes(findings), ['key-missing']);
       assert.equal(findings[0]!.severity, 'warning');
+    });
+
+    it('megabytes of BEGIN lines without an END: scanned in linear time, the key beside the bundle used', async () => {
+      const flood = '-----BEGIN PRIVATE KEY-----\n'.repeat(100_000);
+      const certPath = await bundle([pki.pem.leaf, pki.pem.int, flood], { key: pki.keys.leaf });
+      const startedAt = performance.now();
+      assert.deepEqual(await lintBundle(certPath, { now: now() }), []);
+      const elapsedMs = performance.now() - startedAt;
+      // A generous bound: the lazy regular expression took minutes on this.
+      assert.ok(elapsedMs < 5000, `took ${elapsedMs} ms`);
     });
 
     it('key-unreadable: a passphrase-protected key', async () => {
@@ -381,6 +410,65 @@ describe('lintBundle', { skip: !hasOpenssl && 'openssl not installed' }, () => {
       assert.deepEqual(codes(findings), ['ocsp-url-format']);
       assert.equal(findings[0]!.message, 'OCSP server URL not in http[s]:// format: ldap://127.0.0.1/cn=ocsp');
       assert.equal(findings[0]!.exitCode, 3);
+    });
+
+    /** The `leaf` certificate with its extensions edited, signed again by Int. */
+    const editedLeaf = async (edit: (extensions: Buffer[]) => Buffer[]) =>
+      withExtensions(pki.pem.leaf, await readFile(path.join(pki.dir, 'int.key'), 'utf8'), edit);
+
+    it('ocsp-url-format: an Authority Information Access that cannot be decoded (a URI with a non-ASCII byte)', async () => {
+      const uri = Buffer.from(`${ocspUrl}\xe9`, 'latin1');
+      const leaf = await editedLeaf((extensions) =>
+        extensions.map((der) =>
+          extensionId(der) === AUTHORITY_INFO_ACCESS ? extension(AUTHORITY_INFO_ACCESS, ocspAia(uri)) : der,
+        ),
+      );
+      const uriOffset = new X509Certificate(leaf).raw.indexOf(uri) - 2;
+      const findings = await lintBundle(await bundle([leaf, pki.pem.int, pki.keys.leaf]), { now: now() });
+      assert.deepEqual(findings, [
+        {
+          cert: findings[0]?.cert,
+          code: 'ocsp-url-format',
+          severity: 'error',
+          message: `OCSP server URL not in http[s]:// format (can't decode the EE certificate's Authority Information Access extension: URI: non-ASCII IA5String (at byte ${uriOffset}))`,
+          exitCode: 3,
+        },
+      ]);
+    });
+
+    it('ocsp-url-format: a URL of 100 KB, quoted cut short', async () => {
+      const url = `ldap://127.0.0.1/${'x'.repeat(100_000)}`;
+      const leaf = await editedLeaf((extensions) =>
+        extensions.map((der) =>
+          extensionId(der) === AUTHORITY_INFO_ACCESS
+            ? extension(AUTHORITY_INFO_ACCESS, ocspAia(Buffer.from(url)))
+            : der,
+        ),
+      );
+      const finding = only(
+        await lintBundle(await bundle([leaf, pki.pem.int, pki.keys.leaf]), { now: now() }),
+        'ocsp-url-format',
+      );
+      assert.match(
+        finding.message,
+        /^OCSP server URL not in http\[s\]:\/\/ format: ldap:\/\/127\.0\.0\.1\/x+… \(\d+ more characters\)$/,
+      );
+      assert.ok(finding.message.length < 300, `${finding.message.length} characters`);
+    });
+
+    it('tls-feature-unreadable: a TLS Feature that cannot be decoded, a warning that does not claim Must-Staple', async () => {
+      const leaf = await editedLeaf((extensions) => [
+        ...extensions,
+        extension(TLS_FEATURE, Buffer.from('3003040105', 'hex')),
+      ]);
+      const findings = await lintBundle(await bundle([leaf, pki.pem.int, pki.keys.leaf]), { now: now() });
+      assert.deepEqual(codes(findings), ['tls-feature-unreadable']);
+      assert.equal(findings[0]!.severity, 'warning');
+      assert.equal(findings[0]!.exitCode, 3);
+      assert.match(
+        findings[0]!.message,
+        /^certificate 1 \(CN=leaf\.lint\.test\): can't decode the EE certificate's TLS Feature extension: TLS feature: expected INTEGER, found OCTET STRING \(at byte \d+\): whether it demands OCSP stapling \(Must-Staple\) is unknown$/,
+      );
     });
 
     it('must-staple: a warning', async () => {

@@ -10,7 +10,10 @@ import {
   encodeOctetString,
   encodeOid,
   encodeSequence,
+  formatOid,
   isContextTag,
+  isOid,
+  oidFromDotted,
   parseDer,
   readBitString,
   readBoolean,
@@ -211,14 +214,58 @@ describe('primitive readers', () => {
     assertDerError(() => readBitString(parseHex('03 02 01 81'), 'b'), /unused bits must be zero/);
   });
 
-  it('reads OBJECT IDENTIFIERs in dotted form', () => {
-    assert.equal(readOid(parseHex('06 05 2b 0e 03 02 1a'), 'oid'), '1.3.14.3.2.26');
-    assert.equal(readOid(parseHex('06 08 2b 06 01 05 05 07 30 01'), 'oid'), '1.3.6.1.5.5.7.48.1');
-    assert.equal(readOid(parseHex('06 09 60 86 48 01 65 03 04 02 01'), 'oid'), '2.16.840.1.101.3.4.2.1');
-    assert.equal(readOid(parseHex('06 01 00'), 'oid'), '0.0');
+  it('reads OBJECT IDENTIFIERs as their content octets, and formats them in dotted form', () => {
+    const dotted = (encoding: string) => formatOid(readOid(parseHex(encoding), 'oid'));
+    assert.deepEqual(readOid(parseHex('06 05 2b 0e 03 02 1a'), 'oid'), hex('2b 0e 03 02 1a'));
+    assert.equal(dotted('06 05 2b 0e 03 02 1a'), '1.3.14.3.2.26');
+    assert.equal(dotted('06 08 2b 06 01 05 05 07 30 01'), '1.3.6.1.5.5.7.48.1');
+    assert.equal(dotted('06 09 60 86 48 01 65 03 04 02 01'), '2.16.840.1.101.3.4.2.1');
+    assert.equal(dotted('06 01 00'), '0.0');
+    assert.equal(dotted('06 02 88 37'), '2.999');
     assertDerError(() => readOid(parseHex('06 00'), 'oid'), /empty OBJECT IDENTIFIER/);
     assertDerError(() => readOid(parseHex('06 02 2b 86'), 'oid'), /truncated OBJECT IDENTIFIER/);
     assertDerError(() => readOid(parseHex('06 03 2b 80 01'), 'oid'), /non-minimal OID arc/);
+    assertDerError(() => readOid(parseHex('04 01 2b'), 'oid'), /expected OBJECT IDENTIFIER, found OCTET STRING/);
+  });
+
+  /** The most OpenSSL translates to text, and so the most readOid takes. */
+  const maxOidBytes = 586;
+
+  it(`accepts OIDs up to ${maxOidBytes} content bytes, as OpenSSL translates them, and no longer`, () => {
+    const arc = (bytes: number) => Buffer.concat([Buffer.alloc(bytes - 1, 0xff), Buffer.from([0x7f])]);
+    const longest = Buffer.concat([hex('2b'), arc(maxOidBytes - 1)]);
+    const element = parseDer(encodeElement('universal', false, UniversalTag.objectIdentifier, longest));
+    assert.deepEqual(readOid(element, 'oid'), longest);
+    // The arc is 2^(7 * 585) - 1: 1233 decimal digits.
+    assert.match(formatOid(longest), /^1\.3\.\d{1233}$/);
+    assert.equal(formatOid(longest).split('.')[2], ((1n << (7n * 585n)) - 1n).toString());
+    const tooLong = Buffer.concat([longest, hex('01')]);
+    assertDerError(
+      () => readOid(parseDer(encodeElement('universal', false, UniversalTag.objectIdentifier, tooLong)), 'extnID'),
+      new RegExp(
+        `^extnID: OBJECT IDENTIFIER of ${maxOidBytes + 1} bytes, over the limit of ${maxOidBytes} \\(at byte 0\\)$`,
+      ),
+    );
+  });
+
+  it('rejects an OID of megabytes in linear time, its message short', () => {
+    const huge = Buffer.concat([hex('2b'), Buffer.alloc(4 * 1024 * 1024, 0x81), hex('01')]);
+    const element = parseDer(encodeElement('universal', false, UniversalTag.objectIdentifier, huge));
+    const started = performance.now();
+    assert.throws(
+      () => readOid(element, 'responseType'),
+      (error: unknown) => error instanceof DerError && error.message.length < 100,
+    );
+    assert.ok(performance.now() - started < 1000, 'a generous bound: a quadratic reader takes hours');
+  });
+
+  it('tells an OID by its content octets, whatever else the element holds', () => {
+    const sha1 = oidFromDotted('1.3.14.3.2.26');
+    assert.deepEqual(sha1, hex('2b 0e 03 02 1a'));
+    assert.equal(isOid(parseHex('06 05 2b 0e 03 02 1a'), sha1), true);
+    assert.equal(isOid(parseHex('06 05 2b 0e 03 02 1b'), sha1), false);
+    assert.equal(isOid(parseHex('04 05 2b 0e 03 02 1a'), sha1), false);
+    assert.equal(isOid(parseHex('06 03 2b 80 01'), sha1), false);
   });
 
   it('round-trips OIDs through encodeOid, arcs beyond 2^53 included', () => {
@@ -228,7 +275,7 @@ describe('primitive readers', () => {
       '2.999.3',
       '2.25.329800735698586629295641978511506172918',
     ];
-    for (const oid of oids) assert.equal(readOid(parseDer(encodeOid(oid)), 'oid'), oid);
+    for (const oid of oids) assert.equal(formatOid(readOid(parseDer(encodeOid(oid)), 'oid')), oid);
     assert.deepEqual(encodeOid('1.3.14.3.2.26'), hex('06 05 2b 0e 03 02 1a'));
     assert.throws(() => encodeOid('1.40'), RangeError);
     assert.throws(() => encodeOid('3.1'), RangeError);
@@ -267,6 +314,17 @@ describe('readGeneralizedTime', () => {
     for (const text of ['20261301000000Z', '20260230000000Z', '20261124250000Z', '20261124236000Z']) {
       assert.throws(() => time(text), /invalid date/, text);
     }
+  });
+
+  it('quotes a malformed time cut short, its control characters escaped', () => {
+    assertDerError(
+      () => time(`2026\u001b[2J${'9'.repeat(100_000)}`),
+      /^t: malformed GeneralizedTime '2026\\u001B\[2J9+… \(\d+ more characters\)' \(at byte 0\)$/,
+    );
+    assertDerError(
+      () => time(`20260230000000.${'1'.repeat(100_000)}Z`),
+      /^t: invalid date '20260230000000\.1+… \(\d+ more characters\)'/,
+    );
   });
 
   it('rejects a UTCTime', () => {

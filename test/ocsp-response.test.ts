@@ -1,10 +1,33 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate, randomBytes } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { hasOpenssl, keyTypes, openssl, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
-import { SequenceReader, parseDer, readExplicit, readOctetString, readOid, readSequence } from '../lib/der.ts';
+import {
+  AUTHORITY_INFO_ACCESS,
+  SUBJECT_FIELD,
+  TLS_FEATURE,
+  extension,
+  extensionId,
+  ocspAia,
+  oidWithHugeArc,
+  resigned,
+  withExtensions,
+} from './helpers/certificate-surgery.ts';
+import {
+  SequenceReader,
+  UniversalTag,
+  encodeElement,
+  encodeOctetString,
+  encodeSequence,
+  formatOid,
+  parseDer,
+  readExplicit,
+  readOctetString,
+  readOid,
+  readSequence,
+} from '../lib/der.ts';
 import {
   CertificateParseError,
   OcspParseError,
@@ -53,7 +76,7 @@ function readRequest(der: Buffer): { certIds: Buffer[]; nonce?: Buffer } {
   if (!extensions) return { certIds };
   const [nonceExtension] = readSequence(readExplicit(extensions, 2, 'requestExtensions'), 'Extensions');
   const fields = new SequenceReader(nonceExtension!, 'Extension');
-  assert.equal(readOid(fields.next('extnID'), 'extnID'), '1.3.6.1.5.5.7.48.1.2');
+  assert.equal(formatOid(readOid(fields.next('extnID'), 'extnID')), '1.3.6.1.5.5.7.48.1.2');
   return { certIds, nonce: readOctetString(fields.next('extnValue'), 'extnValue') };
 }
 
@@ -248,6 +271,125 @@ describe('parseOcspResponse on committed fixtures', () => {
       ocspUrls: [],
       mustStaple: false,
     });
+  });
+});
+
+describe('hostile responses and certificates', () => {
+  const leaf = fixtureCertificate('leaf.pem');
+  const ca = fixtureCertificate('ca.pem');
+  // Node parses a certificate without checking its signature: any key will do.
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const leafWith = (edit: (extensions: Buffer[]) => Buffer[]) =>
+    new X509Certificate(withExtensions(leaf.raw, privateKey, edit));
+  const replacing = (id: string, replacement: Buffer) => (extensions: Buffer[]) =>
+    extensions.map((der) => (extensionId(der) === id ? replacement : der));
+  const responseOfType = (oidContent: Buffer) =>
+    encodeSequence([
+      Buffer.from('0a0100', 'hex'),
+      encodeElement(
+        'context',
+        true,
+        0,
+        encodeSequence([
+          encodeElement('universal', false, UniversalTag.objectIdentifier, oidContent),
+          encodeOctetString(Buffer.from('3000', 'hex')),
+        ]),
+      ),
+    ]);
+  /** A generous bound: the quadratic decoder took minutes on these. */
+  const assertQuick = (startedAt: number) => {
+    const elapsedMs = performance.now() - startedAt;
+    assert.ok(elapsedMs < 1000, `took ${elapsedMs} ms`);
+  };
+
+  it('refuses a response type of a megabyte at once, in a short message', () => {
+    const startedAt = performance.now();
+    assertParseError(
+      responseOfType(oidWithHugeArc(1024 * 1024)),
+      /^malformed OCSP response: responseType: OBJECT IDENTIFIER of 1048576 bytes, over the limit of 586 \(at byte 18\)$/,
+    );
+    assertQuick(startedAt);
+  });
+
+  it('names an unsupported response type by its dotted OID, cut short', () => {
+    assertParseError(
+      responseOfType(oidWithHugeArc(500)),
+      /^malformed OCSP response: unsupported response type 1\.3\.\d{72}… \(\d+ more characters\) \(at byte 15\)$/,
+    );
+  });
+
+  it('names a CertID digest it does not know by its OID', () => {
+    const sha1 = '06052b0e03021a';
+    const good = fixture('good.der').toString('hex');
+    assert.equal(good.split(sha1).length, 2, 'one sha1 OID in good.der');
+    const response = assertBasic(parseOcspResponse(Buffer.from(good.replace(sha1, '06052b0e03021b'), 'hex')));
+    assert.equal(response.responses[0]!.certId.hashAlgorithm, '1.3.14.3.2.27');
+  });
+
+  it('ignores a certificate extension with an OID of 300 KB: the run needs only two extensions', () => {
+    const startedAt = performance.now();
+    const hostile = leafWith((extensions) => [
+      ...extensions,
+      extension(oidWithHugeArc(300 * 1024), Buffer.from('0500', 'hex')),
+    ]);
+    assert.deepEqual(parseCertificateDetails(hostile), parseCertificateDetails(leaf));
+    assert.deepEqual(computeCertId(hostile, ca).der, computeCertId(leaf, ca).der);
+    assertQuick(startedAt);
+  });
+
+  it('reports an Authority Information Access it cannot decode, and reads the rest', () => {
+    const uri = Buffer.from('http://127.0.0.1:8888/\xe9', 'latin1');
+    const hostile = leafWith(replacing(AUTHORITY_INFO_ACCESS, extension(AUTHORITY_INFO_ACCESS, ocspAia(uri))));
+    const uriOffset = hostile.raw.indexOf(uri) - 2;
+    assert.deepEqual(parseCertificateDetails(hostile), {
+      serialNumber: '1001',
+      ocspUrls: [],
+      unreadableAia: `can't decode the EE certificate's Authority Information Access extension: URI: non-ASCII IA5String (at byte ${uriOffset})`,
+      mustStaple: true,
+    });
+  });
+
+  it('reports a TLS Feature it cannot decode: Must-Staple is not claimed then', () => {
+    const features = Buffer.from('3003040105', 'hex');
+    const hostile = leafWith(replacing(TLS_FEATURE, extension(TLS_FEATURE, features)));
+    const featureOffset = hostile.raw.indexOf(features) + 2;
+    assert.deepEqual(parseCertificateDetails(hostile), {
+      serialNumber: '1001',
+      ocspUrls: ['http://127.0.0.1:8888/ocsp'],
+      mustStaple: false,
+      unreadableTlsFeature: `can't decode the EE certificate's TLS Feature extension: TLS feature: expected INTEGER, found OCTET STRING (at byte ${featureOffset})`,
+    });
+  });
+
+  it('names an empty subject as such when the issuer does not match (node gives no subject for it)', () => {
+    const emptySubject = new X509Certificate(
+      resigned(leaf.raw, privateKey, (fields) =>
+        fields.map((field, index) => (index === SUBJECT_FIELD ? Buffer.from('3000', 'hex') : field)),
+      ),
+    );
+    assert.throws(
+      () => computeCertId(leaf, emptySubject),
+      (error: unknown) =>
+        error instanceof CertificateParseError &&
+        error.message ===
+          "the issuer certificate's subject (empty) differs from the leaf's issuer (O=hapos-upd, CN=Fixture CA)",
+    );
+  });
+
+  it('throws CertificateParseError for a certificate node takes but whose DER is not strict', () => {
+    // The first extension's length in long form: BER, which OpenSSL reads.
+    const hostile = leafWith(([first, ...rest]) => [
+      Buffer.concat([first!.subarray(0, 1), Buffer.from([0x81]), first!.subarray(1)]),
+      ...rest,
+    ]);
+    for (const decode of [() => parseCertificateDetails(hostile), () => computeCertId(hostile, ca)]) {
+      assert.throws(
+        decode,
+        (error: unknown) =>
+          error instanceof CertificateParseError &&
+          /^can't decode the (EE|leaf) certificate: non-minimal length \(at byte \d+\)$/.test(error.message),
+      );
+    }
   });
 });
 
