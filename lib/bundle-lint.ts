@@ -5,7 +5,13 @@
  * `openssl verify`'s business; orderedChain() gives the caller what to verify.
  */
 import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
-import { findPemBlocks, parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
+import {
+  describeName,
+  findPemBlocks,
+  parseCertificate,
+  splitPemCertificates,
+  type BundleCertificate,
+} from './bundle.ts';
 import { ExitCode } from './errors.ts';
 import { FileReadError, OCSP_RESPONSE_MAX_BYTES, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
 import { shorten } from './printable.ts';
@@ -153,9 +159,7 @@ interface Entry extends BundleCertificate {
   readonly position: number;
 }
 
-/** A distinguished name on one line; node gives undefined for an empty one, whatever its typings say. */
-const oneLine = (name: string | undefined) => (name ? name.replace(/\n/g, ', ') : 'empty name');
-const describe = (entry: Entry) => `certificate ${entry.position} (${oneLine(entry.x509.subject)})`;
+const describe = (entry: Entry) => `certificate ${entry.position} (${describeName(entry.x509.subject)})`;
 const iso = (date: Date) => date.toISOString();
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -301,7 +305,7 @@ function lintChain(context: BundleContext, findings: Findings): void {
     'error',
     // The original tool fails on a lone certificate before it looks for an issuer.
     context.entries.length > 1 ? ExitCode.certificate : ExitCode.parsing,
-    `the issuer of ${describe(leaf)}, ${oneLine(leaf.x509.issuer)}, is neither in the bundle nor in ${context.issuerFile.path}: hapos-upd can't build an OCSP request${loading}`,
+    `the issuer of ${describe(leaf)}, ${describeName(leaf.x509.issuer)}, is neither in the bundle nor in ${context.issuerFile.path}: hapos-upd can't build an OCSP request${loading}`,
   );
 }
 
@@ -497,7 +501,7 @@ function lintIssuerFile({ issuerFile, chain, ocspFile }: BundleContext, findings
     'issuer-file-mismatch',
     'error',
     ExitCode.certificate,
-    `${path} starts with ${oneLine(first.x509.subject)}, which did not issue ${describe(leaf)} (issuer ${oneLine(leaf.x509.issuer)}): ${updater} ${haproxyVerdict(ocspFile, 'is not an issuer')}; ${remedy}`,
+    `${path} starts with ${describeName(first.x509.subject)}, which did not issue ${describe(leaf)} (issuer ${describeName(leaf.x509.issuer)}): ${updater} ${haproxyVerdict(ocspFile, 'is not an issuer')}; ${remedy}`,
   );
 }
 

@@ -1,5 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import { LruCache } from './lru-cache.ts';
+import { shorten } from './printable.ts';
+
+/**
+ * A certificate's subject or issuer on one line, cut when huge, for messages.
+ * Node gives undefined for an empty name, whatever its typings say.
+ */
+export const describeName = (name: string | undefined): string =>
+  name ? shorten(name.replace(/\n/g, ', '), 200) : 'empty name';
 
 const BEGIN = '-----BEGIN ';
 const END = '-----END ';

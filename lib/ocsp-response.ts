@@ -5,6 +5,7 @@
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import { LruCache } from './lru-cache.ts';
+import { describeName } from './bundle.ts';
 import {
   DerError,
   SequenceReader,
@@ -431,7 +432,6 @@ function readCertificate(x509: X509Certificate, role: string): CertificateFields
  * certificate may hold a name of megabytes, or an empty one (for which node
  * gives undefined, whatever its typings say).
  */
-const describeName = (name: string | undefined) => (name ? shorten(name.replace(/\n/g, ', '), 200) : 'empty');
 
 /**
  * The CertID of `leaf`, encoded as OpenSSL's OCSP_cert_to_id and HAProxy

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaposError, ExitCode } from './errors.ts';
 import { escapeControls } from './printable.ts';
-import { parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
+import { describeName, parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
 import type { Openssl, Verification } from './openssl.ts';
 import type { CommandResult } from './exec.ts';
 import {
@@ -685,7 +685,7 @@ async function verifyEndEntity(
 function misorderNote(bundle: readonly BundleCertificate[]): string {
   const leafIndex = bundle.findIndex((certificate) => !certificate.x509.ca);
   if (leafIndex <= 0) return '';
-  const subject = bundle[leafIndex]!.x509.subject.replace(/\n/g, ', ');
+  const subject = describeName(bundle[leafIndex]!.x509.subject);
   return `the bundle's certificates are out of order: n. ${leafIndex + 1} (${subject}) looks like the EE certificate and must come first`;
 }
 

@@ -24,6 +24,8 @@ import {
   extensionsOf,
   ocspAia,
   oidWithHugeArc,
+  resigned,
+  SUBJECT_FIELD,
   withExtensions,
 } from './helpers/certificate-surgery.ts';
 
@@ -225,6 +227,28 @@ describe('certificates that OpenSSL accepts and a strict decoder finds odd', { c
     assert.deepEqual(await snapshot(path.dirname(cert)), before);
   });
 
+  test('an EE with an empty subject placed after its issuer: exit 2 naming it as such, not a crash', async () => {
+    const [leaf, intermediate, key] = await Promise.all(
+      [pki.leaves.good.cert, pki.intermediate, pki.keys.intermediate].map((file) => readFile(file, 'utf8')),
+    );
+    const emptySubject = resigned(leaf, key, (fields) =>
+      fields.map((field, index) => (index === SUBJECT_FIELD ? Buffer.from('3000', 'hex') : field)),
+    );
+    const cert = await placeBundle(intermediate + emptySubject);
+    const before = await snapshot(path.dirname(cert));
+    const result = await cli(['-S', '--retries', '0', '--cert', cert]);
+    assert.equal(
+      result.stderr,
+      certError(
+        cert,
+        "OCSP server URL not found in the EE certificate (the bundle's certificates are out of order: n. 2 (empty name) looks like the EE certificate and must come first)",
+      ),
+    );
+    assert.equal(result.exitCode, 2);
+    assertQuick(result);
+    assert.deepEqual(await snapshot(path.dirname(cert)), before);
+  });
+
   test('in a batch, each certificate gets its own exit code, none of them 9', async () => {
     const [nonAscii, tlsFeature, berLength] = await Promise.all([
       nonAsciiAiaBundle(),
@@ -266,9 +290,9 @@ describe('certificates that OpenSSL accepts and a strict decoder finds odd', { c
 });
 
 describe('a bundle of BEGIN lines without an END', () => {
-  test('4 MB of them: exit 1 at once with the contract message, the files in place untouched', async () => {
+  test('4 MB of them, just under the 4 MiB cap on bundles: exit 1 at once with the contract message, the files in place untouched', async () => {
     // The lazy regular expression that split bundles took 9 s on 1 MB of these, minutes on 4 MB.
-    const cert = await placeBundle('-----BEGIN CERTIFICATE-----\n'.repeat(150_000));
+    const cert = await placeBundle('-----BEGIN CERTIFICATE-----\n'.repeat(149_000));
     const before = await snapshot(path.dirname(cert));
     const result = await cli(['-S', '--retries', '0', '--cert', cert]);
     assert.equal(

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { hasOpenssl, keyTypes, openssl, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
+import { keyTypes, openssl, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,
   SUBJECT_FIELD,
@@ -372,7 +372,7 @@ describe('hostile responses and certificates', () => {
       (error: unknown) =>
         error instanceof CertificateParseError &&
         error.message ===
-          "the issuer certificate's subject (empty) differs from the leaf's issuer (O=hapos-upd, CN=Fixture CA)",
+          "the issuer certificate's subject (empty name) differs from the leaf's issuer (O=hapos-upd, CN=Fixture CA)",
     );
   });
 
@@ -448,172 +448,168 @@ function assertSameAsOpenssl(response: BasicOcspResponse, text: string): void {
   );
 }
 
-describe(
-  'parseOcspResponse and computeCertId against openssl',
-  { skip: !hasOpenssl && 'openssl not installed' },
-  () => {
-    let pki: OcspTestPki;
-    const certificate = (name: string) => pki.certificate(name);
+describe('parseOcspResponse and computeCertId against openssl', () => {
+  let pki: OcspTestPki;
+  const certificate = (name: string) => pki.certificate(name);
 
-    /** Exchanges with openssl's responder, and reads the request and response back as openssl prints them. */
-    async function exchange(ca: string, leaves: string[], options?: ExchangeOptions) {
-      const { requestPath, responsePath, responseDer } = await pki.exchange(ca, leaves, options);
-      return {
-        request: readRequest(await readFile(requestPath)),
-        requestText: await openssl(pki.dir, ['ocsp', '-reqin', requestPath, '-req_text']),
-        response: assertBasic(parseOcspResponse(responseDer)),
-        responseText: await openssl(pki.dir, ['ocsp', '-respin', responsePath, '-resp_text', '-noverify']),
-      };
-    }
+  /** Exchanges with openssl's responder, and reads the request and response back as openssl prints them. */
+  async function exchange(ca: string, leaves: string[], options?: ExchangeOptions) {
+    const { requestPath, responsePath, responseDer } = await pki.exchange(ca, leaves, options);
+    return {
+      request: readRequest(await readFile(requestPath)),
+      requestText: await openssl(pki.dir, ['ocsp', '-reqin', requestPath, '-req_text']),
+      response: assertBasic(parseOcspResponse(responseDer)),
+      responseText: await openssl(pki.dir, ['ocsp', '-respin', responsePath, '-resp_text', '-noverify']),
+    };
+  }
 
-    const issue = (ca: string, leaf: string, serial: string, section?: string) =>
-      pki.issue(ca, leaf, serial, section ? { file: 'leaf.cnf', section } : undefined);
+  const issue = (ca: string, leaf: string, serial: string, section?: string) =>
+    pki.issue(ca, leaf, serial, section ? { file: 'leaf.cnf', section } : undefined);
 
-    before(async () => {
-      pki = await OcspTestPki.create('hapos-ocsp-response-');
-      await writeFile(
-        pki.path('leaf.cnf'),
-        [
-          '[must_staple]',
-          'authorityInfoAccess = caIssuers;URI:http://127.0.0.1:9/ca.crt, OCSP;URI:http://127.0.0.1:8080/a, OCSP;URI:https://[::1]:8443/b?x=1',
-          'tlsfeature = status_request',
-          '[other_feature]',
-          'tlsfeature = status_request_v2',
-          '',
-        ].join('\n'),
-      );
-      await Promise.all(
-        Object.entries(keyTypes).map(([ca, keyArgs]) =>
-          pki.createCa(ca, keyArgs, `/C=FR/O=hapos-upd tests/CN=${ca.toUpperCase()} CA`),
-        ),
-      );
-      await Promise.all([
-        issue('ec', 'ec-good', '0x1001', 'must_staple'),
-        issue('ec', 'ec-revoked', '0x80AB'),
-        issue('ec', 'ec-unknown', '0x0777', 'other_feature'),
-        issue('rsa', 'rsa-good', '0xE1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304'),
-      ]);
-      await Promise.all([
-        pki.writeIndex('ec', [{ serial: '1001' }, { serial: '80AB', revoked: '240102030405Z,keyCompromise' }]),
-        pki.writeIndex('rsa', [{ serial: 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304' }]),
-      ]);
+  before(async () => {
+    pki = await OcspTestPki.create('hapos-ocsp-response-');
+    await writeFile(
+      pki.path('leaf.cnf'),
+      [
+        '[must_staple]',
+        'authorityInfoAccess = caIssuers;URI:http://127.0.0.1:9/ca.crt, OCSP;URI:http://127.0.0.1:8080/a, OCSP;URI:https://[::1]:8443/b?x=1',
+        'tlsfeature = status_request',
+        '[other_feature]',
+        'tlsfeature = status_request_v2',
+        '',
+      ].join('\n'),
+    );
+    await Promise.all(
+      Object.entries(keyTypes).map(([ca, keyArgs]) =>
+        pki.createCa(ca, keyArgs, `/C=FR/O=hapos-upd tests/CN=${ca.toUpperCase()} CA`),
+      ),
+    );
+    await Promise.all([
+      issue('ec', 'ec-good', '0x1001', 'must_staple'),
+      issue('ec', 'ec-revoked', '0x80AB'),
+      issue('ec', 'ec-unknown', '0x0777', 'other_feature'),
+      issue('rsa', 'rsa-good', '0xE1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304'),
+    ]);
+    await Promise.all([
+      pki.writeIndex('ec', [{ serial: '1001' }, { serial: '80AB', revoked: '240102030405Z,keyCompromise' }]),
+      pki.writeIndex('rsa', [{ serial: 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304' }]),
+    ]);
+  });
+
+  after(async () => {
+    await pki?.remove();
+  });
+
+  it('decodes a good response like openssl, with its nonce and signer certificate', async () => {
+    const { request, response, responseText } = await exchange('ec', ['ec-good']);
+    assertSameAsOpenssl(response, responseText);
+    assert.equal(response.responses[0]!.certStatus, 'good');
+    assert.ok(response.responses[0]!.nextUpdate);
+    assert.deepEqual(response.nonce, request.nonce);
+    assert.deepEqual(response.certificates, [(await certificate('ec')).raw]);
+    assert.deepEqual(response.responderId, { byName: subjectNameDer(await certificate('ec')) });
+  });
+
+  it('has no nextUpdate when the responder sets none', async () => {
+    const { response, responseText } = await exchange('ec', ['ec-good'], { responderArgs: [] });
+    assertSameAsOpenssl(response, responseText);
+    assert.equal(response.responses[0]!.nextUpdate, undefined);
+  });
+
+  it('decodes revoked with time and reason, and unknown', async () => {
+    const { response, responseText } = await exchange('ec', ['ec-revoked', 'ec-unknown']);
+    assertSameAsOpenssl(response, responseText);
+    const [revoked, unknown] = response.responses;
+    assert.equal(revoked!.certStatus, 'revoked');
+    assert.equal(revoked!.revocationTime?.toISOString(), '2024-01-02T03:04:05.000Z');
+    assert.equal(revoked!.revocationReason, 'keyCompromise');
+    assert.equal(unknown!.certStatus, 'unknown');
+    assert.equal(unknown!.certId.serialNumber, '0777');
+  });
+
+  it('keeps one SingleResponse per requested certificate, in request order', async () => {
+    const { request, response, responseText } = await exchange('ec', ['ec-good', 'ec-revoked'], {
+      requestArgs: ['-no_nonce'],
     });
+    assertSameAsOpenssl(response, responseText);
+    assert.deepEqual(
+      response.responses.map((single) => single.certId.der),
+      request.certIds,
+    );
+    assert.equal(response.nonce, undefined);
+  });
 
-    after(async () => {
-      await pki?.remove();
+  it('decodes -resp_no_certs and -resp_key_id responses, RSASSA-PSS signed', async () => {
+    const { response, responseText } = await exchange('rsa', ['rsa-good'], {
+      responderArgs: ['-ndays', '1', '-resp_no_certs', '-resp_key_id', '-rsigopt', 'rsa_padding_mode:pss'],
     });
+    assertSameAsOpenssl(response, responseText);
+    assert.deepEqual(response.certificates, []);
+    const ownCertId = computeCertId(await certificate('rsa-good'), await certificate('rsa'));
+    assert.deepEqual(response.responderId, { byKeyHash: ownCertId.issuerKeyHash });
+    assert.equal(response.responses[0]!.certId.serialNumber, 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304');
+  });
 
-    it('decodes a good response like openssl, with its nonce and signer certificate', async () => {
-      const { request, response, responseText } = await exchange('ec', ['ec-good']);
-      assertSameAsOpenssl(response, responseText);
-      assert.equal(response.responses[0]!.certStatus, 'good');
-      assert.ok(response.responses[0]!.nextUpdate);
-      assert.deepEqual(response.nonce, request.nonce);
-      assert.deepEqual(response.certificates, [(await certificate('ec')).raw]);
-      assert.deepEqual(response.responderId, { byName: subjectNameDer(await certificate('ec')) });
-    });
-
-    it('has no nextUpdate when the responder sets none', async () => {
-      const { response, responseText } = await exchange('ec', ['ec-good'], { responderArgs: [] });
-      assertSameAsOpenssl(response, responseText);
-      assert.equal(response.responses[0]!.nextUpdate, undefined);
-    });
-
-    it('decodes revoked with time and reason, and unknown', async () => {
-      const { response, responseText } = await exchange('ec', ['ec-revoked', 'ec-unknown']);
-      assertSameAsOpenssl(response, responseText);
-      const [revoked, unknown] = response.responses;
-      assert.equal(revoked!.certStatus, 'revoked');
-      assert.equal(revoked!.revocationTime?.toISOString(), '2024-01-02T03:04:05.000Z');
-      assert.equal(revoked!.revocationReason, 'keyCompromise');
-      assert.equal(unknown!.certStatus, 'unknown');
-      assert.equal(unknown!.certId.serialNumber, '0777');
-    });
-
-    it('keeps one SingleResponse per requested certificate, in request order', async () => {
-      const { request, response, responseText } = await exchange('ec', ['ec-good', 'ec-revoked'], {
-        requestArgs: ['-no_nonce'],
-      });
-      assertSameAsOpenssl(response, responseText);
-      assert.deepEqual(
-        response.responses.map((single) => single.certId.der),
-        request.certIds,
-      );
-      assert.equal(response.nonce, undefined);
-    });
-
-    it('decodes -resp_no_certs and -resp_key_id responses, RSASSA-PSS signed', async () => {
-      const { response, responseText } = await exchange('rsa', ['rsa-good'], {
-        responderArgs: ['-ndays', '1', '-resp_no_certs', '-resp_key_id', '-rsigopt', 'rsa_padding_mode:pss'],
-      });
-      assertSameAsOpenssl(response, responseText);
-      assert.deepEqual(response.certificates, []);
-      const ownCertId = computeCertId(await certificate('rsa-good'), await certificate('rsa'));
-      assert.deepEqual(response.responderId, { byKeyHash: ownCertId.issuerKeyHash });
-      assert.equal(response.responses[0]!.certId.serialNumber, 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304');
-    });
-
-    for (const ca of ['ec', 'rsa']) {
-      for (const hash of ['sha1', 'sha256'] satisfies HashAlgorithmName[]) {
-        it(`computes the CertID openssl puts in requests and responses (${ca.toUpperCase()} issuer, ${hash})`, async () => {
-          const leafName = `${ca}-good`;
-          const { request, requestText, response, responseText } = await exchange(ca, [leafName], {
-            requestArgs: [`-${hash}`],
-          });
-          const leaf = await certificate(leafName);
-          const computed: CertId = computeCertId(leaf, await certificate(ca), hash);
-          assert.deepEqual(computed.der, request.certIds[0]);
-          assert.deepEqual(computed.der, response.responses[0]!.certId.der);
-          assert.ok(certIdMatches(computed, response.responses[0]!.certId));
-          assert.equal(computed.serialNumber, leaf.serialNumber);
-          const [fromRequestText] = parseOpensslText(requestText).responses;
-          assert.deepEqual(
-            {
-              hashAlgorithm: computed.hashAlgorithm,
-              issuerNameHash: computed.issuerNameHash.toString('hex').toUpperCase(),
-              issuerKeyHash: computed.issuerKeyHash.toString('hex').toUpperCase(),
-              serialNumber: computed.serialNumber,
-            },
-            {
-              hashAlgorithm: fromRequestText!.hashAlgorithm,
-              issuerNameHash: fromRequestText!.issuerNameHash,
-              issuerKeyHash: fromRequestText!.issuerKeyHash,
-              serialNumber: fromRequestText!.serialNumber,
-            },
-          );
-          assertSameAsOpenssl(response, responseText);
+  for (const ca of ['ec', 'rsa']) {
+    for (const hash of ['sha1', 'sha256'] satisfies HashAlgorithmName[]) {
+      it(`computes the CertID openssl puts in requests and responses (${ca.toUpperCase()} issuer, ${hash})`, async () => {
+        const leafName = `${ca}-good`;
+        const { request, requestText, response, responseText } = await exchange(ca, [leafName], {
+          requestArgs: [`-${hash}`],
         });
-      }
+        const leaf = await certificate(leafName);
+        const computed: CertId = computeCertId(leaf, await certificate(ca), hash);
+        assert.deepEqual(computed.der, request.certIds[0]);
+        assert.deepEqual(computed.der, response.responses[0]!.certId.der);
+        assert.ok(certIdMatches(computed, response.responses[0]!.certId));
+        assert.equal(computed.serialNumber, leaf.serialNumber);
+        const [fromRequestText] = parseOpensslText(requestText).responses;
+        assert.deepEqual(
+          {
+            hashAlgorithm: computed.hashAlgorithm,
+            issuerNameHash: computed.issuerNameHash.toString('hex').toUpperCase(),
+            issuerKeyHash: computed.issuerKeyHash.toString('hex').toUpperCase(),
+            serialNumber: computed.serialNumber,
+          },
+          {
+            hashAlgorithm: fromRequestText!.hashAlgorithm,
+            issuerNameHash: fromRequestText!.issuerNameHash,
+            issuerKeyHash: fromRequestText!.issuerKeyHash,
+            serialNumber: fromRequestText!.serialNumber,
+          },
+        );
+        assertSameAsOpenssl(response, responseText);
+      });
     }
+  }
 
-    it('refuses an issuer that did not issue the leaf', async () => {
-      await assert.rejects(
-        async () => computeCertId(await certificate('rsa-good'), await certificate('ec')),
-        CertificateParseError,
-      );
+  it('refuses an issuer that did not issue the leaf', async () => {
+    await assert.rejects(
+      async () => computeCertId(await certificate('rsa-good'), await certificate('ec')),
+      CertificateParseError,
+    );
+  });
+
+  it('reads certificate details like node and openssl', async () => {
+    const mustStaple = await certificate('ec-good');
+    const details = parseCertificateDetails(mustStaple);
+    assert.deepEqual(details, {
+      serialNumber: '1001',
+      ocspUrls: ['http://127.0.0.1:8080/a', 'https://[::1]:8443/b?x=1'],
+      mustStaple: true,
     });
+    const nodeOcspUrls = [...(mustStaple.infoAccess ?? '').matchAll(/^OCSP - URI:(.*)$/gm)].map((match) => match[1]);
+    assert.deepEqual(details.ocspUrls, nodeOcspUrls);
 
-    it('reads certificate details like node and openssl', async () => {
-      const mustStaple = await certificate('ec-good');
-      const details = parseCertificateDetails(mustStaple);
-      assert.deepEqual(details, {
-        serialNumber: '1001',
-        ocspUrls: ['http://127.0.0.1:8080/a', 'https://[::1]:8443/b?x=1'],
-        mustStaple: true,
-      });
-      const nodeOcspUrls = [...(mustStaple.infoAccess ?? '').matchAll(/^OCSP - URI:(.*)$/gm)].map((match) => match[1]);
-      assert.deepEqual(details.ocspUrls, nodeOcspUrls);
-
-      assert.deepEqual(parseCertificateDetails(await certificate('ec-unknown')), {
-        serialNumber: '0777',
-        ocspUrls: [],
-        mustStaple: false,
-      });
-      assert.deepEqual(parseCertificateDetails(await certificate('rsa-good')), {
-        serialNumber: 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304',
-        ocspUrls: [],
-        mustStaple: false,
-      });
+    assert.deepEqual(parseCertificateDetails(await certificate('ec-unknown')), {
+      serialNumber: '0777',
+      ocspUrls: [],
+      mustStaple: false,
     });
-  },
-);
+    assert.deepEqual(parseCertificateDetails(await certificate('rsa-good')), {
+      serialNumber: 'E1F2A3B4C5D6E7F8091A2B3C4D5E6F7081920304',
+      ocspUrls: [],
+      mustStaple: false,
+    });
+  });
+});
