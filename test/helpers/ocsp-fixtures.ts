@@ -4,8 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../lib/exec.ts';
 
-export const hasOpenssl = (await run('openssl', ['version'])).exitCode === 0;
-
 /** Runs openssl in `cwd` and returns its stdout; throws with its stderr when it fails. */
 export async function openssl(cwd: string, args: readonly string[]): Promise<string> {
   const result = await run('openssl', [...args], { cwd });
