@@ -46,7 +46,7 @@ export interface CliIo {
   readonly version: string;
 }
 
-/** Builds the HAProxy side of step 12 for one run's options. */
+/** Builds the HAProxy side of the install step for one run's options. */
 export type NotifierFactory = (options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv) => HaproxyNotifier;
 
 /** The whole command: parses argv, runs the update, reports errors; returns the exit code. */
@@ -303,7 +303,7 @@ async function runChecks(
   return checkExitCode(failing);
 }
 
-/** Step 8 for a whole batch up front: a few openssl processes instead of one per certificate. */
+/** Verify the EE, for a whole batch up front: a few openssl processes instead of one per certificate. */
 async function verifyInBulk(
   inputs: readonly CertificateInput[],
   options: CliOptions,

@@ -20,7 +20,7 @@ import {
 import { sendCommandWithSocat, socatAvailable } from './socat.ts';
 
 /**
- * Step 12's HAProxy part, done so that it cannot silently fail: the response
+ * The install step's HAProxy part, done so that it cannot silently fail: the response
  * goes to every socket (every worker behind a master CLI), each reply is
  * checked, a certificate HAProxy holds no response for yet is stapled through
  * a `set ssl cert` transaction instead of a reload, and HAProxy must then list

@@ -49,7 +49,7 @@ export class FetchError extends Error {
 /** The request could not even be built (bad chain or certificate). */
 export class RequestError extends Error {}
 
-/** Step 9: asks the responder about the EE and returns the body of its answer. */
+/** Fetch: asks the responder about the EE and returns the body of its answer. */
 export async function fetchOcspResponse(
   openssl: Openssl,
   responder: Responder,

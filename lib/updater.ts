@@ -153,7 +153,11 @@ export interface UpdateResult {
 /** Exponential backoff with jitter: about 1 s, 2 s, 4 s… */
 export const defaultRetryDelayMs = (attempt: number): number => 1000 * 2 ** attempt * (0.5 + Math.random());
 
-/** The original updater's flow for one certificate bundle, steps 3 to 12 of the contract. */
+/**
+ * The original updater's flow for one certificate bundle: check the response
+ * in place, extract the EE, find the responder, build the chain, verify the
+ * EE, fetch, check the response, install.
+ */
 export async function updateCertificate(options: UpdateOptions, context: UpdateContext): Promise<UpdateResult> {
   // Read first: a missing bundle is exit 1, not a lock file that cannot be created.
   const bundle = readBundle(options.cert);
@@ -214,7 +218,7 @@ interface LockedContext extends UpdateContext {
 /**
  * The lock, or why none can be made. A directory the lock cannot be created
  * in is one where no file can be replaced either, so that error waits for
- * step 12: every earlier check keeps its own exit code, and a run that writes
+ * the install step: every earlier check keeps its own exit code, and a run that writes
  * nothing (skipped as fresh, or keeping a newer response) still succeeds.
  */
 async function lockCertificate(options: UpdateOptions): Promise<Lock | HaposError> {
@@ -378,7 +382,7 @@ interface TempFiles extends ReturnType<typeof ownTempFiles> {
 }
 
 /**
- * Step 3: says whether the response in place has expired, and returns it so
+ * Check the response in place: says whether it has expired, and returns it so
  * that a newer one is never replaced by an older one. An unreadable file is
  * reported and replaced (an empty one silently: a placeholder); the original
  * silently ignored both. A FIFO or a device there is never replaced: exit 5.
@@ -449,7 +453,7 @@ function readBundle(cert: string): Bundle {
   return { text, blocks, certificates: blocks.flatMap((block) => block.certificate ?? []) };
 }
 
-/** Step 4: the bundle's first certificate is the EE. */
+/** Extract the EE: the bundle's first certificate. */
 function extractEndEntity(cert: string, bundle: Bundle, eePath: string): BundleCertificate {
   const ee = bundle.blocks[0]?.certificate;
   if (ee === undefined) {
@@ -508,7 +512,7 @@ function warnAboutValidity(ee: BundleCertificate, context: UpdateContext): void 
   }
 }
 
-/** Steps 5 and 6: where to send the request, and with which Host header. */
+/** Find the responder: where to send the request, and with which Host header. */
 function resolveResponder(details: CertificateDetails, options: UpdateOptions, context: UpdateContext): Responder {
   const { log } = context;
   let url = options.ocspUrl;
@@ -549,7 +553,7 @@ interface Chain {
   readonly fromIssuerFile: boolean;
 }
 
-/** Step 7: the chain comes from `CERT.issuer` when present, else from the bundle. */
+/** Build the chain: from `CERT.issuer` when present, else from the bundle. */
 function prepareChain(cert: string, bundle: Bundle, ee: BundleCertificate, log: Log): Chain {
   const issuerFile = `${cert}.issuer`;
   if (existsSync(issuerFile)) {
@@ -613,7 +617,7 @@ const readPemFile = (file: string) =>
   readRegularFileSync(file, { maxBytes: PEM_FILE_MAX_BYTES }).bytes.toString('latin1');
 
 /**
- * What step 8 will hand `openssl verify` for a certificate, so that a batch
+ * What verifying the EE will hand `openssl verify` for a certificate, so that a batch
  * can verify many at once beforehand: undefined when the bundle is not one
  * the flow would get that far with.
  */
@@ -649,7 +653,7 @@ export async function plannedVerification(
   };
 }
 
-/** Step 8: the EE must chain up through the extracted (or existing) chain. */
+/** Verify the EE: it must chain up through the extracted (or existing) chain. */
 async function verifyEndEntity(
   cert: string,
   chainFromIssuerFile: boolean,
@@ -719,7 +723,7 @@ function issuerOf(ee: BundleCertificate, chain: readonly BundleCertificate[]): B
 }
 
 /**
- * Step 9 with retries: transport failures and `tryLater` are retried with
+ * Fetch, with retries: transport failures and `tryLater` are retried with
  * backoff; anything that is not an OCSP response at all is exit 1.
  */
 async function obtainResponse(
@@ -790,7 +794,7 @@ function verificationFor(files: TempFiles, options: UpdateOptions): Verification
 }
 
 /**
- * Steps 10 and 11, from the verdict of the fetching openssl process or of a
+ * Check the response, from the verdict of the fetching openssl process or of a
  * separate check (curl). OpenSSL 1.1 and later exit non-zero when only the
  * signature is wrong; that is an OCSP error (4), and exit 1 is kept for a
  * response that could not be read at all.
@@ -842,7 +846,7 @@ async function checkResponse(
 }
 
 /**
- * Step 12, files: the response always, the chain only when there was no
+ * Install, files: the response always, the chain only when there was no
  * `.issuer` yet; each replaced atomically, and neither when either cannot be
  * written. The response is renamed first, as the original copies it first:
  * when its rename fails (a directory in its place, say), no `.issuer` appears.
