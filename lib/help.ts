@@ -94,11 +94,11 @@ Options:
  -S, --skip-update     : Do not notify haproxy of the new OCSP response.
 
      --timeout seconds : give up an OCSP HTTP exchange after this many
-                         seconds (default ${DEFAULT_TIMEOUT_SECONDS}).
+                         seconds (default ${DEFAULT_TIMEOUT_SECONDS}, at most 3600).
 
      --retries n       : retry a failed OCSP exchange (no answer, server
                          error, 'tryLater') n times with growing pauses
-                         (default ${DEFAULT_RETRIES}).
+                         (default ${DEFAULT_RETRIES}, at most 10).
 
      --lock-timeout seconds : wait this long for another run on the same
                          certificate to finish (default ${DEFAULT_LOCK_TIMEOUT_SECONDS}), then exit 9.
