@@ -428,12 +428,6 @@ function readCertificate(x509: X509Certificate, role: string): CertificateFields
 }
 
 /**
- * A distinguished name as node prints it, on one line and cut short: a
- * certificate may hold a name of megabytes, or an empty one (for which node
- * gives undefined, whatever its typings say).
- */
-
-/**
  * The CertID of `leaf`, encoded as OpenSSL's OCSP_cert_to_id and HAProxy
  * encode it: AlgorithmIdentifier with NULL parameters, the hash of the leaf's
  * issuer Name as it appears in the leaf, the hash of the issuer's public key
