@@ -15,7 +15,16 @@ import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
-import { certError, leftoversIn, programError, programsMentioning, snapshot, timed } from './helpers/aftermath.ts';
+import {
+  assertTempDirRemoved,
+  certError,
+  leftoversIn,
+  privateTempDir,
+  programError,
+  programsMentioning,
+  snapshot,
+  timed,
+} from './helpers/aftermath.ts';
 import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 
 let pki: TestPki;
@@ -34,20 +43,8 @@ after(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-/** A temporary directory of its own for one run, so that the run's clean-up can be checked. */
-async function runTempDir(): Promise<string> {
-  const dir = await mkdtemp(path.join(workDir, 'tmp-'));
-  // Writable by `nobody` too; the sticky bit keeps it as safe as /tmp.
-  await chmod(dir, 0o1777);
-  return dir;
-}
-
-async function assertTempDirRemoved(dir: string): Promise<void> {
-  assert.deepEqual(await readdir(dir), [], 'the run removes its temporary directory');
-}
-
 async function cli(args: string[]): Promise<CliRun> {
-  const tempDir = await runTempDir();
+  const tempDir = await privateTempDir(workDir);
   const result = await runCli(args, { env: { ...pki.env, TMPDIR: tempDir } });
   await assertTempDirRemoved(tempDir);
   return result;
@@ -600,7 +597,7 @@ function startCli(
 
 /** Runs the built CLI as `nobody` (uid 65534): root, which runs the tests, ignores file permissions. */
 async function runAsNobody(args: readonly string[]): Promise<CliRun> {
-  const tempDir = await runTempDir();
+  const tempDir = await privateTempDir(workDir);
   const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI_PATH];
   const result = await startCli(args, tempDir, asNobody).finished;
   await assertTempDirRemoved(tempDir);
@@ -641,7 +638,7 @@ describe('the lock', { concurrency: 3 }, () => {
     const cert = await placeLeafBundle('good');
     await placePreviousRun(cert);
     const before = await snapshot(path.dirname(cert));
-    const tempDir = await runTempDir();
+    const tempDir = await privateTempDir(workDir);
     const { child, finished } = startCli(
       ['-S', '--retries', '0', '--timeout', '20', '--ocsp-url', server.url, '--cert', cert],
       tempDir,
@@ -661,7 +658,7 @@ describe('the lock', { concurrency: 3 }, () => {
   test('a run killed with SIGKILL mid-request leaves no openssl waiting on the responder', async (t) => {
     const server = await fakeResponder(t, () => 'hang');
     const cert = await placeLeafBundle('good');
-    const tempDir = await runTempDir();
+    const tempDir = await privateTempDir(workDir);
     const { child, finished } = startCli(
       ['-S', '--retries', '0', '--timeout', '20', '--ocsp-url', server.url, '--cert', cert],
       tempDir,

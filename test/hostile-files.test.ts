@@ -17,7 +17,14 @@ import { run } from '../lib/exec.ts';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, type CliRun } from './helpers/cli.ts';
-import { certError, leftoversIn, programError, snapshot } from './helpers/aftermath.ts';
+import {
+  assertTempDirRemoved,
+  certError,
+  leftoversIn,
+  privateTempDir,
+  programError,
+  snapshot,
+} from './helpers/aftermath.ts';
 
 let pki: TestPki;
 let workDir: string;
@@ -51,7 +58,7 @@ interface TimedRun extends CliRun {
 async function startCli(
   args: readonly string[],
 ): Promise<{ child: ChildProcess; tempDir: string; finished: Promise<TimedRun> }> {
-  const tempDir = await mkdtemp(path.join(workDir, 'tmp-'));
+  const tempDir = await privateTempDir(workDir);
   const startedAt = Date.now();
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
     env: { ...pki.env, TMPDIR: tempDir, NO_COLOR: '1' },
@@ -80,7 +87,7 @@ async function startCli(
 async function cli(args: readonly string[]): Promise<TimedRun> {
   const result = await (await startCli(args)).finished;
   if (!args.includes('--keep-temp')) {
-    assert.deepEqual(await readdir(result.tempDir), [], 'the run removes its temporary directory');
+    await assertTempDirRemoved(result.tempDir);
   }
   return result;
 }
@@ -306,7 +313,7 @@ describe('something other than a lock file at the lock path', { concurrency: 4 }
     assert.equal(result.stderr, '');
     assert.ok(endedAfterMs < 2000, `ended ${endedAfterMs} ms after SIGTERM`);
     assert.deepEqual(await snapshot(path.dirname(cert)), before);
-    assert.deepEqual(await readdir(tempDir), [], 'the run removes its temporary directory');
+    await assertTempDirRemoved(tempDir);
   });
 
   test('a dangling symbolic link: exit 9 after --lock-timeout, never followed', async () => {

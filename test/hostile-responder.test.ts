@@ -16,7 +16,15 @@ import { OCSP_RESPONSE_MAX_BYTES } from '../lib/files.ts';
 import { parseOcspResponse, type SingleResponse } from '../lib/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type TestPki } from './helpers/pki.ts';
 import { runCli, type CliRun } from './helpers/cli.ts';
-import { certError, leftoversIn, programsMentioning, snapshot, timed } from './helpers/aftermath.ts';
+import {
+  assertTempDirRemoved,
+  certError,
+  leftoversIn,
+  privateTempDir,
+  programsMentioning,
+  snapshot,
+  timed,
+} from './helpers/aftermath.ts';
 import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 
 let pki: TestPki;
@@ -106,13 +114,13 @@ async function failedRun(args: readonly string[]): Promise<HostileRun> {
   const cert = await placeCertificate();
   const dir = path.dirname(cert);
   const before = await snapshot(dir);
-  const tempDir = await mkdtemp(path.join(workDir, 'tmp-'));
+  const tempDir = await privateTempDir(workDir);
   const disk = watchDiskUse(tempDir);
   const result = await timed(runCli(['-S', ...args, '--cert', cert], { env: { ...pki.env, TMPDIR: tempDir } }));
   const peakTempBytes = await disk.stop();
   assert.deepEqual(await snapshot(dir), before, 'the .ocsp and .issuer in place are untouched');
   assert.deepEqual(await leftoversIn(dir), []);
-  assert.deepEqual(await readdir(tempDir), [], 'the run removes its temporary directory');
+  await assertTempDirRemoved(tempDir);
   assert.deepEqual(await programsMentioning(tempDir), [], 'no openssl or curl left running');
   return { ...result, cert, peakTempBytes };
 }

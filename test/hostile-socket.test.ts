@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseOcspResponse } from '../lib/ocsp-response.ts';
-import { certError, leftoversIn } from './helpers/aftermath.ts';
+import { assertTempDirRemoved, certError, leftoversIn, privateTempDir } from './helpers/aftermath.ts';
 import { CLI_PATH, type CliRun } from './helpers/cli.ts';
 import {
   startFakeHaproxy,
@@ -79,8 +79,7 @@ interface WatchedRun extends CliRun {
 
 /** Runs the built CLI with a private TMPDIR, which must be empty afterwards, and watches its peak memory. */
 async function runWatched(args: string[], env: NodeJS.ProcessEnv = {}): Promise<WatchedRun> {
-  const privateTmp = await mkdtemp(path.join(workDir, 'tmp-'));
-  await chmod(privateTmp, 0o1777);
+  const privateTmp = await privateTempDir(workDir);
   const startedAt = Date.now();
   const child = spawn(process.execPath, [CLI_PATH, '--retries', '0', ...args], {
     env: { ...pki.env, TMPDIR: privateTmp, NO_COLOR: '1', ...env },
@@ -107,7 +106,7 @@ async function runWatched(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
   });
   clearInterval(watch);
   clearTimeout(killer);
-  assert.deepEqual(await readdir(privateTmp), [], 'the run removes its temporary directory');
+  await assertTempDirRemoved(privateTmp);
   return { exitCode, signal, stdout, stderr, elapsedMs: Date.now() - startedAt, peakMiB: Math.round(peakKiB / 1024) };
 }
 

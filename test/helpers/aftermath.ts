@@ -1,7 +1,8 @@
 // What a run of the CLI on bad input must leave behind, and how it must say
 // so: shared by the end-to-end tests of hostile files, responders and sockets.
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CliRun } from './cli.ts';
 
@@ -10,6 +11,18 @@ export const certError = (cert: string, message: string) => `Error processing '$
 
 /** The two lines of an exit 9 error. */
 export const programError = (message: string) => `Error: ${message}\nRun hapos-upd -h for help\n`;
+
+/** A TMPDIR of its own for one run, under PARENT, so that the run's clean-up can be checked. */
+export async function privateTempDir(parent: string): Promise<string> {
+  const dir = await mkdtemp(path.join(parent, 'tmp-'));
+  // Writable by `nobody` too; the sticky bit keeps it as safe as /tmp.
+  await chmod(dir, 0o1777);
+  return dir;
+}
+
+export async function assertTempDirRemoved(dir: string): Promise<void> {
+  assert.deepEqual(await readdir(dir), [], 'the run removes its temporary directory');
+}
 
 /** Every entry of DIR (dot-files included) with a digest of its bytes. */
 export async function snapshot(dir: string): Promise<Record<string, string>> {
