@@ -101,4 +101,11 @@ export function withExtensions(
 }
 
 /** The subject Name is the sixth field of a TBSCertificate that has a version. */
-export const SUBJECT_FIELD = 5;
+const SUBJECT_FIELD = 5;
+
+/** CERTIFICATE with an empty subject Name (an empty SEQUENCE), signed again with ISSUER_KEY: node gives undefined for it. */
+export function withEmptySubject(certificate: string | Buffer, issuerKey: string | KeyObject): string {
+  return resigned(certificate, issuerKey, (fields) =>
+    fields.map((field, index) => (index === SUBJECT_FIELD ? Buffer.from('3000', 'hex') : field)),
+  );
+}
