@@ -152,8 +152,7 @@ async function prepareReplacement(
     // The rename would put a regular file where a FIFO or a device node is
     // (through a link, /dev/zero itself); a directory makes it fail anyway.
     if (existing !== undefined && !existing.isFile() && !existing.isDirectory()) {
-      const type = specialFileType(existing);
-      throw new FileWriteError(file.path, `it is a ${type}, not a regular file`, 'check the target', undefined);
+      throw notARegularFile(file.path, existing);
     }
     const attributes = await attributesFor(existing, options.modeFallbackFrom);
     step = 'create a temporary file';
@@ -343,24 +342,26 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
+/** What a writer says of a target it must not replace: "it is a FIFO, not a regular file". */
+function notARegularFile(path: string, stats: Stats): FileWriteError {
+  return new FileWriteError(
+    path,
+    `it is a ${specialFileType(stats)}, not a regular file`,
+    'check the target',
+    undefined,
+  );
+}
+
 /**
  * Writes a file the user named for a report (`--junit`), over what is there,
  * without ever blocking: a FIFO, whether or not anyone reads it, a device or
  * a directory is refused, as the readers refuse them.
  */
 export function writeRegularFileSync(path: string, data: string): void {
-  const refuse = (stats: Stats) => {
-    throw new FileWriteError(
-      path,
-      `it is a ${specialFileType(stats)}, not a regular file`,
-      'check the target',
-      undefined,
-    );
-  };
   let step = 'check the target';
   try {
     const existing = statSync(path, { throwIfNoEntry: false });
-    if (existing !== undefined && !existing.isFile()) refuse(existing);
+    if (existing !== undefined && !existing.isFile()) throw notARegularFile(path, existing);
     step = 'open';
     const descriptor = openSync(
       path,
@@ -369,7 +370,7 @@ export function writeRegularFileSync(path: string, data: string): void {
     );
     try {
       const opened = fstatSync(descriptor);
-      if (!opened.isFile()) refuse(opened);
+      if (!opened.isFile()) throw notARegularFile(path, opened);
       step = 'write';
       ftruncateSync(descriptor);
       writeFileSync(descriptor, data);
