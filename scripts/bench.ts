@@ -7,8 +7,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../lib/exec.ts';
-import { mapConcurrently } from '../lib/concurrency.ts';
+import { run } from '../lib/process/run.ts';
+import { mapConcurrently } from '../lib/util/concurrency.ts';
 import { startOcspResponder, type OcspResponder } from '../test/helpers/responder.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));

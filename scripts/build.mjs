@@ -16,12 +16,12 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
   // yargs' usage layout, never printed here, would cost ~40 ms per start: see the module.
-  alias: { 'string-width': './lib/plain-string-width.ts' },
+  alias: { 'string-width': './lib/cli/plain-string-width.ts' },
 };
 
 await build({
   ...common,
-  entryPoints: ['lib/bin.ts'],
+  entryPoints: ['lib/cli/bin.ts'],
   outdir: 'dist',
   entryNames: 'hapos-upd',
   chunkNames: 'chunks/[name]-[hash]',
@@ -31,7 +31,7 @@ await build({
 
 await build({
   ...common,
-  entryPoints: ['lib/runner.ts'],
+  entryPoints: ['lib/cli/runner.ts'],
   outfile: 'dist/chunks/runner.cjs',
   format: 'cjs',
   // yargs is ESM-only and finds its own files from import.meta.url, which a

@@ -1,4 +1,4 @@
-// Makes the code cache of dist/chunks/runner.cjs (see lib/code-cache.ts):
+// Makes the code cache of dist/chunks/runner.cjs (see lib/cli/code-cache.ts):
 // loads the bundle, runs the CLI once so that V8 compiles what a run
 // compiles (argument parsing, temp dir, openssl detection, reading the
 // bundle), then saves everything compiled.
@@ -6,10 +6,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { loadBundle, writeCodeCache } from '../lib/code-cache.ts';
+import { loadBundle, writeCodeCache } from '../lib/cli/code-cache.ts';
 
 const bundle = loadBundle(path.resolve('dist/chunks/runner.cjs'));
-const { main, haproxyNotifier } = bundle.exports as typeof import('../lib/runner.ts');
+const { main, haproxyNotifier } = bundle.exports as typeof import('../lib/cli/runner.ts');
 const scratch = await mkdtemp(path.join(tmpdir(), 'hapos-upd-warm-'));
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
 try {

@@ -12,7 +12,7 @@ import {
   type Finding,
   type FindingCode,
   type LintOptions,
-} from '../lib/bundle-lint.ts';
+} from '../lib/check/lints.ts';
 import { openssl } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { findPemBlocks, parseCertificate, splitPemCertificates } from '../lib/bundle.ts';
+import { findPemBlocks, parseCertificate, splitPemCertificates } from '../lib/pki/bundle.ts';
 
 const leafPem = await readFile(new URL('../fixtures/ocsp/leaf.pem', import.meta.url), 'latin1');
 const caPem = await readFile(new URL('../fixtures/ocsp/ca.pem', import.meta.url), 'latin1');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { run } from '../lib/exec.ts';
+import { run } from '../lib/process/run.ts';
 import {
   CertificateSourceError,
   CrtListSyntaxError,
@@ -11,7 +11,7 @@ import {
   expandBundles,
   listCrtDirectory,
   parseCrtList,
-} from '../lib/cert-sources.ts';
+} from '../lib/sources/collect.ts';
 
 let root: string;
 /** A self-signed certificate and its key, PEM. */

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
-import { parseCommandLine, syslogPriorityIn, type CliOptions } from '../lib/cli-args.ts';
-import { DEFAULT_SOCKET } from '../lib/help.ts';
+import { parseCommandLine, syslogPriorityIn, type CliOptions } from '../lib/cli/args.ts';
+import { DEFAULT_SOCKET } from '../lib/cli/help.ts';
 
 function optionsOf(argv: string[]): CliOptions {
   const parsed = parseCommandLine(argv);

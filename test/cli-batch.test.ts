@@ -10,8 +10,8 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../lib/exec.ts';
-import { parseOcspResponse } from '../lib/ocsp-response.ts';
+import { run } from '../lib/process/run.ts';
+import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, recordingWrapper, runCli, type CliRun } from './helpers/cli.ts';
 import { startFakeHttpServer, type OcspResponder } from './helpers/responder.ts';

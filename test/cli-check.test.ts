@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { run } from '../lib/exec.ts';
+import { run } from '../lib/process/run.ts';
 import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
 import { runCli, type CliRun } from './helpers/cli.ts';
 

@@ -6,8 +6,8 @@ import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/pro
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { run } from '../lib/exec.ts';
-import { parseOcspResponse } from '../lib/ocsp-response.ts';
+import { run } from '../lib/process/run.ts';
+import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { runCli, tempDirOf } from './helpers/cli.ts';
 import packageJson from '../package.json' with { type: 'json' };

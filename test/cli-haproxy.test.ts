@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
 import { fetchStapledResponse, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
 import { recordingWrapper, runCli } from './helpers/cli.ts';
-import { run } from '../lib/exec.ts';
+import { run } from '../lib/process/run.ts';
 
 let pki: TestPki;
 let workDir: string;

@@ -11,8 +11,8 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeF
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../lib/exec.ts';
-import { parseOcspResponse } from '../lib/ocsp-response.ts';
+import { run } from '../lib/process/run.ts';
+import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
 import {

@@ -5,10 +5,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { codeCachePath, loadBundle, writeCodeCache, type CacheUse } from '../lib/code-cache.ts';
-import { run } from '../lib/exec.ts';
+import { codeCachePath, loadBundle, writeCodeCache, type CacheUse } from '../lib/cli/code-cache.ts';
+import { run } from '../lib/process/run.ts';
 
-const codeCacheModule = fileURLToPath(new URL('../lib/code-cache.ts', import.meta.url));
+const codeCacheModule = fileURLToPath(new URL('../lib/cli/code-cache.ts', import.meta.url));
 
 /**
  * How a fresh process compiles the bundle: within one process V8 reuses what

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createKeyedLimiter, mapConcurrently } from '../lib/concurrency.ts';
+import { createKeyedLimiter, mapConcurrently } from '../lib/util/concurrency.ts';
 
 test('mapConcurrently keeps order and never exceeds its limit', async () => {
   let inFlight = 0;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContentFiles } from '../lib/content-files.ts';
+import { ContentFiles } from '../lib/fs/content-files.ts';
 
 let directory: string;
 

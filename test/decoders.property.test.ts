@@ -8,8 +8,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { run } from '../lib/exec.ts';
-import { parseCertificateDetails, parseOcspResponse, type OcspResponse } from '../lib/ocsp-response.ts';
+import { run } from '../lib/process/run.ts';
+import { parseCertificateDetails, parseOcspResponse, type OcspResponse } from '../lib/pki/ocsp-response.ts';
 import { assertTargetHolds, fuzzTargets, loadSeeds, PROPERTY_SEED } from './helpers/fuzz-targets.ts';
 
 /** Inputs per target: about 2 s each on this project's 2-core machine. */

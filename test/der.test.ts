@@ -29,7 +29,7 @@ import {
   readOctetString,
   readOid,
   readSequence,
-} from '../lib/der.ts';
+} from '../lib/pki/der.ts';
 
 const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 const parseHex = (text: string) => parseDer(hex(text));

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killRunningPrograms, run, runForBytes } from '../lib/exec.ts';
+import { killRunningPrograms, run, runForBytes } from '../lib/process/run.ts';
 
 const pathOnly = { PATH: process.env.PATH };
 
@@ -103,7 +103,7 @@ test('killRunningPrograms stops every running program synchronously, for a handl
 test('with dieWithParent, the program is killed when the process that started it dies, even by SIGKILL', async () => {
   // A parent that starts `sleep` through run() and is then killed with SIGKILL.
   const script = `
-    import { run } from ${JSON.stringify(new URL('../lib/exec.ts', import.meta.url).href)};
+    import { run } from ${JSON.stringify(new URL('../lib/process/run.ts', import.meta.url).href)};
     void run('sh', ['-c', 'echo $$; exec sleep 30'], { dieWithParent: true });
     setInterval(() => undefined, 1000);
   `;

@@ -17,10 +17,10 @@ import {
   writeFileAtomic,
   type FileReadProblem,
   type ReadLimits,
-} from '../lib/files.ts';
+} from '../lib/fs/files.ts';
 
 const execFileAsync = promisify(execFile);
-const FILES_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/files.ts', import.meta.url))).href;
+const FILES_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/fs/files.ts', import.meta.url))).href;
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
 const NOBODY = 65534;

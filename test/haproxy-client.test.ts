@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { run } from '../lib/exec.ts';
+import { run } from '../lib/process/run.ts';
 import { ExitCode, HaposError } from '../lib/errors.ts';
 import {
   escapeCliWord,
@@ -33,10 +33,10 @@ import {
   withPayload,
   type SocketAddress,
   type SocketFailure,
-} from '../lib/haproxy.ts';
-import { sendCommandWithSocat, socatAddress, socatComplaint } from '../lib/socat.ts';
-import { parseCommandLine, type CliOptions } from '../lib/cli-args.ts';
-import { haproxyNotifier } from '../lib/haproxy-notify.ts';
+} from '../lib/haproxy/client.ts';
+import { sendCommandWithSocat, socatAddress, socatComplaint } from '../lib/haproxy/socat.ts';
+import { parseCommandLine, type CliOptions } from '../lib/cli/args.ts';
+import { haproxyNotifier } from '../lib/haproxy/notifier.ts';
 import {
   startFakeHaproxy,
   text,
@@ -927,7 +927,7 @@ interface ChildOutcome {
 /** Runs showVersion on the socket in a child process, as `user` if given. */
 async function showVersionInChild(socketPath: string, user?: { uid: number; gid: number }): Promise<ChildOutcome> {
   const script = [
-    `import { parseSocketAddress, showVersion } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy.ts'))};`,
+    `import { parseSocketAddress, showVersion } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy/client.ts'))};`,
     `showVersion(parseSocketAddress(${JSON.stringify(socketPath)})).then(`,
     `  (version) => console.log(JSON.stringify({ message: 'connected: ' + version })),`,
     `  (error) => console.log(JSON.stringify({ exitCode: error.exitCode, failure: error.failure, message: error.message })),`,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { access, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../lib/exec.ts';
+import { run } from '../lib/process/run.ts';
 import {
   asn1UtcTime,
   createTestPki,

@@ -13,8 +13,8 @@ import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, trunca
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../lib/exec.ts';
-import { parseOcspResponse } from '../lib/ocsp-response.ts';
+import { run } from '../lib/process/run.ts';
+import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, type CliRun } from './helpers/cli.ts';
 import {

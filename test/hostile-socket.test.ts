@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseOcspResponse } from '../lib/ocsp-response.ts';
+import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { assertTempDirRemoved, certError, leftoversIn, privateTempDir } from './helpers/aftermath.ts';
 import { CLI_PATH, type CliRun } from './helpers/cli.ts';
 import {

@@ -15,9 +15,9 @@ import {
   formatLockRecord,
   parseLockRecord,
   parseProcessStartTime,
-} from '../lib/lock.ts';
+} from '../lib/fs/lock.ts';
 
-const LOCK_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/lock.ts', import.meta.url))).href;
+const LOCK_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/fs/lock.ts', import.meta.url))).href;
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const execFileAsync = promisify(execFile);
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LruCache } from '../lib/lru-cache.ts';
+import { LruCache } from '../lib/util/lru-cache.ts';
 
 test('a held value is returned without computing it again', () => {
   const cache = new LruCache<string, number>(2);

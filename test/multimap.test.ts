@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendTo } from '../lib/multimap.ts';
+import { appendTo } from '../lib/util/multimap.ts';
 
 test('appendTo adds to the list in place, creating it for a new key', () => {
   const lists = new Map<string, number[]>();

@@ -26,7 +26,7 @@ import {
   readOctetString,
   readOid,
   readSequence,
-} from '../lib/der.ts';
+} from '../lib/pki/der.ts';
 import {
   CertificateParseError,
   OcspParseError,
@@ -39,7 +39,7 @@ import {
   type CertId,
   type HashAlgorithmName,
   type OcspResponse,
-} from '../lib/ocsp-response.ts';
+} from '../lib/pki/ocsp-response.ts';
 
 /*
  * fixtures/ocsp was made once with OpenSSL 3.0 (P-256 CA "O=hapos-upd, CN=Fixture CA", leaf serial 1001 with

@@ -9,7 +9,7 @@ import {
   parseOpensslVersion,
   parseVerificationOutcome,
   parseVerifyError,
-} from '../lib/openssl-output.ts';
+} from '../lib/openssl/output.ts';
 
 const captured = (name: string) => readFileSync(new URL(`../fixtures/openssl-output/${name}`, import.meta.url), 'utf8');
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explicitTrustOnlyArgs, hostHeaderArgs, Openssl, sendsOwnHostHeader } from '../lib/openssl.ts';
+import { explicitTrustOnlyArgs, hostHeaderArgs, Openssl, sendsOwnHostHeader } from '../lib/openssl/openssl.ts';
 
 const v = (major: number, minor: number) => ({ major, minor });
 

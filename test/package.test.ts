@@ -5,8 +5,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../lib/exec.ts';
-import { codeCachePath } from '../lib/code-cache.ts';
+import { run } from '../lib/process/run.ts';
+import { codeCachePath } from '../lib/cli/code-cache.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import stringWidth from '../lib/plain-string-width.ts';
+import stringWidth from '../lib/cli/plain-string-width.ts';
 
 test('counts code points, not UTF-16 units, and ignores terminal escapes', () => {
   assert.equal(stringWidth('--cert'), 6);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_LINE_CHARACTERS, printableLine, printableText, shorten } from '../lib/printable.ts';
+import { MAX_LINE_CHARACTERS, printableLine, printableText, shorten } from '../lib/util/printable.ts';
 
 test('a line keeps no control character: newlines, escapes, bells, C1 controls and reordering marks are shown escaped', () => {
   assert.equal(

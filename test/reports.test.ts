@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Chalk } from 'chalk';
-import type { Finding } from '../lib/bundle-lint.ts';
-import { run } from '../lib/exec.ts';
-import { countFindings, renderFindingsJson, renderFindingsText, renderJunitXml } from '../lib/reports.ts';
+import type { Finding } from '../lib/check/lints.ts';
+import { run } from '../lib/process/run.ts';
+import { countFindings, renderFindingsJson, renderFindingsText, renderJunitXml } from '../lib/cli/check-report.ts';
 
 /** Every character XML must escape, C0 controls XML 1.0 forbids outright, a lone surrogate, and an emoji that must survive. */
 const nastyPath = `/etc/haproxy/a&b<c>"d"'e'\u001b[31m\u0000\tline\nbreak\uD800😀.pem`;

@@ -9,7 +9,7 @@ import {
   type CertId,
   type OcspResponse,
   type SingleResponse,
-} from '../lib/ocsp-response.ts';
+} from '../lib/pki/ocsp-response.ts';
 import {
   assessResponse,
   compareWithCurrent,
@@ -18,7 +18,7 @@ import {
   isFreshEnough,
   type ProblemCode,
   type ResponseAssessment,
-} from '../lib/response-checks.ts';
+} from '../lib/pki/acceptance.ts';
 import { keyTypes, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
 
 /* Responses come from `openssl ocsp` as responder (see test/helpers/ocsp-fixtures.ts), made fresh in `before`. */

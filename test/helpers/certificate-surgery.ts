@@ -15,7 +15,7 @@ import {
   readExplicit,
   readOid,
   readSequence,
-} from '../../lib/der.ts';
+} from '../../lib/pki/der.ts';
 
 /** Signature algorithms of the test PKI, all with SHA-256. */
 const sha256Signatures = new Set(['1.2.840.113549.1.1.11', '1.2.840.10045.4.3.2']);

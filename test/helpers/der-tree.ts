@@ -3,7 +3,7 @@
 // then changed either keeping every length right (so that the decoder gets
 // past the framing into the fields it reads) or breaking the framing itself.
 import fc from 'fast-check';
-import { DerError, UniversalTag, parseDer, readChildren } from '../../lib/der.ts';
+import { DerError, UniversalTag, parseDer, readChildren } from '../../lib/pki/der.ts';
 import { oidWithHugeArc } from './certificate-surgery.ts';
 
 export type DerNode =

@@ -33,17 +33,17 @@ import {
   encodeElement,
   encodeSequence,
   type DerElement,
-} from '../../lib/der.ts';
+} from '../../lib/pki/der.ts';
 import {
   CertificateParseError,
   OcspParseError,
   computeCertId,
   parseCertificateDetails,
   parseOcspResponse,
-} from '../../lib/ocsp-response.ts';
-import { findPemBlocks, splitPemCertificates } from '../../lib/bundle.ts';
-import { CrtListSyntaxError, parseCrtList, type CrtListEntry } from '../../lib/cert-sources.ts';
-import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../../lib/haproxy.ts';
+} from '../../lib/pki/ocsp-response.ts';
+import { findPemBlocks, splitPemCertificates } from '../../lib/pki/bundle.ts';
+import { CrtListSyntaxError, parseCrtList, type CrtListEntry } from '../../lib/sources/collect.ts';
+import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../../lib/haproxy/client.ts';
 import { generatedDer, mutatedDer } from './der-tree.ts';
 import { extensionsOf } from './certificate-surgery.ts';
 
@@ -222,7 +222,7 @@ export function loadSeeds(): Seeds {
   return loadedSeeds;
 }
 
-/** Every typed reader of lib/der.ts on every element it can reach, the way the decoders use them. */
+/** Every typed reader of lib/pki/der.ts on every element it can reach, the way the decoders use them. */
 function readEverything(der: Buffer): number {
   const readers: ((element: DerElement) => unknown)[] = [
     (element) => readInteger(element, 'x'),

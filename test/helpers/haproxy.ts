@@ -5,8 +5,8 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../../lib/exec.ts';
-import { parseSocketAddress, sendCommand } from '../../lib/haproxy.ts';
+import { run } from '../../lib/process/run.ts';
+import { parseSocketAddress, sendCommand } from '../../lib/haproxy/client.ts';
 
 async function openssl(cwd: string, args: readonly string[]): Promise<string> {
   const result = await run('openssl', args, { cwd });

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { run } from '../../lib/exec.ts';
+import { run } from '../../lib/process/run.ts';
 
 /** Runs openssl in `cwd` and returns its stdout; throws with its stderr when it fails. */
 export async function openssl(cwd: string, args: readonly string[]): Promise<string> {

@@ -3,7 +3,7 @@ import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type CommandResult, type RunOptions } from '../../lib/exec.ts';
+import { run, type CommandResult, type RunOptions } from '../../lib/process/run.ts';
 import { startOcspResponder, type OcspResponder, type OcspResponderOptions } from './responder.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

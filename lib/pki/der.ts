@@ -8,7 +8,7 @@
  * walk structures of fixed depth one level at a time, so deep nesting costs
  * no stack.
  */
-import { printableLine } from './printable.ts';
+import { printableLine } from '../util/printable.ts';
 
 export class DerError extends Error {
   constructor(

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Openssl } from './openssl.ts';
-import { appendTo } from './multimap.ts';
+import { appendTo } from '../util/multimap.ts';
 
 export interface VerificationRequest {
   readonly eePem: string;

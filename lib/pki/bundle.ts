@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { LruCache } from './lru-cache.ts';
-import { shorten } from './printable.ts';
+import { LruCache } from '../util/lru-cache.ts';
+import { shorten } from '../util/printable.ts';
 
 /**
  * A certificate's subject or issuer on one line, cut when huge, for messages.

@@ -1,6 +1,6 @@
 import type { ChalkInstance } from 'chalk';
-import type { CertificateAction, CertificateOutcome } from './batch.ts';
-import { printableLine } from './printable.ts';
+import type { CertificateAction, CertificateOutcome } from '../update/batch.ts';
+import { printableLine } from '../util/printable.ts';
 
 const actions: readonly CertificateAction[] = [
   'updated',

@@ -3,8 +3,8 @@ import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { HaposError, ExitCode, programError } from './errors.ts';
-import { killRunningPrograms, run } from './exec.ts';
+import { HaposError, ExitCode, programError } from '../errors.ts';
+import { killRunningPrograms, run } from '../process/run.ts';
 import {
   FileReadError,
   FileWriteError,
@@ -12,31 +12,31 @@ import {
   readRegularFileSync,
   systemErrorCode,
   writeRegularFileSync,
-} from './files.ts';
-import { releaseHeldLocksSync } from './lock.ts';
-import { Openssl } from './openssl.ts';
+} from '../fs/files.ts';
+import { releaseHeldLocksSync } from '../fs/lock.ts';
+import { Openssl } from '../openssl/openssl.ts';
 import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
 import { PROGRAM_NAME } from './program.ts';
-import { batchExitCode, updateCertificates, type CertificateOutcome } from './batch.ts';
-import { collectCertificates, CertificateSourceError, type CertificateInput } from './cert-sources.ts';
-import { createKeyedLimiter, mapConcurrently } from './concurrency.ts';
+import { batchExitCode, updateCertificates, type CertificateOutcome } from '../update/batch.ts';
+import { collectCertificates, CertificateSourceError, type CertificateInput } from '../sources/collect.ts';
+import { createKeyedLimiter, mapConcurrently } from '../util/concurrency.ts';
 import { paletteFor } from './color.ts';
 import { StatusLine } from './status-line.ts';
-import { progressLine, renderJson, renderJsonError, renderSummary, totalsOf } from './run-report.ts';
-import { checkBundle } from './check.ts';
-import { checkExitCode } from './bundle-lint.ts';
-import { renderFindingsJson, renderFindingsText, renderJunitXml } from './reports.ts';
-import { ChainVerifier } from './chain-verifier.ts';
-import { parseCommandLine, syslogPriorityIn, type CliOptions } from './cli-args.ts';
+import { progressLine, renderJson, renderJsonError, renderSummary, totalsOf } from './batch-report.ts';
+import { checkBundle } from '../check/check-bundle.ts';
+import { checkExitCode } from '../check/lints.ts';
+import { renderFindingsJson, renderFindingsText, renderJunitXml } from './check-report.ts';
+import { ChainVerifier } from '../openssl/chain-verifier.ts';
+import { parseCommandLine, syslogPriorityIn, type CliOptions } from './args.ts';
 import { HELP_TEXT } from './help.ts';
+import type { HaproxyNotifier } from '../haproxy/notifier.ts';
 import {
   defaultRetryDelayMs,
   plannedVerification,
   sharedTempFilesIn,
   updateCertificate,
-  type HaproxyNotifier,
   type UpdateOptions,
-} from './updater.ts';
+} from '../update/pipeline.ts';
 
 export interface CliIo {
   readonly stdout: OutputStream;

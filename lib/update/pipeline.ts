@@ -1,11 +1,11 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HaposError, ExitCode } from './errors.ts';
-import { escapeControls } from './printable.ts';
-import { describeName, parseCertificate, splitPemCertificates, type BundleCertificate } from './bundle.ts';
-import type { Openssl, Verification } from './openssl.ts';
-import type { CommandResult } from './exec.ts';
+import { HaposError, ExitCode } from '../errors.ts';
+import { escapeControls } from '../util/printable.ts';
+import { describeName, parseCertificate, splitPemCertificates, type BundleCertificate } from '../pki/bundle.ts';
+import type { Openssl, Verification } from '../openssl/openssl.ts';
+import type { CommandResult } from '../process/run.ts';
 import {
   CertificateParseError,
   certIdHex,
@@ -18,14 +18,14 @@ import {
   type CertStatus,
   type OcspResponse,
   type SingleResponse,
-} from './ocsp-response.ts';
+} from '../pki/ocsp-response.ts';
 import {
   assessResponse,
   compareWithCurrent,
   describeRevocation,
   isFreshEnough,
   type ProblemCode,
-} from './response-checks.ts';
+} from '../pki/acceptance.ts';
 
 const IDENTITY_PROBLEMS: ReadonlySet<ProblemCode> = new Set([
   'not-successful',
@@ -38,7 +38,7 @@ import {
   parseOcspStatusBlock,
   parseVerificationOutcome,
   parseVerifyError,
-} from './openssl-output.ts';
+} from '../openssl/output.ts';
 import {
   fetchOcspResponse,
   FetchError,
@@ -47,7 +47,7 @@ import {
   RequestError,
   type Fetched,
   type Responder,
-} from './ocsp-fetch.ts';
+} from '../openssl/fetch.ts';
 import {
   FileReadError,
   FileWriteError,
@@ -56,11 +56,12 @@ import {
   readRegularFileSync,
   removeStaleTemporaryFiles,
   replaceFilesAtomically,
-} from './files.ts';
-import { acquireLock, LockTimeoutError, type Lock } from './lock.ts';
-import type { Log } from './run-log.ts';
-import type { ChainVerifier, VerificationRequest } from './chain-verifier.ts';
-import { ContentFiles } from './content-files.ts';
+} from '../fs/files.ts';
+import { acquireLock, LockTimeoutError, type Lock } from '../fs/lock.ts';
+import type { Log } from '../util/log.ts';
+import type { ChainVerifier, VerificationRequest } from '../openssl/chain-verifier.ts';
+import { ContentFiles } from '../fs/content-files.ts';
+import type { HaproxyNotifier } from '../haproxy/notifier.ts';
 
 export interface UpdateOptions {
   readonly cert: string;
@@ -85,26 +86,6 @@ export interface UpdateOptions {
   readonly skipFresh: boolean;
   /** Trust anchors beside the system store (`--check --ca-file`), for a private root. */
   readonly extraCaFile?: string;
-}
-
-export interface HaproxyUpdate {
-  readonly cert: string;
-  readonly responseDer: Buffer;
-  /** Whether `CERT.ocsp` existed before this run. */
-  readonly hadResponse: boolean;
-  /** The hex DER CertID HAProxy lists the response under (`show ssl ocsp-response`). */
-  readonly certIdHex: string;
-  /** The EE's issuer, which a first-staple transaction may have to hand HAProxy too. */
-  readonly issuerPem: string;
-  /** Upper-case hex, no colons: how `show ssl cert NAME` identifies the certificate. */
-  readonly sha1Fingerprint: string;
-  /** Aborts when the certificate's deadline passes: every exchange with HAProxy stops then. */
-  readonly signal?: AbortSignal;
-}
-
-export interface HaproxyNotifier {
-  /** Hands HAProxy the new response. */
-  notify(update: HaproxyUpdate): Promise<void>;
 }
 
 export interface UpdateContext {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url';
-import packageJson from '../package.json' with { type: 'json' };
+import packageJson from '../../package.json' with { type: 'json' };
 
 // `hapos-upd --help` and `--version` answer before the argument parser and the
 // update machinery are even loaded: a start-up cost every cron run would pay.

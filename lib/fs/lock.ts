@@ -11,7 +11,7 @@ import {
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileReadError, readRegularFileSync, specialFileType, systemErrorCode } from './files.ts';
-import { processExists } from './processes.ts';
+import { processExists } from '../process/alive.ts';
 
 /** Something at a lock's path that is not a lock file, and that only a person should remove. */
 export interface LockObstacle {

@@ -4,7 +4,7 @@
  * Nothing here verifies signatures: openssl does that.
  */
 import { createHash, type X509Certificate } from 'node:crypto';
-import { LruCache } from './lru-cache.ts';
+import { LruCache } from '../util/lru-cache.ts';
 import { describeName } from './bundle.ts';
 import {
   DerError,
@@ -35,7 +35,7 @@ import {
   parseDer,
   type DerElement,
 } from './der.ts';
-import { shorten } from './printable.ts';
+import { shorten } from '../util/printable.ts';
 
 /** Bytes that are not a well-formed OCSP response (HTML error page, empty body, truncation...). */
 export class OcspParseError extends Error {

@@ -11,10 +11,10 @@ import {
   parseCertificate,
   splitPemCertificates,
   type BundleCertificate,
-} from './bundle.ts';
-import { ExitCode } from './errors.ts';
-import { FileReadError, OCSP_RESPONSE_MAX_BYTES, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
-import { shorten } from './printable.ts';
+} from '../pki/bundle.ts';
+import { ExitCode } from '../errors.ts';
+import { FileReadError, OCSP_RESPONSE_MAX_BYTES, PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { shorten } from '../util/printable.ts';
 import {
   CertificateParseError,
   OcspParseError,
@@ -24,8 +24,8 @@ import {
   type CertId,
   type CertificateDetails,
   type OcspResponse,
-} from './ocsp-response.ts';
-import { assessResponse, describeRevocation, type ProblemCode } from './response-checks.ts';
+} from '../pki/ocsp-response.ts';
+import { assessResponse, describeRevocation, type ProblemCode } from '../pki/acceptance.ts';
 
 export type FindingCode =
   | 'bundle-unreadable'
@@ -52,7 +52,7 @@ export type FindingCode =
   | 'ocsp-file-expired'
   | 'ocsp-file-unusable'
   | 'ocsp-file-revoked'
-  // Found by --check's live part (lib/check.ts), not by lintBundle:
+  // Found by --check's live part (check-bundle.ts), not by lintBundle:
   | 'chain-incomplete'
   | 'ocsp-revoked'
   | 'ocsp-failed';

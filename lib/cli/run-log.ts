@@ -1,10 +1,11 @@
+import type { Log } from '../util/log.ts';
 import { appendFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { paletteFor } from './color.ts';
-import { run } from './exec.ts';
+import { run } from '../process/run.ts';
 
 import { PROGRAM_NAME } from './program.ts';
-import { escapeControls, printableLine, printableText } from './printable.ts';
+import { escapeControls, printableLine, printableText } from '../util/printable.ts';
 import type { StatusLine } from './status-line.ts';
 
 export interface RunLogOptions {
@@ -19,12 +20,6 @@ export interface RunLogOptions {
 }
 
 export type OutputStream = Writable & { readonly isTTY?: boolean };
-
-/** Where the update flow reports: debug lines, and error lines that do not stop it. */
-export interface Log {
-  debug(message: string): void;
-  error(message: string): Promise<void>;
-}
 
 /**
  * The original's Debug/LogError pair: debug lines on stdout in debug mode,

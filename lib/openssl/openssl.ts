@@ -1,5 +1,5 @@
-import { run, type CommandResult } from './exec.ts';
-import { parseOpensslVersion, type OpensslVersion } from './openssl-output.ts';
+import { run, type CommandResult } from '../process/run.ts';
+import { parseOpensslVersion, type OpensslVersion } from './output.ts';
 
 interface ChainArgs {
   /** PEM file holding the issuer (and the rest of the chain). */

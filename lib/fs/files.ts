@@ -14,8 +14,8 @@ import {
 } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { appendTo } from './multimap.ts';
-import { processExists } from './processes.ts';
+import { appendTo } from '../util/multimap.ts';
+import { processExists } from '../process/alive.ts';
 
 /** A file could not be replaced; the previous content, if any, is still in place. */
 export class FileWriteError extends Error {

@@ -1,8 +1,7 @@
-import { HaposError, ExitCode } from './errors.ts';
-import { run } from './exec.ts';
-import type { CliOptions } from './cli-args.ts';
-import type { Log } from './run-log.ts';
-import type { HaproxyNotifier, HaproxyUpdate } from './updater.ts';
+import { HaposError, ExitCode } from '../errors.ts';
+import { run } from '../process/run.ts';
+import type { CliOptions } from '../cli/args.ts';
+import type { Log } from '../util/log.ts';
 import {
   findCertificateName,
   formatSocketAddress,
@@ -16,8 +15,28 @@ import {
   HaproxySocketError,
   type CommandOptions,
   type SocketAddress,
-} from './haproxy.ts';
+} from './client.ts';
 import { sendCommandWithSocat, socatAvailable } from './socat.ts';
+
+export interface HaproxyUpdate {
+  readonly cert: string;
+  readonly responseDer: Buffer;
+  /** Whether `CERT.ocsp` existed before this run. */
+  readonly hadResponse: boolean;
+  /** The hex DER CertID HAProxy lists the response under (`show ssl ocsp-response`). */
+  readonly certIdHex: string;
+  /** The EE's issuer, which a first-staple transaction may have to hand HAProxy too. */
+  readonly issuerPem: string;
+  /** Upper-case hex, no colons: how `show ssl cert NAME` identifies the certificate. */
+  readonly sha1Fingerprint: string;
+  /** Aborts when the certificate's deadline passes: every exchange with HAProxy stops then. */
+  readonly signal?: AbortSignal;
+}
+
+export interface HaproxyNotifier {
+  /** Hands HAProxy the new response. */
+  notify(update: HaproxyUpdate): Promise<void>;
+}
 
 /**
  * The install step's HAProxy part, done so that it cannot silently fail: the response

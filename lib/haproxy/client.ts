@@ -1,8 +1,8 @@
 import { realpath, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { ExitCode, HaposError, programError } from './errors.ts';
-import { escapeControls, printableLine } from './printable.ts';
+import { ExitCode, HaposError, programError } from '../errors.ts';
+import { escapeControls, printableLine } from '../util/printable.ts';
 
 /** Where HAProxy's runtime API listens: a UNIX socket or a TCP `stats socket`. */
 export type SocketAddress =

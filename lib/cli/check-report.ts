@@ -3,8 +3,8 @@
  * The process exit status carries the exit code, so the documents leave it out.
  */
 import type { ChalkInstance } from 'chalk';
-import type { Finding } from './bundle-lint.ts';
-import { escapeCharacter, escapeControls } from './printable.ts';
+import type { Finding } from '../check/lints.ts';
+import { escapeCharacter, escapeControls } from '../util/printable.ts';
 
 export interface FindingCounts {
   readonly errors: number;

@@ -1,17 +1,17 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { HaposError, ExitCode, type ExitCodeValue } from './errors.ts';
-import { mapConcurrently } from './concurrency.ts';
-import type { CertificateInput } from './cert-sources.ts';
-import type { CertStatus } from './ocsp-response.ts';
-import type { Log } from './run-log.ts';
+import { HaposError, ExitCode, type ExitCodeValue } from '../errors.ts';
+import { mapConcurrently } from '../util/concurrency.ts';
+import type { CertificateInput } from '../sources/collect.ts';
+import type { CertStatus } from '../pki/ocsp-response.ts';
+import type { Log } from '../util/log.ts';
 import {
   NoOcspUrlError,
   updateCertificate,
   type UpdateAction,
   type UpdateContext,
   type UpdateOptions,
-} from './updater.ts';
+} from './pipeline.ts';
 
 export type CertificateAction = UpdateAction | 'skipped-no-url' | 'failed';
 

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { run, runForBytes } from './exec.ts';
+import { run, runForBytes } from '../process/run.ts';
 import {
   deadlinePassed,
   formatSocketAddress,
@@ -10,7 +10,7 @@ import {
   type CommandOptions,
   type SocketAddress,
   type SocketFailure,
-} from './haproxy.ts';
+} from './client.ts';
 
 const defaultTimeoutMs = 10_000;
 

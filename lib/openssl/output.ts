@@ -3,7 +3,7 @@
  * exactly as captured and returns a typed value, or undefined when the text is
  * not what it expects; callers decide which exit code that deserves.
  */
-import { shorten } from './printable.ts';
+import { shorten } from '../util/printable.ts';
 
 export interface OpensslVersion {
   readonly major: number;

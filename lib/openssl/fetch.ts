@@ -1,8 +1,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
-import { runForBytes, type CommandResult } from './exec.ts';
-import { FileReadError, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from './files.ts';
+import { runForBytes, type CommandResult } from '../process/run.ts';
+import { FileReadError, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
 import type { Openssl, Verification } from './openssl.ts';
-import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './openssl-output.ts';
+import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './output.ts';
 
 export interface Responder {
   readonly url: string;

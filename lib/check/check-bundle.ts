@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HaposError, ExitCode, programError } from './errors.ts';
-import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from './files.ts';
-import { parseCertificate, splitPemCertificates } from './bundle.ts';
-import { lintBundle, type Finding, type FindingCode, type FindingExitCode } from './bundle-lint.ts';
-import { explicitTrustOnlyArgs, type Openssl } from './openssl.ts';
-import { parseVerifyError } from './openssl-output.ts';
-import type { UpdateResult } from './updater.ts';
+import { HaposError, ExitCode, programError } from '../errors.ts';
+import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { parseCertificate, splitPemCertificates } from '../pki/bundle.ts';
+import { lintBundle, type Finding, type FindingCode, type FindingExitCode } from './lints.ts';
+import { explicitTrustOnlyArgs, type Openssl } from '../openssl/openssl.ts';
+import { parseVerifyError } from '../openssl/output.ts';
+import type { UpdateResult } from '../update/pipeline.ts';
 
 export interface CheckSettings {
   readonly now: Date;
