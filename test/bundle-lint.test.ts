@@ -4,15 +4,9 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  checkExitCode,
-  isIssuedBy,
-  lintBundle,
-  orderedChain,
-  type Finding,
-  type FindingCode,
-  type LintOptions,
-} from '../lib/check/lints.ts';
+import { checkExitCode } from '../lib/cli/exit-codes.ts';
+import { isIssuedBy, orderedChain } from '../lib/pki/bundle.ts';
+import { lintBundle, type Finding, type FindingCode, type LintOptions } from '../lib/check/lints.ts';
 import { openssl } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,
@@ -223,7 +217,7 @@ describe('lintBundle', () => {
       const finding = only(await lintBundle(certPath, { now: now() }), 'bundle-unreadable');
       assert.equal(finding.cert, certPath);
       assert.match(finding.message, /ENOENT/);
-      assert.equal(finding.exitCode, 1);
+      assert.equal(finding.kind, 'certificate');
     });
 
     it('no-certificate: a key alone', async () => {
@@ -232,7 +226,7 @@ describe('lintBundle', () => {
       assert.deepEqual(codes(findings), ['no-certificate']);
       assert.equal(findings[0]!.message, `can't extract EE certificate from ${certPath}`);
       assert.equal(findings[0]!.severity, 'error');
-      assert.equal(findings[0]!.exitCode, 1);
+      assert.equal(findings[0]!.kind, 'certificate');
     });
 
     it('certificate-unparseable: a corrupted block, the others still linted', async () => {
@@ -242,7 +236,7 @@ describe('lintBundle', () => {
       });
       assert.deepEqual(codes(findings), ['certificate-unparseable']);
       assert.match(findings[0]!.message, /^certificate 2 of the bundle is not a valid certificate/);
-      assert.equal(findings[0]!.exitCode, 3);
+      assert.equal(findings[0]!.kind, 'parsing');
     });
   });
 
@@ -292,7 +286,7 @@ describe('lintBundle', () => {
         findings[0]!.message,
         /^the issuer of certificate 1 \(CN=leaf\.lint\.test\), CN=Lint Int, is neither in the bundle nor in .*site\.pem\.issuer/,
       );
-      assert.equal(findings[0]!.exitCode, 1);
+      assert.equal(findings[0]!.kind, 'certificate');
     });
 
     it("issuer-missing: a re-keyed intermediate of the same name is not the issuer; HAProxy's refusal with .ocsp", async () => {
@@ -306,7 +300,7 @@ describe('lintBundle', () => {
         await lintBundle(await bundle([pki.pem.leaf, pki.keys.leaf]), { now: now() }),
         'issuer-missing',
       );
-      assert.equal(finding.exitCode, 3);
+      assert.equal(finding.kind, 'parsing');
     });
   });
 
@@ -318,7 +312,7 @@ describe('lintBundle', () => {
         findings[0]!.message,
         /^the private key in the bundle does not match certificate 1 \(CN=leaf\.lint\.test\)/,
       );
-      assert.equal(findings[0]!.exitCode, 1);
+      assert.equal(findings[0]!.kind, 'certificate');
     });
 
     it('key-mismatch: another key in CRT.key beside a keyless bundle', async () => {
@@ -396,17 +390,17 @@ describe('lintBundle', () => {
       const warning = only(await lintBundle(certPath, { now: now() }), 'no-ocsp-url');
       assert.equal(warning.severity, 'warning');
       assert.match(warning.message, /^OCSP server URL not found in the EE certificate/);
-      assert.equal(warning.exitCode, 2);
+      assert.equal(warning.kind, 'no-ocsp-url');
       const error = only(await lintBundle(certPath, { now: now(), requireOcsp: true }), 'no-ocsp-url');
       assert.equal(error.severity, 'error');
-      assert.equal(error.exitCode, 2);
+      assert.equal(error.kind, 'no-ocsp-url');
     });
 
     it('ocsp-url-format: an ldap:// URL', async () => {
       const findings = await lintBundle(await bundle([pki.pem.ldapUrl, pki.pem.int, pki.keys.leaf]), { now: now() });
       assert.deepEqual(codes(findings), ['ocsp-url-format']);
       assert.equal(findings[0]!.message, 'OCSP server URL not in http[s]:// format: ldap://127.0.0.1/cn=ocsp');
-      assert.equal(findings[0]!.exitCode, 3);
+      assert.equal(findings[0]!.kind, 'parsing');
     });
 
     /** The `leaf` certificate with its extensions edited, signed again by Int. */
@@ -428,7 +422,7 @@ describe('lintBundle', () => {
           code: 'ocsp-url-format',
           severity: 'error',
           message: `OCSP server URL not in http[s]:// format (can't decode the EE certificate's Authority Information Access extension: URI: non-ASCII IA5String (at byte ${uriOffset}))`,
-          exitCode: 3,
+          kind: 'parsing',
         },
       ]);
     });
@@ -461,7 +455,7 @@ describe('lintBundle', () => {
       const findings = await lintBundle(await bundle([leaf, pki.pem.int, pki.keys.leaf]), { now: now() });
       assert.deepEqual(codes(findings), ['tls-feature-unreadable']);
       assert.equal(findings[0]!.severity, 'warning');
-      assert.equal(findings[0]!.exitCode, 3);
+      assert.equal(findings[0]!.kind, 'parsing');
       assert.match(
         findings[0]!.message,
         /^certificate 1 \(CN=leaf\.lint\.test\): can't decode the EE certificate's TLS Feature extension: TLS feature: expected INTEGER, found OCTET STRING \(at byte \d+\): whether it demands OCSP stapling \(Must-Staple\) is unknown$/,
@@ -512,7 +506,7 @@ describe('lintBundle', () => {
       const findings = await lintBundle(await bundle(goodBundle(), { ocsp: pki.ocsp.otherGood }), { now: now() });
       assert.deepEqual(codes(findings), ['ocsp-file-mismatch']);
       assert.match(findings[0]!.message, /OCSP response is for another certificate \(serial 1005, expected 1001\)/);
-      assert.equal(findings[0]!.exitCode, 4);
+      assert.equal(findings[0]!.kind, 'ocsp');
     });
 
     it('ocsp-file-expired: past its Next Update', async () => {
@@ -520,7 +514,7 @@ describe('lintBundle', () => {
       const findings = await lintBundle(certPath, at(8 * dayMs));
       assert.deepEqual(codes(findings), ['ocsp-file-expired']);
       assert.match(findings[0]!.message, /OCSP response has expired/);
-      assert.equal(findings[0]!.exitCode, 4);
+      assert.equal(findings[0]!.kind, 'ocsp');
     });
 
     it('ocsp-file-unreadable: an HTML error page', async () => {
@@ -529,7 +523,7 @@ describe('lintBundle', () => {
       });
       assert.deepEqual(codes(findings), ['ocsp-file-unreadable']);
       assert.match(findings[0]!.message, /not an OCSP response: text starting with/);
-      assert.equal(findings[0]!.exitCode, 3);
+      assert.equal(findings[0]!.kind, 'parsing');
     });
 
     it('ocsp-file-empty: the placeholder that enables `set ssl ocsp-response`, a warning', async () => {

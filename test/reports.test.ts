@@ -16,17 +16,23 @@ const findings: readonly Finding[] = [
     code: 'key-mismatch',
     severity: 'error',
     message: `the private key <in> "the" bundle & 'more' does not match\u0007`,
-    exitCode: 1,
+    kind: 'certificate',
   },
   {
     cert: nastyPath,
     code: 'ocsp-file-expired',
     severity: 'error',
     message: 'OCSP response has expired ]]> <![CDATA[',
-    exitCode: 4,
+    kind: 'ocsp',
   },
-  { cert: nastyPath, code: 'must-staple', severity: 'warning', message: 'Must-Staple & <friends>', exitCode: 4 },
-  { cert: plainPath, code: 'no-ocsp-url', severity: 'warning', message: 'OCSP server URL not found', exitCode: 2 },
+  { cert: nastyPath, code: 'must-staple', severity: 'warning', message: 'Must-Staple & <friends>', kind: 'ocsp' },
+  {
+    cert: plainPath,
+    code: 'no-ocsp-url',
+    severity: 'warning',
+    message: 'OCSP server URL not found',
+    kind: 'no-ocsp-url',
+  },
 ];
 
 /** What XML 1.0 cannot carry at all, shown as `\uXXXX` by the JUnit writer. */

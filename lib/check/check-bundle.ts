@@ -1,12 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HaposError, ExitCode, programError } from '../errors.ts';
-import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
-import { parseCertificate, splitPemCertificates } from '../pki/bundle.ts';
-import { lintBundle, type Finding, type FindingCode, type FindingExitCode } from './lints.ts';
-import { explicitTrustOnlyArgs, type Openssl } from '../openssl/openssl.ts';
+import { FileReadError } from '../fs/files.ts';
+import { parseBundle, readPemFile } from '../pki/bundle.ts';
+import { UpdateFailure } from '../update/failure.ts';
+import { lintBundle, type Finding, type FindingCode, type FindingKind } from './lints.ts';
+import { explicitTrustOnlyArgs, type OpensslRunner } from '../openssl/openssl.ts';
 import { parseVerifyError } from '../openssl/output.ts';
-import type { UpdateResult } from '../update/pipeline.ts';
+import type { UpdateResult } from '../update/context.ts';
 
 export interface CheckSettings {
   readonly now: Date;
@@ -37,48 +37,47 @@ const BLOCKING: ReadonlySet<FindingCode> = new Set([
 export async function checkBundle(
   cert: string,
   settings: CheckSettings,
-  context: { openssl: Openssl; tempDir: string; dryRun: () => Promise<UpdateResult> },
+  context: { openssl: OpensslRunner; tempDir: string; dryRun: () => Promise<UpdateResult> },
 ): Promise<Finding[]> {
   const findings = await lintBundle(cert, {
     now: settings.now,
     warnDays: settings.warnDays,
     requireOcsp: settings.requireOcsp,
   });
-  const add = (code: FindingCode, exitCode: FindingExitCode, message: string) =>
-    findings.push({ cert, code, severity: 'error', message, exitCode });
+  const add = (code: FindingCode, kind: FindingKind, message: string) =>
+    findings.push({ cert, code, severity: 'error', message, kind });
   if (findings.some((finding) => BLOCKING.has(finding.code))) return findings;
 
   const incomplete = await chainProblem(cert, settings, context);
   if (incomplete !== undefined) {
-    add('chain-incomplete', ExitCode.certificate, incomplete);
+    add('chain-incomplete', 'certificate', incomplete);
     return findings;
   }
   try {
     const result = await context.dryRun();
     if (result.certStatus === 'revoked')
-      add('ocsp-revoked', ExitCode.ocsp, 'the OCSP responder says the certificate is revoked');
+      add('ocsp-revoked', 'ocsp', 'the OCSP responder says the certificate is revoked');
   } catch (error) {
-    if (!(error instanceof HaposError)) throw error;
-    add('ocsp-failed', findingExitCode(error.exitCode), error.message);
+    if (!(error instanceof UpdateFailure)) throw error;
+    add('ocsp-failed', findingKindOf(error), error.message);
   }
   return findings;
 }
 
-function findingExitCode(exitCode: number): FindingExitCode {
-  return exitCode === ExitCode.noOcspUrl || exitCode === ExitCode.parsing || exitCode === ExitCode.ocsp
-    ? exitCode
-    : ExitCode.certificate;
+/** A failed dry run's class of problem; one that is neither a parsing nor an OCSP one concerns the certificate. */
+function findingKindOf({ kind }: UpdateFailure): FindingKind {
+  return kind === 'no-ocsp-url' || kind === 'parsing' || kind === 'ocsp' ? kind : 'certificate';
 }
 
 /** Why the EE does not chain up to a trusted root (or, with --partial-chain, to its own chain); undefined when it does. */
 async function chainProblem(
   cert: string,
   settings: CheckSettings,
-  context: { openssl: Openssl; tempDir: string },
+  context: { openssl: OpensslRunner; tempDir: string },
 ): Promise<string | undefined> {
   // The lints read the bundle a moment ago; a bundle that is no longer readable has nothing to check.
-  const certificates = splitPemCertificates(readPemFile(cert) ?? '').flatMap((pem) => parseCertificate(pem) ?? []);
-  const issuerFile = readPemFile(`${cert}.issuer`) ?? '';
+  const { certificates } = parseBundle(readPemFileIfAny(cert) ?? '');
+  const issuerFile = readPemFileIfAny(`${cert}.issuer`) ?? '';
   const [ee, ...rest] = certificates;
   if (ee === undefined) return undefined;
   const chainPems = rest.length > 0 ? rest.map((certificate) => certificate.pem).join('') : issuerFile;
@@ -89,7 +88,7 @@ async function chainProblem(
   // --ca-file replaces the system store rather than adding to it. openssl
   // gets a copy: it would wait forever on a FIFO, or read a device without end.
   const anchorsFile = path.join(context.tempDir, 'check-anchors.pem');
-  if (settings.caFile !== undefined) await writeFile(anchorsFile, readCaFile(settings.caFile));
+  if (settings.caFile !== undefined) await writeFile(anchorsFile, readCaFile(settings.caFile), 'latin1');
   const anchors =
     settings.caFile === undefined ? [] : ['-CAfile', anchorsFile, ...explicitTrustOnlyArgs(context.openssl.version)];
   const trust = settings.partialChain
@@ -102,20 +101,20 @@ async function chainProblem(
   return `the chain does not reach a root in ${settings.partialChain ? 'the bundle (--partial-chain)' : anchor}: ${reason}`;
 }
 
-function readPemFile(file: string): string | undefined {
+function readPemFileIfAny(file: string): string | undefined {
   try {
-    return readRegularFileSync(file, { maxBytes: PEM_FILE_MAX_BYTES }).bytes.toString('latin1');
+    return readPemFile(file);
   } catch (error) {
     if (!(error instanceof FileReadError)) throw error;
     return undefined;
   }
 }
 
-function readCaFile(caFile: string): Buffer {
+function readCaFile(caFile: string): string {
   try {
-    return readRegularFileSync(caFile, { maxBytes: PEM_FILE_MAX_BYTES }).bytes;
+    return readPemFile(caFile);
   } catch (error) {
     if (!(error instanceof FileReadError)) throw error;
-    throw programError(`--ca-file ${caFile}: ${error.reason}`);
+    throw new UpdateFailure('run', `--ca-file ${caFile}: ${error.reason}`);
   }
 }

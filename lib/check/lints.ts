@@ -4,15 +4,18 @@
  * network or an openssl process. Whether the chain reaches a trusted root is
  * `openssl verify`'s business; orderedChain() gives the caller what to verify.
  */
-import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import {
   describeName,
   findPemBlocks,
+  isIssuedBy,
+  orderedChain,
   parseCertificate,
   splitPemCertificates,
   type BundleCertificate,
+  type OrderedChain,
 } from '../pki/bundle.ts';
-import { ExitCode } from '../errors.ts';
+import type { FailureKind } from '../update/failure.ts';
 import { FileReadError, OCSP_RESPONSE_MAX_BYTES, PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
 import { shorten } from '../util/printable.ts';
 import {
@@ -59,9 +62,8 @@ export type FindingCode =
 
 export type Severity = 'error' | 'warning';
 
-/** The original tool's exit code for the class of problem: certificate, no OCSP URL, parsing, OCSP. */
-export type FindingExitCode =
-  typeof ExitCode.certificate | typeof ExitCode.noOcspUrl | typeof ExitCode.parsing | typeof ExitCode.ocsp;
+/** The original tool's class of problem (its exit code): certificate, no OCSP URL, parsing, OCSP. */
+export type FindingKind = Extract<FailureKind, 'certificate' | 'no-ocsp-url' | 'parsing' | 'ocsp'>;
 
 export interface Finding {
   /** The bundle's path, as given to lintBundle. */
@@ -70,7 +72,7 @@ export interface Finding {
   readonly severity: Severity;
   /** One line, no trailing period. */
   readonly message: string;
-  readonly exitCode: FindingExitCode;
+  readonly kind: FindingKind;
 }
 
 export interface LintOptions {
@@ -83,76 +85,6 @@ export interface LintOptions {
 
 const defaultWarnDays = 21;
 const millisecondsPerDay = 24 * 60 * 60 * 1000;
-
-/**
- * Whether `issuer` issued `child`: names and key identifiers agree (OpenSSL's
- * X509_check_issued, HAProxy's test) and the signature verifies with its key.
- */
-export function isIssuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
-  try {
-    return child.checkIssued(issuer) && child.verify(issuer.publicKey);
-  } catch {
-    // node throws on key types it cannot verify with: no proof of issuance then.
-    return false;
-  }
-}
-
-const isSelfSigned = (certificate: X509Certificate) => isIssuedBy(certificate, certificate);
-
-type WithX509 = { readonly x509: X509Certificate };
-
-export interface OrderedChain<T extends WithX509> {
-  /** The certificate that looks like the EE: not a CA and the issuer of no other one (preferring the first). */
-  readonly leaf: T;
-  /** The leaf's issuer, that one's issuer, and so on, as far as the certificates given go. */
-  readonly issuers: readonly T[];
-  /** Certificates on no chain from the leaf. */
-  readonly unrelated: readonly T[];
-}
-
-function issuesAnother<T extends WithX509>(candidate: T, certificates: readonly T[]): boolean {
-  return certificates.some((other) => other !== candidate && isIssuedBy(other.x509, candidate.x509));
-}
-
-function pickLeaf<T extends WithX509>(certificates: readonly [T, ...T[]]): T {
-  const [first] = certificates;
-  const issuingNothing = certificates.filter((candidate) => !issuesAnother(candidate, certificates));
-  const endEntities = issuingNothing.filter((candidate) => !candidate.x509.ca);
-  const candidates = endEntities.length > 0 ? endEntities : issuingNothing;
-  return candidates.includes(first) ? first : (candidates[0] ?? first);
-}
-
-/**
- * The chain the certificates make, whatever their order: the EE certificate,
- * then each issuer in turn. The caller verifies `[leaf, ...issuers]` against
- * the trust store (`openssl verify -untrusted`) and uses `issuers[0]` as the
- * OCSP issuer. Undefined when there are no certificates.
- */
-export function orderedChain<T extends WithX509>(certificates: readonly T[]): OrderedChain<T> | undefined {
-  const [first, ...rest] = certificates;
-  if (!first) return undefined;
-  const leaf = pickLeaf([first, ...rest]);
-  const chain: T[] = [leaf];
-  let current = leaf;
-  for (;;) {
-    const issuer = certificates.find(
-      (candidate) => !chain.includes(candidate) && isIssuedBy(current.x509, candidate.x509),
-    );
-    if (!issuer) break;
-    chain.push(issuer);
-    current = issuer;
-  }
-  return {
-    leaf,
-    issuers: chain.slice(1),
-    unrelated: certificates.filter((certificate) => !chain.includes(certificate)),
-  };
-}
-
-/** The exit code of the first error, in the order lintBundle reports them; 0 when there is none. */
-export function checkExitCode(findings: readonly Finding[]): FindingExitCode | typeof ExitCode.ok {
-  return findings.find((finding) => finding.severity === 'error')?.exitCode ?? ExitCode.ok;
-}
 
 /** A bundle certificate and its place among the PEM blocks of the file (1-based). */
 interface Entry extends BundleCertificate {
@@ -195,8 +127,8 @@ class Findings {
 
   constructor(private readonly cert: string) {}
 
-  add(code: FindingCode, severity: Severity, exitCode: FindingExitCode, message: string): void {
-    this.list.push({ cert: this.cert, code, severity, message, exitCode });
+  add(code: FindingCode, severity: Severity, kind: FindingKind, message: string): void {
+    this.list.push({ cert: this.cert, code, severity, message, kind });
   }
 }
 
@@ -227,7 +159,7 @@ function parseEntries(text: string, findings: Findings): Entry[] {
       findings.add(
         'certificate-unparseable',
         'error',
-        ExitCode.parsing,
+        'parsing',
         `certificate ${position} of the bundle is not a valid certificate: HAProxy refuses to load the bundle`,
       );
       return [];
@@ -260,7 +192,7 @@ function lintOrder({ entries, chain }: BundleContext, findings: Findings): void 
     findings.add(
       'chain-order',
       'error',
-      ExitCode.certificate,
+      'certificate',
       `${describe(first)} ${whyNotEe(first, entries)}; ${describe(leaf)} looks like the EE certificate: HAProxy serves, and hapos-upd staples for, the first certificate of the bundle, so put it first`,
     );
     return;
@@ -274,7 +206,7 @@ function lintOrder({ entries, chain }: BundleContext, findings: Findings): void 
     findings.add(
       'chain-order',
       'warning',
-      ExitCode.certificate,
+      'certificate',
       `${describe(found)} follows ${describe(child)} but did not issue it; order the chain as ${expected.map((entry) => entry.position).join(', ')} (each certificate followed by its issuer): TLS 1.2 clients may reject it`,
     );
   }
@@ -283,14 +215,14 @@ function lintOrder({ entries, chain }: BundleContext, findings: Findings): void 
 function lintChain(context: BundleContext, findings: Findings): void {
   lintOrder(context, findings);
   const { leaf, issuers } = context.chain;
-  const issuerMissing = issuers.length === 0 && !isSelfSigned(leaf.x509);
+  const issuerMissing = issuers.length === 0 && !isIssuedBy(leaf.x509, leaf.x509);
   // A CA certificate may well belong above a missing issuer: only the gap is reported then.
   const unrelated = context.chain.unrelated.filter((entry) => !(issuerMissing && entry.x509.ca));
   for (const entry of unrelated) {
     findings.add(
       'chain-unrelated',
       'warning',
-      ExitCode.certificate,
+      'certificate',
       `${describe(entry)} is on no chain with the EE certificate: HAProxy sends it to every client for nothing`,
     );
   }
@@ -304,7 +236,7 @@ function lintChain(context: BundleContext, findings: Findings): void {
     'issuer-missing',
     'error',
     // The original tool fails on a lone certificate before it looks for an issuer.
-    context.entries.length > 1 ? ExitCode.certificate : ExitCode.parsing,
+    context.entries.length > 1 ? 'certificate' : 'parsing',
     `the issuer of ${describe(leaf)}, ${describeName(leaf.x509.issuer)}, is neither in the bundle nor in ${context.issuerFile.path}: hapos-upd can't build an OCSP request${loading}`,
   );
 }
@@ -332,7 +264,7 @@ function checkKey(key: KeyObject, where: string, { entries, chain }: BundleConte
   findings.add(
     'key-mismatch',
     'error',
-    ExitCode.certificate,
+    'certificate',
     `the private key ${where} does not match ${describe(first)}: HAProxy refuses to load the bundle ("inconsistencies between private key and certificate loaded")${hint}`,
   );
 }
@@ -350,7 +282,7 @@ async function lintKey(context: BundleContext, findings: Findings): Promise<void
     findings.add(
       'key-unreadable',
       'error',
-      ExitCode.certificate,
+      'certificate',
       `the private key in the bundle can't be read (${key}): HAProxy looks for ${keyPath} instead`,
     );
   }
@@ -361,7 +293,7 @@ async function lintKey(context: BundleContext, findings: Findings): Promise<void
     findings.add(
       'key-missing',
       'warning',
-      ExitCode.certificate,
+      'certificate',
       `no private key in the bundle nor in ${keyPath}: HAProxy refuses to load the bundle unless its key comes from elsewhere ("No Private Key found")`,
     );
     return;
@@ -373,7 +305,7 @@ async function lintKey(context: BundleContext, findings: Findings): Promise<void
     findings.add(
       'key-unreadable',
       'error',
-      ExitCode.certificate,
+      'certificate',
       `${keyPath} can't be read (${reason}): HAProxy refuses to load the bundle`,
     );
     return;
@@ -387,12 +319,12 @@ function lintValidity(entries: readonly Entry[], now: Date, warnDays: number, fi
     const notAfter = new Date(entry.x509.validTo);
     const remainingMs = notAfter.getTime() - now.getTime();
     if (remainingMs <= 0) {
-      findings.add('cert-expired', 'error', ExitCode.certificate, `${describe(entry)} expired at ${iso(notAfter)}`);
+      findings.add('cert-expired', 'error', 'certificate', `${describe(entry)} expired at ${iso(notAfter)}`);
     } else if (notBefore.getTime() > now.getTime()) {
       findings.add(
         'cert-not-yet-valid',
         'error',
-        ExitCode.certificate,
+        'certificate',
         `${describe(entry)} is not valid before ${iso(notBefore)}`,
       );
     } else if (remainingMs <= warnDays * millisecondsPerDay) {
@@ -400,7 +332,7 @@ function lintValidity(entries: readonly Entry[], now: Date, warnDays: number, fi
       findings.add(
         'cert-expiring',
         'warning',
-        ExitCode.certificate,
+        'certificate',
         `${describe(entry)} expires at ${iso(notAfter)}, in ${days} day${days === 1 ? '' : 's'} (warning threshold: ${warnDays})`,
       );
     }
@@ -413,7 +345,7 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
     details = parseCertificateDetails(leaf.x509);
   } catch (error) {
     if (!(error instanceof CertificateParseError)) throw error;
-    findings.add('certificate-unparseable', 'error', ExitCode.parsing, `${describe(leaf)}: ${error.message}`);
+    findings.add('certificate-unparseable', 'error', 'parsing', `${describe(leaf)}: ${error.message}`);
     return;
   }
   const [url] = details.ocspUrls;
@@ -421,21 +353,21 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
     findings.add(
       'ocsp-url-format',
       'error',
-      ExitCode.parsing,
+      'parsing',
       `OCSP server URL not in http[s]:// format (${details.unreadableAia})`,
     );
   } else if (url === undefined) {
     findings.add(
       'no-ocsp-url',
       requireOcsp ? 'error' : 'warning',
-      ExitCode.noOcspUrl,
+      'no-ocsp-url',
       'OCSP server URL not found in the EE certificate: there is no OCSP response to staple',
     );
   } else if (!/^https?:\/\//i.test(url)) {
     findings.add(
       'ocsp-url-format',
       'error',
-      ExitCode.parsing,
+      'parsing',
       `OCSP server URL not in http[s]:// format: ${shorten(url, 200)}`,
     );
   }
@@ -443,7 +375,7 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
     findings.add(
       'tls-feature-unreadable',
       'warning',
-      ExitCode.parsing,
+      'parsing',
       `${describe(leaf)}: ${details.unreadableTlsFeature}: whether it demands OCSP stapling (Must-Staple) is unknown`,
     );
   }
@@ -451,7 +383,7 @@ function lintEeDetails(leaf: Entry, requireOcsp: boolean, findings: Findings): v
     findings.add(
       'must-staple',
       'warning',
-      ExitCode.ocsp,
+      'ocsp',
       'the EE certificate is OCSP Must-Staple (TLS Feature status_request): clients that enforce it refuse the site whenever HAProxy has no valid response to staple',
     );
   }
@@ -482,7 +414,7 @@ function lintIssuerFile({ issuerFile, chain, ocspFile }: BundleContext, findings
     findings.add(
       'issuer-file-unreadable',
       'error',
-      ExitCode.certificate,
+      'certificate',
       `${path} can't be read (${reason}): ${haproxyVerdict(ocspFile, 'cannot be read or parsed')}`,
     );
     return;
@@ -500,7 +432,7 @@ function lintIssuerFile({ issuerFile, chain, ocspFile }: BundleContext, findings
   findings.add(
     'issuer-file-mismatch',
     'error',
-    ExitCode.certificate,
+    'certificate',
     `${path} starts with ${describeName(first.x509.subject)}, which did not issue ${describe(leaf)} (issuer ${describeName(leaf.x509.issuer)}): ${updater} ${haproxyVerdict(ocspFile, 'is not an issuer')}; ${remedy}`,
   );
 }
@@ -527,7 +459,7 @@ function parseOcspFile(path: string, bytes: Buffer, findings: Findings): OcspRes
     findings.add(
       'ocsp-file-empty',
       'warning',
-      ExitCode.parsing,
+      'parsing',
       `${path} is empty: HAProxy staples nothing until hapos-upd sets a response`,
     );
     return undefined;
@@ -539,7 +471,7 @@ function parseOcspFile(path: string, bytes: Buffer, findings: Findings): OcspRes
     findings.add(
       'ocsp-file-unreadable',
       'error',
-      ExitCode.parsing,
+      'parsing',
       `${path}: ${error.message}: HAProxy ignores it ("Unable to parse OCSP response")`,
     );
     return undefined;
@@ -556,7 +488,7 @@ function lintOcspFile(context: BundleContext, now: Date, findings: Findings): vo
   const path = `${context.certPath}.ocsp`;
   if (ocspFile.state === 'absent') return;
   if (ocspFile.state === 'failed') {
-    findings.add('ocsp-file-unreadable', 'error', ExitCode.parsing, `${path} can't be read (${ocspFile.reason})`);
+    findings.add('ocsp-file-unreadable', 'error', 'parsing', `${path} can't be read (${ocspFile.reason})`);
     return;
   }
   const response = parseOcspFile(path, ocspFile.bytes, findings);
@@ -576,14 +508,14 @@ function lintOcspFile(context: BundleContext, now: Date, findings: Findings): vo
     findings.add(
       code,
       'error',
-      ExitCode.ocsp,
+      'ocsp',
       `${path}: ${assessment.problem.message}${warning ? `: HAProxy ignores it ("${warning}")` : ''}`,
     );
   } else if (assessment.single.certStatus === 'revoked') {
     findings.add(
       'ocsp-file-revoked',
       'error',
-      ExitCode.ocsp,
+      'ocsp',
       `${path}: ${describeRevocation(assessment.single)}: HAProxy staples it and clients refuse the site`,
     );
   }
@@ -607,12 +539,12 @@ export async function lintBundle(certPath: string, options: LintOptions): Promis
   } catch (error) {
     if (!(error instanceof FileReadError)) throw error;
     const reason = readFailureReason(error);
-    findings.add('bundle-unreadable', 'error', ExitCode.certificate, `can't read ${certPath} (${reason})`);
+    findings.add('bundle-unreadable', 'error', 'certificate', `can't read ${certPath} (${reason})`);
     return findings.list;
   }
   const [first, ...rest] = parseEntries(text, findings);
   if (!first) {
-    findings.add('no-certificate', 'error', ExitCode.certificate, `can't extract EE certificate from ${certPath}`);
+    findings.add('no-certificate', 'error', 'certificate', `can't extract EE certificate from ${certPath}`);
     return findings.list;
   }
   const entries: [Entry, ...Entry[]] = [first, ...rest];

@@ -1,6 +1,22 @@
 import type { ChalkInstance } from 'chalk';
 import type { CertificateAction, CertificateOutcome } from '../update/batch.ts';
 import { printableLine } from '../util/printable.ts';
+import { ExitCode, failureOf } from './exit-codes.ts';
+
+const MESSAGES: Record<Exclude<CertificateAction, 'failed'>, string> = {
+  updated: 'new response in place',
+  checked: 'response fetched and checked (debug mode: nothing written)',
+  'kept-current': 'the response in place is newer than the one received: kept',
+  'skipped-fresh': 'the response in place is still fresh',
+  'skipped-no-url': 'no OCSP URL in the certificate',
+};
+
+/** A certificate's exit code and message, as `--json` and the summary give them. */
+function reportOf(outcome: CertificateOutcome): { exitCode: number; message: string } {
+  return outcome.action === 'failed'
+    ? failureOf(outcome.failure)
+    : { exitCode: ExitCode.ok, message: MESSAGES[outcome.action] };
+}
 
 const actions: readonly CertificateAction[] = [
   'updated',
@@ -27,8 +43,7 @@ export function renderJson(outcomes: readonly CertificateOutcome[]): string {
     certStatus: outcome.certStatus,
     thisUpdate: outcome.thisUpdate?.toISOString() ?? null,
     nextUpdate: outcome.nextUpdate?.toISOString() ?? null,
-    exitCode: outcome.exitCode,
-    message: outcome.message,
+    ...reportOf(outcome),
     durationMs: outcome.durationMs,
     ...(outcome.ocspUpdate !== undefined && { ocspUpdate: outcome.ocspUpdate }),
   }));
@@ -56,7 +71,7 @@ export function renderSummary(outcomes: readonly CertificateOutcome[], palette: 
     outcome.certStatus ?? '-',
     outcome.nextUpdate?.toISOString().replace(/\.\d{3}Z$/, 'Z') ?? '-',
     printableLine(outcome.cert),
-    outcome.action === 'failed' ? printableLine(outcome.message) : '',
+    outcome.action === 'failed' ? printableLine(reportOf(outcome).message) : '',
   ]);
   const header = ['ACTION', 'STATUS', 'NEXT UPDATE', 'CERTIFICATE', 'MESSAGE'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { HaposError, ExitCode, programError } from '../errors.ts';
+import { batchExitCode, checkExitCode, ExitCode, failureOf, RunError } from './exit-codes.ts';
 import { killRunningPrograms, run } from '../process/run.ts';
 import {
   FileReadError,
@@ -17,26 +17,22 @@ import { releaseHeldLocksSync } from '../fs/lock.ts';
 import { Openssl } from '../openssl/openssl.ts';
 import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
 import { PROGRAM_NAME } from './program.ts';
-import { batchExitCode, updateCertificates, type CertificateOutcome } from '../update/batch.ts';
+import { updateCertificates, type CertificateOutcome } from '../update/batch.ts';
 import { collectCertificates, CertificateSourceError, type CertificateInput } from '../sources/collect.ts';
 import { createKeyedLimiter, mapConcurrently } from '../util/concurrency.ts';
 import { paletteFor } from './color.ts';
 import { StatusLine } from './status-line.ts';
 import { progressLine, renderJson, renderJsonError, renderSummary, totalsOf } from './batch-report.ts';
 import { checkBundle } from '../check/check-bundle.ts';
-import { checkExitCode } from '../check/lints.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './check-report.ts';
 import { ChainVerifier } from '../openssl/chain-verifier.ts';
 import { parseCommandLine, syslogPriorityIn, type CliOptions } from './args.ts';
 import { HELP_TEXT } from './help.ts';
 import type { HaproxyNotifier } from '../haproxy/notifier.ts';
-import {
-  defaultRetryDelayMs,
-  plannedVerification,
-  sharedTempFilesIn,
-  updateCertificate,
-  type UpdateOptions,
-} from '../update/pipeline.ts';
+import { sharedTempFilesIn, type UpdateOptions } from '../update/context.ts';
+import { updateCertificate } from '../update/pipeline.ts';
+import { defaultRetryDelayMs } from '../update/fetch-response.ts';
+import { plannedVerification } from '../update/verify-ee.ts';
 
 export interface CliIo {
   readonly stdout: OutputStream;
@@ -117,11 +113,12 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
     log.debug(`Temporary directory: ${tempDir}`);
     return await runUpdates(options, log, tempDir, io, notifierFor);
   } catch (error) {
-    if (error instanceof HaposError && error.exitCode !== ExitCode.program) {
-      await log.error(`Error processing '${options.certs[0] ?? ''}': ${error.message}`);
-      return error.exitCode;
+    const failure = failureOf(error);
+    if (failure.exitCode !== ExitCode.program) {
+      await log.error(`Error processing '${options.certs[0] ?? ''}': ${failure.message}`);
+      return failure.exitCode;
     }
-    return await reportProgramError(io, log, error instanceof Error ? error.message : String(error), options);
+    return await reportProgramError(io, log, failure.message, options);
   } finally {
     process.off('SIGINT', abort);
     process.off('SIGTERM', abort);
@@ -171,11 +168,11 @@ async function runUpdates(
   notifierFor: NotifierFactory,
 ): Promise<number> {
   const openssl = await Openssl.detect(io.env.OPENSSL_BIN || 'openssl');
-  if (openssl === undefined) throw programError('openssl binary not found; adjust OPENSSL_BIN variable in the script');
+  if (openssl === undefined) throw new RunError('openssl binary not found; adjust OPENSSL_BIN variable in the script');
   const inputs = await findCertificates(options);
   const curl = options.useCurl ? await findCurl(io.env.CURL_BIN || 'curl') : undefined;
   if (options.ocspProxy !== undefined && curl === undefined && !openssl.supportsProxy) {
-    throw programError(`--ocsp-proxy needs OpenSSL 3.0 or later (found ${openssl.version.text}); add --use-curl`);
+    throw new RunError(`--ocsp-proxy needs OpenSSL 3.0 or later (found ${openssl.version.text}); add --use-curl`);
   }
   if (options.check) return runChecks(inputs, options, log, tempDir, io, { openssl, curl });
   // One --cert behaves exactly as the original; anything more is a batch.
@@ -211,10 +208,11 @@ async function runUpdates(
     logFor: (cert) =>
       single ? { debug: (m) => log.debug(m), error: (m) => log.error(m), finish() {} } : new CertificateLog(log, cert),
     reportFailure: async (cert, error) => {
-      if (single && error.exitCode === ExitCode.program) {
-        await reportProgramError(io, log, error.message);
+      const failure = failureOf(error);
+      if (single && failure.exitCode === ExitCode.program) {
+        await reportProgramError(io, log, failure.message);
       } else {
-        await log.error(`Error processing '${cert}': ${error.message}`);
+        await log.error(`Error processing '${cert}': ${failure.message}`);
       }
     },
     onOutcome: progress
@@ -291,7 +289,7 @@ async function runChecks(
       writeRegularFileSync(options.junitFile, renderJunitXml(certs, findings));
     } catch (error) {
       if (!(error instanceof FileWriteError)) throw error;
-      throw programError(`can't write the JUnit report ${options.junitFile} (${error.code})`);
+      throw new RunError(`can't write the JUnit report ${options.junitFile} (${error.code})`);
     }
   }
   if (options.json) {
@@ -311,8 +309,7 @@ async function verifyInBulk(
   tempDir: string,
 ): Promise<ChainVerifier> {
   const verifier = new ChainVerifier(openssl, path.join(tempDir, 'bulk-verify'));
-  const planned = await mapConcurrently(inputs, 16, (input) => plannedVerification(input.path, options));
-  await verifier.prime(planned.flatMap((request) => request ?? []));
+  await verifier.prime(inputs.flatMap((input) => plannedVerification(input.path, options) ?? []));
   return verifier;
 }
 
@@ -326,13 +323,13 @@ async function findCertificates(options: CliOptions): Promise<CertificateInput[]
       crtBase: options.crtBase,
     });
   } catch (error) {
-    if (error instanceof CertificateSourceError) throw programError(error.message);
+    if (error instanceof CertificateSourceError) throw new RunError(error.message);
     throw error;
   }
   if (options.certs.length === 0 && options.dirs.length === 0 && options.crtLists.length === 0) {
-    throw programError('certificate not provided (--cert argument)');
+    throw new RunError('certificate not provided (--cert argument)');
   }
-  if (inputs.length === 0) throw programError('no certificate found in the given --dir and --crt-list');
+  if (inputs.length === 0) throw new RunError('no certificate found in the given --dir and --crt-list');
   return inputs;
 }
 
@@ -359,7 +356,7 @@ function updateOptionsFor(cert: string, options: CliOptions): UpdateOptions {
 async function findCurl(binary: string): Promise<string> {
   const probe = await run(binary, ['--version']);
   if (probe.exitCode !== 0 || !probe.stdout.startsWith('curl')) {
-    throw programError('curl binary not found; adjust CURL_BIN variable in the script');
+    throw new RunError('curl binary not found; adjust CURL_BIN variable in the script');
   }
   return binary;
 }

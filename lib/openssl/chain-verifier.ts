@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Openssl } from './openssl.ts';
+import type { OpensslRunner } from './openssl.ts';
 import { appendTo } from '../util/multimap.ts';
 
 export interface VerificationRequest {
@@ -25,7 +25,7 @@ export class ChainVerifier {
   private readonly verified = new Set<string>();
 
   constructor(
-    private readonly openssl: Openssl,
+    private readonly openssl: OpensslRunner,
     private readonly workDir: string,
   ) {}
 

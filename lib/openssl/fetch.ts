@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { runForBytes, type CommandResult } from '../process/run.ts';
 import { FileReadError, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
-import type { Openssl, Verification } from './openssl.ts';
+import type { OpensslRunner, Verification } from './openssl.ts';
 import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './output.ts';
 
 export interface Responder {
@@ -51,7 +51,7 @@ export class RequestError extends Error {}
 
 /** Fetch: asks the responder about the EE and returns the body of its answer. */
 export async function fetchOcspResponse(
-  openssl: Openssl,
+  openssl: OpensslRunner,
   responder: Responder,
   files: FetchFiles,
   settings: FetchSettings,
@@ -101,7 +101,7 @@ const CURL_FILE_TOO_LARGE = 63;
 const CURL_LOG_ALLOWANCE = 16 * 1024;
 
 async function fetchWithCurl(
-  openssl: Openssl,
+  openssl: OpensslRunner,
   curl: string,
   responder: Responder,
   files: FetchFiles,

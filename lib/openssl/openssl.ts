@@ -1,7 +1,7 @@
 import { run, type CommandResult } from '../process/run.ts';
 import { parseOpensslVersion, type OpensslVersion } from './output.ts';
 
-interface ChainArgs {
+export interface ChainArgs {
   /** PEM file holding the issuer (and the rest of the chain). */
   readonly issuer: string;
   /** PEM file holding the EE certificate. */
@@ -35,8 +35,32 @@ export interface CheckArgs extends ChainArgs {
   readonly verification: Verification;
 }
 
-/** One openssl binary of a known version; each method is one openssl invocation. */
-export class Openssl {
+/**
+ * What the flow asks of openssl, each method one invocation: the seam where
+ * in-process tests put a fake in place of the binary.
+ */
+export interface OpensslRunner {
+  readonly version: OpensslVersion;
+  /** `-proxy` exists from OpenSSL 3.0. */
+  readonly supportsProxy: boolean;
+  /** Whether `openssl ocsp` fails to set a Host header by itself (before 1.1). */
+  readonly needsExplicitHost: boolean;
+  verify(args: VerifyArgs): Promise<CommandResult>;
+  verifyWith(args: readonly string[], signal?: AbortSignal): Promise<CommandResult>;
+  fetchResponse(args: FetchArgs): Promise<CommandResult>;
+  writeRequest(args: ChainArgs & { requestOut: string }): Promise<CommandResult>;
+  checkResponse(args: CheckArgs): Promise<CommandResult>;
+}
+
+export interface VerifyArgs {
+  readonly caFile: string;
+  readonly cert: string;
+  readonly partialChain: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** One openssl binary of a known version. */
+export class Openssl implements OpensslRunner {
   private constructor(
     readonly binary: string,
     readonly version: OpensslVersion,
@@ -53,19 +77,14 @@ export class Openssl {
     return this.version.major >= 3;
   }
 
-  verify(args: { caFile: string; cert: string; partialChain: boolean; signal?: AbortSignal }): Promise<CommandResult> {
+  verify(args: VerifyArgs): Promise<CommandResult> {
     return this.verifyWith([...partialChainArg(args), '-CAfile', args.caFile, args.cert], args.signal);
   }
 
-  /** `openssl verify` with trust options of the caller's choosing. */
   verifyWith(args: readonly string[], signal?: AbortSignal): Promise<CommandResult> {
     return run(this.binary, ['verify', ...args], { signal });
   }
 
-  /**
-   * Queries the responder, saves the DER answer and judges it, all in one
-   * process: the verdict on stderr, the certificate's status block on stdout.
-   */
   fetchResponse(args: FetchArgs): Promise<CommandResult> {
     return run(
       this.binary,
@@ -99,7 +118,6 @@ export class Openssl {
     });
   }
 
-  /** Judges a DER response already on disk, as fetchResponse does. */
   checkResponse(args: CheckArgs): Promise<CommandResult> {
     return run(
       this.binary,
@@ -115,7 +133,6 @@ export class Openssl {
     );
   }
 
-  /** Whether `openssl ocsp` fails to set a Host header by itself (before 1.1). */
   get needsExplicitHost(): boolean {
     return !sendsOwnHostHeader(this.version);
   }

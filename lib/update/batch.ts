@@ -1,17 +1,12 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { HaposError, ExitCode, type ExitCodeValue } from '../errors.ts';
 import { mapConcurrently } from '../util/concurrency.ts';
 import type { CertificateInput } from '../sources/collect.ts';
 import type { CertStatus } from '../pki/ocsp-response.ts';
 import type { Log } from '../util/log.ts';
-import {
-  NoOcspUrlError,
-  updateCertificate,
-  type UpdateAction,
-  type UpdateContext,
-  type UpdateOptions,
-} from './pipeline.ts';
+import { updateCertificate } from './pipeline.ts';
+import type { UpdateAction, UpdateContext, UpdateOptions } from './context.ts';
+import { NoOcspUrlError } from './failure.ts';
 
 export type CertificateAction = UpdateAction | 'skipped-no-url' | 'failed';
 
@@ -22,20 +17,12 @@ export interface CertificateOutcome {
   readonly certStatus: CertStatus | null;
   readonly thisUpdate: Date | null;
   readonly nextUpdate: Date | null;
-  /** 0, or the original's exit code class of the failure. */
-  readonly exitCode: ExitCodeValue;
-  readonly message: string;
+  /** Why the update failed, when it did: whatever it threw. */
+  readonly failure?: unknown;
   readonly durationMs: number;
   /** The crt-list's `ocsp-update` setting, when the certificate came from one. */
   readonly ocspUpdate?: 'on' | 'off';
 }
-
-const successMessages: Record<UpdateAction, string> = {
-  updated: 'new response in place',
-  checked: 'response fetched and checked (debug mode: nothing written)',
-  'kept-current': 'the response in place is newer than the one received: kept',
-  'skipped-fresh': 'the response in place is still fresh',
-};
 
 export interface BatchSettings {
   readonly jobs: number;
@@ -48,7 +35,7 @@ export interface BatchSettings {
   /** The log of one certificate; `finish` is called once it is done. */
   readonly logFor: (cert: string) => Log & { finish(): void };
   /** Reports a failure as it happens. */
-  readonly reportFailure: (cert: string, error: HaposError) => Promise<void>;
+  readonly reportFailure: (cert: string, error: unknown) => Promise<void>;
   readonly onOutcome?: (outcome: CertificateOutcome) => void;
   readonly now?: () => number;
 }
@@ -92,26 +79,15 @@ async function updateOne(
       certStatus: result.certStatus,
       thisUpdate: result.thisUpdate,
       nextUpdate: result.nextUpdate ?? null,
-      exitCode: ExitCode.ok,
-      message: successMessages[result.action],
     };
-  } catch (caught) {
-    const error =
-      caught instanceof HaposError
-        ? caught
-        : new HaposError(ExitCode.program, caught instanceof Error ? caught.message : String(caught));
+  } catch (error) {
     if (settings.multiple && error instanceof NoOcspUrlError) {
       log.debug(`${input.path}: no OCSP URL in the certificate: skipped`);
-      return { ...empty, action: 'skipped-no-url', exitCode: ExitCode.ok, message: 'no OCSP URL in the certificate' };
+      return { ...empty, action: 'skipped-no-url' };
     }
     await settings.reportFailure(input.path, error);
-    return { ...empty, action: 'failed', exitCode: error.exitCode, message: error.message };
+    return { ...empty, action: 'failed', failure: error };
   }
 }
 
 const empty = { certStatus: null, thisUpdate: null, nextUpdate: null } as const;
-
-/** The run's exit code: that of the first failed certificate in input order, else 0. */
-export function batchExitCode(outcomes: readonly CertificateOutcome[]): ExitCodeValue {
-  return outcomes.find((outcome) => outcome.action === 'failed')?.exitCode ?? ExitCode.ok;
-}

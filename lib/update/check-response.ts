@@ -1,0 +1,94 @@
+import { assessResponse, describeRevocation, type ProblemCode } from '../pki/acceptance.ts';
+import type { CertId, SingleResponse } from '../pki/ocsp-response.ts';
+import { parseVerificationOutcome, reportsCertificateStatus } from '../openssl/output.ts';
+import type { Verification } from '../openssl/openssl.ts';
+import type { LockedContext, TempFiles, UpdateOptions } from './context.ts';
+import { UpdateFailure } from './failure.ts';
+import type { Received } from './fetch-response.ts';
+
+/** Problems that say the response is not about this certificate at all. */
+const IDENTITY_PROBLEMS: ReadonlySet<ProblemCode> = new Set([
+  'not-successful',
+  'not-single',
+  'wrong-certificate',
+  'cert-id-encoding',
+]);
+
+/**
+ * Check the response: that it is about this certificate, what openssl says of
+ * its signature, and that HAProxy would take it. Returns the certificate's
+ * entry; a revocation is reported, and refused under `-g`.
+ */
+export async function checkReceived(
+  received: Received,
+  expectedCertId: CertId,
+  files: TempFiles,
+  verification: Verification,
+  options: UpdateOptions,
+  context: LockedContext,
+): Promise<SingleResponse> {
+  const assessment = assessResponse(received.response, expectedCertId, context.now());
+  // A response that is not about this certificate at all leaves openssl
+  // nothing to report on; say what it is before asking openssl.
+  if (!assessment.ok && IDENTITY_PROBLEMS.has(assessment.problem.code)) {
+    throw new UpdateFailure('ocsp', assessment.problem.message);
+  }
+  await checkWithOpenssl(files, verification, received.verdict, options, context);
+  // Past the identity checks, the response holds this certificate's one entry.
+  const entry = received.response.responseStatus === 'successful' ? received.response.responses[0] : undefined;
+  if (options.goodOnly && entry?.certStatus !== 'good') {
+    throw new UpdateFailure('ocsp', 'OCSP response, certificate status not good');
+  }
+  if (!assessment.ok) throw new UpdateFailure('ocsp', assessment.problem.message);
+  const single = assessment.single;
+  if (single.certStatus === 'revoked') await context.log.error(`${options.cert}: ${describeRevocation(single)}`);
+  return single;
+}
+
+/**
+ * The verdict of the fetching openssl process or of a separate check (curl).
+ * OpenSSL 1.1 and later exit non-zero when only the signature is wrong; that
+ * is an OCSP error (4), and exit 1 is kept for a response that could not be
+ * read at all.
+ */
+async function checkWithOpenssl(
+  files: TempFiles,
+  verification: Verification,
+  fetchVerdict: Received['verdict'],
+  options: UpdateOptions,
+  context: LockedContext,
+): Promise<void> {
+  const { log } = context;
+  const checked =
+    fetchVerdict ??
+    (await context.openssl.checkResponse({
+      issuer: files.chain,
+      cert: files.ee,
+      partialChain: options.partialChain,
+      responseIn: files.response,
+      verification,
+      signal: context.deadline.signal,
+    }));
+  if (checked.stopped === 'aborted') {
+    throw new UpdateFailure('certificate', `can't receive OCSP response (${context.deadline.reason})`);
+  }
+  const verdictText = checked.stderr.replace(/\s+$/, '');
+  const outcome = parseVerificationOutcome(verdictText);
+  const unreadable = checked.exitCode !== 0 && (!options.verify || outcome === 'absent');
+  if (unreadable) throw new UpdateFailure('certificate', "can't receive OCSP response");
+
+  if (options.verify) {
+    log.debug(`OCSP response verification results: ${verdictText}`);
+    if (outcome === 'signer-not-found') {
+      throw new UpdateFailure(
+        'ocsp',
+        "OCSP response verification failure: signer certificate not found; try with '--VAfile -' or '--VAfile OCSP-response-signing-certificate-file' arguments",
+      );
+    }
+    if (outcome !== 'verified') throw new UpdateFailure('ocsp', 'OCSP response verification failure.');
+  }
+
+  const statusText = checked.stdout.replace(/\s+$/, '');
+  log.debug(`OCSP response: ${statusText}`);
+  if (!reportsCertificateStatus(statusText)) throw new UpdateFailure('certificate', "can't receive OCSP response");
+}

@@ -1,0 +1,85 @@
+import { compareWithCurrent } from '../pki/acceptance.ts';
+import { certIdHex, type CertId, type OcspResponse, type SingleResponse } from '../pki/ocsp-response.ts';
+import type { BundleCertificate } from '../pki/bundle.ts';
+import { formatOpensslDate } from '../openssl/output.ts';
+import { FileWriteError, replaceFilesAtomically } from '../fs/files.ts';
+import { ExitCode, HaposError } from '../errors.ts';
+import type { Chain, LockedContext } from './context.ts';
+import { UpdateFailure } from './failure.ts';
+
+/**
+ * Whether the response in place is newer than the one received, which is
+ * then kept. Only a response for this very certificate counts: after a
+ * renewal the old certificate's response may well carry a later This Update.
+ */
+export async function keepsNewerInPlace(
+  cert: string,
+  current: OcspResponse | undefined,
+  received: SingleResponse,
+  expectedCertId: CertId,
+  context: LockedContext,
+): Promise<boolean> {
+  const currentSingle =
+    current?.responseStatus === 'successful' &&
+    current.responses[0] !== undefined &&
+    certIdHex(current.responses[0].certId) === certIdHex(expectedCertId)
+      ? current.responses[0]
+      : undefined;
+  if (currentSingle === undefined || compareWithCurrent(received, currentSingle) !== 'older') return false;
+  await context.log.error(
+    `${cert}.ocsp in place is newer (This Update ${formatOpensslDate(currentSingle.thisUpdate)}) than the response received (This Update ${formatOpensslDate(received.thisUpdate)}): keeping it`,
+  );
+  return true;
+}
+
+/**
+ * Install, files: the response always, the chain only when there was no
+ * `.issuer` yet; each replaced atomically, and neither when either cannot be
+ * written. The response is renamed first, as the original copies it first:
+ * when its rename fails (a directory in its place, say), no `.issuer` appears.
+ */
+export async function installFiles(cert: string, responseDer: Buffer, chain: Chain): Promise<void> {
+  const files = [
+    { path: `${cert}.ocsp`, data: responseDer },
+    ...(chain.fromIssuerFile ? [] : [{ path: `${cert}.issuer`, data: Buffer.from(chain.pem, 'latin1') }]),
+  ];
+  try {
+    await replaceFilesAtomically(files, { modeFallbackFrom: cert });
+  } catch (error) {
+    if (!(error instanceof FileWriteError)) throw error;
+    throw new UpdateFailure('haproxy', `can't update ${error.path} file (${error.code})`);
+  }
+}
+
+/** Notify HAProxy: hand it the new response, unless --skip-update. */
+export async function notifyHaproxy(
+  update: {
+    readonly cert: string;
+    readonly der: Buffer;
+    readonly hadResponse: boolean;
+    readonly certId: CertId;
+    readonly issuer: BundleCertificate;
+    readonly ee: BundleCertificate;
+  },
+  skipUpdate: boolean,
+  context: LockedContext,
+): Promise<void> {
+  if (skipUpdate) {
+    context.log.debug('Not notifying haproxy because skip-update is set.');
+    return;
+  }
+  try {
+    await context.haproxy.notify({
+      cert: update.cert,
+      responseDer: update.der,
+      hadResponse: update.hadResponse,
+      certIdHex: certIdHex(update.certId),
+      issuerPem: update.issuer.pem,
+      sha1Fingerprint: update.ee.x509.fingerprint.replace(/:/g, ''),
+      signal: context.deadline.signal,
+    });
+  } catch (error) {
+    if (!(error instanceof HaposError)) throw error;
+    throw new UpdateFailure(error.exitCode === ExitCode.program ? 'run' : 'haproxy', error.message);
+  }
+}
