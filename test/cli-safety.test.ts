@@ -537,7 +537,7 @@ describe('the certificate directory', () => {
     assert.deepEqual(await leftoversIn(path.dirname(cert)), []);
   });
 
-  test('not writable by the user running the updater: exit 5 naming .ocsp at step 12, earlier failures keep their code, nothing changed', async (t) => {
+  test('not writable by the user running the updater: exit 5 naming .ocsp at the install step, earlier failures keep their code, nothing changed', async (t) => {
     const setpriv = await run('setpriv', ['--version']);
     if (setpriv.exitCode !== 0) {
       t.skip('setpriv (util-linux) is missing: cannot run the CLI as another user');

@@ -39,7 +39,7 @@ export interface Failure {
 
 /**
  * The one place an error becomes an exit code and a message. Each step of
- * the update puts its failures in the contract's words; a decoder's error no
+ * the update puts its failures in the original updater's words; a decoder's error no
  * step caught still concerns a certificate or a response that can't be read,
  * never the program. Anything else is a program error (9).
  */
