@@ -286,7 +286,7 @@ describe('certificates that OpenSSL accepts and a strict decoder finds odd', { c
 });
 
 describe('a bundle of BEGIN lines without an END', () => {
-  test('4 MB of them, just under the 4 MiB cap on bundles: exit 1 at once with the original's message, the files in place untouched', async () => {
+  test('4 MB of them, just under the 4 MiB cap on bundles: exit 1 at once with the message the original gives, the files in place untouched', async () => {
     // The lazy regular expression that split bundles took 9 s on 1 MB of these, minutes on 4 MB.
     const cert = await placeBundle('-----BEGIN CERTIFICATE-----\n'.repeat(149_000));
     const before = await snapshot(path.dirname(cert));

@@ -15,13 +15,13 @@ import {
 } from '../fs/files.ts';
 import { releaseHeldLocksSync } from '../fs/lock.ts';
 import { Openssl } from '../openssl/openssl.ts';
-import { CertificateLog, RunLog, type OutputStream } from './run-log.ts';
+import { CertificateLog, RunLog } from './run-log.ts';
 import { PROGRAM_NAME } from './program.ts';
 import { updateCertificates, type CertificateOutcome } from '../update/batch.ts';
 import { collectCertificates, CertificateSourceError, type CertificateInput } from '../sources/collect.ts';
 import { createKeyedLimiter, mapConcurrently } from '../util/concurrency.ts';
 import { paletteFor } from './color.ts';
-import { StatusLine } from './status-line.ts';
+import { StatusLine, type OutputStream } from './status-line.ts';
 import { progressLine, renderJson, renderJsonError, renderSummary, totalsOf } from './batch-report.ts';
 import { checkBundle } from '../check/check-bundle.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './check-report.ts';

@@ -1,12 +1,11 @@
 import type { Log } from '../util/log.ts';
 import { appendFileSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { paletteFor } from './color.ts';
 import { run } from '../process/run.ts';
 
 import { PROGRAM_NAME } from './program.ts';
 import { escapeControls, printableLine, printableText } from '../util/printable.ts';
-import type { StatusLine } from './status-line.ts';
+import type { OutputStream, StatusLine } from './status-line.ts';
 
 export interface RunLogOptions {
   /** `-d`: debug lines are printed (on stdout, unless `debugStream` says otherwise). */
@@ -18,8 +17,6 @@ export interface RunLogOptions {
   readonly stdout: OutputStream;
   readonly stderr: OutputStream;
 }
-
-export type OutputStream = Writable & { readonly isTTY?: boolean };
 
 /**
  * The original's Debug/LogError pair: debug lines on stdout in debug mode,

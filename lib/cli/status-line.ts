@@ -1,4 +1,7 @@
-import type { OutputStream } from './run-log.ts';
+import type { Writable } from 'node:stream';
+
+/** stdout or stderr, or a stand-in for them in tests. */
+export type OutputStream = Writable & { readonly isTTY?: boolean };
 
 /**
  * One line of a terminal rewritten in place (a batch's `[12/1000] …`). Other
