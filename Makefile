@@ -38,6 +38,8 @@ test: setup-test build typecheck lint pki
 demo: setup-demo build
 	scripts/demo.sh
 
+# Times dist/ (BENCH_SIZES, BENCH_ROUNDS, BENCH_SINGLE_SAMPLE); BENCH_BASELINE=path/to/other/dist/hapos-upd.js
+# times that build too, alternating with this one, and ends with both medians and the ratio new/baseline.
 bench: build
 	node --import tsx scripts/bench.ts
 

@@ -2,7 +2,13 @@
 // leaves under one intermediate, with real `openssl ocsp` responders on
 // 127.0.0.1. Reports medians of several rounds, per-certificate cost and
 // peak memory. Run with `make bench` (BENCH_SIZES=1,100,1000 BENCH_ROUNDS=3).
+//
+// BENCH_BASELINE=path/to/another/checkout/dist/hapos-upd.js adds an A/B
+// comparison: every measurement is also taken of that build, and the report
+// ends with both medians side by side and the ratio new/baseline. The
+// fixtures, responders and helpers are this checkout's; only the CLI differs.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +24,68 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 /** One-process-per-certificate runs are slow; above this many they are sampled and scaled. */
 const singleRunSample = Number(process.env.BENCH_SINGLE_SAMPLE ?? 100);
 const respondersCount = 2;
+
+/** A built CLI being timed: this checkout's, and in A/B mode the baseline's. */
+interface Build {
+  /** Its dist/hapos-upd.js. */
+  readonly cli: string;
+}
+
+const newBuild: Build = { cli };
+const baselineBuild = baselineFromEnvironment();
+const builds: readonly Build[] = baselineBuild ? [newBuild, baselineBuild] : [newBuild];
+
+function baselineFromEnvironment(): Build | undefined {
+  const given = process.env.BENCH_BASELINE;
+  if (!given) return undefined;
+  const baselineCli = path.resolve(given);
+  // Failing now beats failing after the first fixture of a long run is built.
+  if (!existsSync(baselineCli)) throw new Error(`BENCH_BASELINE: no such file: ${baselineCli}`);
+  return { cli: baselineCli };
+}
+
+/**
+ * The builds in the order round ROUND runs them. Whichever runs second finds
+ * the page cache, the responders and the CPU's clock as the first left them,
+ * so the order flips every round and the bias cancels out of the medians
+ * (given an even number of rounds; with an odd one it is off by one round).
+ */
+const inRoundOrder = (round: number): readonly Build[] => (round % 2 === 0 ? builds : [...builds].reverse());
+
+/** One measure's samples, kept per build so that both medians come from the same rounds. */
+class Samples<T> {
+  readonly #byBuild = new Map<Build, T[]>(builds.map((build) => [build, []]));
+
+  add(build: Build, value: T): void {
+    this.#byBuild.get(build)!.push(value);
+  }
+
+  of(build: Build): readonly T[] {
+    return this.#byBuild.get(build)!;
+  }
+}
+
+/** One row of the A/B table: the median of a measure for each build. */
+interface Comparison {
+  readonly measure: string;
+  readonly unit: 's' | 'MB';
+  readonly newMedian: number;
+  readonly baselineMedian: number;
+}
+
+/** Filled as the figures are computed, printed at the end; stays empty without BENCH_BASELINE. */
+const comparisons: Comparison[] = [];
+
+/** Records a measure's medians for the A/B table, if there is a baseline to compare with. */
+function addComparison(measure: string, unit: Comparison['unit'], samples: Samples<number>): void {
+  if (!baselineBuild) return;
+  comparisons.push({
+    measure,
+    unit,
+    newMedian: median(samples.of(newBuild)),
+    baselineMedian: median(samples.of(baselineBuild)),
+  });
+}
 
 interface Measured {
   readonly seconds: number;
@@ -43,7 +111,7 @@ async function measure(command: string[], env: NodeJS.ProcessEnv): Promise<Measu
   return { seconds, peakKb: Number(/PEAK_KB=(\d+)/.exec(stderr)?.[1] ?? 0) };
 }
 
-const median = (values: number[]) => {
+const median = (values: readonly number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
@@ -119,9 +187,9 @@ async function clearResponses(fixture: Fixture): Promise<void> {
 }
 
 /** Times N single-certificate processes run one after another, as a cron job per certificate would. */
-async function singleRuns(fixture: Fixture, certs: string[]): Promise<number> {
+async function singleRuns(build: Build, fixture: Fixture, certs: string[]): Promise<number> {
   const started = process.hrtime.bigint();
-  for (const cert of certs) await measure(['node', cli, '-S', '--cert', cert], fixture.env);
+  for (const cert of certs) await measure(['node', build.cli, '-S', '--cert', cert], fixture.env);
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
@@ -129,13 +197,16 @@ const format = (seconds: number) => (seconds >= 10 ? seconds.toFixed(1) : second
 
 async function startupFigures(): Promise<string[]> {
   const node: number[] = [];
-  const help: number[] = [];
+  const help = new Samples<number>();
   for (let round = 0; round < 15; round++) {
     node.push((await measure(['node', '-e', '0'], process.env)).seconds);
-    help.push((await measure(['node', cli, '--help'], process.env)).seconds);
+    for (const build of inRoundOrder(round))
+      help.add(build, (await measure(['node', build.cli, '--help'], process.env)).seconds);
   }
+  addComparison('hapos-upd --help (median of 15)', 's', help);
+  const helpSeconds = median(help.of(newBuild));
   return [
-    `start-up (median of 15): node -e 0 ${format(median(node))} s, hapos-upd --help ${format(median(help))} s, ratio ${(median(help) / median(node)).toFixed(2)}`,
+    `start-up (median of 15): node -e 0 ${format(median(node))} s, hapos-upd --help ${format(helpSeconds)} s, ratio ${(helpSeconds / median(node)).toFixed(2)}`,
   ];
 }
 
@@ -155,7 +226,7 @@ async function timeDirectly(command: string, args: string[], env: NodeJS.Process
  */
 async function dryRunFigures(fixture: Fixture): Promise<string[]> {
   const cert = fixture.certs[0]!;
-  const dry: number[] = [];
+  const dry = new Samples<number>();
   const opensslOnly: number[] = [];
   const bareNode: number[] = [];
   const chain = path.join(repoRoot, 'fixtures', 'pki', 'int.pem');
@@ -164,7 +235,8 @@ async function dryRunFigures(fixture: Fixture): Promise<string[]> {
   const url = fixture.responders[0]!.url;
   const fetchAndVerify = ['-issuer', chain, '-cert', ee, '-no_nonce', '-respout', `${ee}.der`, '-url', url];
   for (let round = 0; round < 15; round++) {
-    dry.push(await timeDirectly('node', [cli, '-d', '--ocsp-url', url, '--cert', cert], fixture.env));
+    for (const build of inRoundOrder(round))
+      dry.add(build, await timeDirectly('node', [build.cli, '-d', '--ocsp-url', url, '--cert', cert], fixture.env));
     bareNode.push(await timeDirectly('node', ['-e', '0'], fixture.env));
     opensslOnly.push(
       (await timeDirectly('openssl', ['version'], fixture.env)) +
@@ -176,11 +248,43 @@ async function dryRunFigures(fixture: Fixture): Promise<string[]> {
         )),
     );
   }
-  const [run1, openssl, node] = [median(dry), median(opensslOnly), median(bareNode)];
+  addComparison('one -d run (median of 15)', 's', dry);
+  const [run1, openssl, node] = [median(dry.of(newBuild)), median(opensslOnly), median(bareNode)];
   const percent = (part: number, whole: number) => `${Math.round((100 * part) / whole)}%`;
   return [
     `single -d run (median of 15): ${format(run1)} s; its three openssl processes alone: ${format(openssl)} s (${percent(openssl, run1)})`,
     `  beyond a bare node start (${format(node)} s): ${format(run1 - node)} s, of which openssl ${percent(openssl, run1 - node)}`,
+  ];
+}
+
+/** The batch variants timed at every size, by label. */
+const batchVariants: readonly (readonly [label: string, extra: readonly string[]])[] = [
+  ['default --jobs', []],
+  ['--jobs 4', ['--jobs', '4']],
+];
+
+/** The A/B table: one row per measure, both medians side by side and the ratio new/baseline. */
+function comparisonTable(baseline: Build): string[] {
+  const cell = (value: number, unit: Comparison['unit']) =>
+    unit === 's' ? `${format(value)} s` : `${Math.round(value / 1024)} MB`;
+  const rows = comparisons.map(({ measure, unit, newMedian, baselineMedian }) => [
+    measure,
+    cell(newMedian, unit),
+    cell(baselineMedian, unit),
+    (newMedian / baselineMedian).toFixed(3),
+  ]);
+  const header = ['measure (medians)', 'new', 'baseline', 'new/baseline'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  // The measure is text, left-aligned; the figures are right-aligned so that their points line up.
+  const line = (row: readonly string[]) =>
+    row
+      .map((text, column) => (column === 0 ? text.padEnd(widths[column]!) : text.padStart(widths[column]!)))
+      .join('  ');
+  return [
+    `A/B, new ${newBuild.cli} (the figures above are its) against baseline ${baseline.cli}, alternating which runs first each round:`,
+    line(header),
+    ...rows.map(line),
+    'A ratio above 1 means the new build is slower (or bigger) than the baseline.',
   ];
 }
 
@@ -193,36 +297,45 @@ async function main(): Promise<void> {
     const fixture = await makeFixture(size);
     try {
       if (size === sizes[0]) lines.push(...(await dryRunFigures(fixture)));
-      const batches: Record<string, Measured[]> = { 'default --jobs': [], '--jobs 4': [] };
-      const single: number[] = [];
+      const batches = new Map(batchVariants.map(([label]) => [label, new Samples<Measured>()]));
+      const single = new Samples<number>();
       const sample = fixture.certs.slice(0, Math.min(size, singleRunSample));
       for (let round = 0; round < rounds; round++) {
-        for (const [label, extra] of [
-          ['default --jobs', []],
-          ['--jobs 4', ['--jobs', '4']],
-        ] as const) {
-          await clearResponses(fixture);
-          batches[label]!.push(
-            await measure(['node', cli, '-S', '-q', ...extra, '--dir', fixture.certDir], fixture.env),
-          );
+        // Each measurement is taken of both builds back to back, so that
+        // both see the machine in the same minute.
+        for (const [label, extra] of batchVariants) {
+          const samples = batches.get(label)!;
+          for (const build of inRoundOrder(round)) {
+            await clearResponses(fixture);
+            const command = ['node', build.cli, '-S', '-q', ...extra, '--dir', fixture.certDir];
+            samples.add(build, await measure(command, fixture.env));
+          }
         }
-        await clearResponses(fixture);
-        single.push(((await singleRuns(fixture, sample)) * size) / sample.length);
-        const latest = (label: string) => format(batches[label]!.at(-1)!.seconds);
-        console.log(
-          `  N=${size} round ${round + 1}: single ${format(single.at(-1)!)} s, batch ${latest('default --jobs')} s, batch --jobs 4 ${latest('--jobs 4')} s`,
-        );
+        for (const build of inRoundOrder(round)) {
+          await clearResponses(fixture);
+          single.add(build, ((await singleRuns(build, fixture, sample)) * size) / sample.length);
+        }
+        const latest = (build: Build) => {
+          const batch = (label: string) => format(batches.get(label)!.of(build).at(-1)!.seconds);
+          return `single ${format(single.of(build).at(-1)!)} s, batch ${batch('default --jobs')} s, batch --jobs 4 ${batch('--jobs 4')} s`;
+        };
+        const ofBaseline = baselineBuild ? `; baseline: ${latest(baselineBuild)}` : '';
+        console.log(`  N=${size} round ${round + 1}: ${latest(newBuild)}${ofBaseline}`);
       }
-      const singleSeconds = median(single);
+      const singleSeconds = median(single.of(newBuild));
       const sampled = sample.length < size ? `, scaled from ${sample.length} runs` : '';
       lines.push(
         `N=${size}: ${size} single runs ${format(singleSeconds)} s (${((1000 * singleSeconds) / size).toFixed(1)} ms/cert${sampled})`,
       );
-      for (const [label, measured] of Object.entries(batches)) {
+      addComparison(`N=${size}: ${size} single runs${sampled}`, 's', single);
+      for (const [label, samples] of batches) {
+        const measured = samples.of(newBuild);
         const batchSeconds = median(measured.map((m) => m.seconds));
         lines.push(
           `  batch, ${label}: ${format(batchSeconds)} s (${((1000 * batchSeconds) / size).toFixed(1)} ms/cert, peak ${Math.round(median(measured.map((m) => m.peakKb)) / 1024)} MB), ${(singleSeconds / batchSeconds).toFixed(1)}x faster`,
         );
+        addComparison(`N=${size}: batch, ${label}`, 's', fieldOf(samples, 'seconds'));
+        addComparison(`N=${size}: batch, ${label}, peak memory`, 'MB', fieldOf(samples, 'peakKb'));
       }
       console.log(lines.slice(-3).join('\n'));
     } finally {
@@ -230,7 +343,15 @@ async function main(): Promise<void> {
       await rm(fixture.dir, { recursive: true, force: true });
     }
   }
+  if (baselineBuild) lines.push('', ...comparisonTable(baselineBuild));
   console.log(`\n${lines.join('\n')}`);
+}
+
+/** One field of a batch's samples, per build: its seconds or its peak memory. */
+function fieldOf(samples: Samples<Measured>, field: keyof Measured): Samples<number> {
+  const values = new Samples<number>();
+  for (const build of builds) for (const measured of samples.of(build)) values.add(build, measured[field]);
+  return values;
 }
 
 await main();
