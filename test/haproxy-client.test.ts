@@ -8,32 +8,28 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { run } from '../lib/process/run.ts';
 import { ExitCode, HaposError } from '../lib/errors.ts';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../lib/haproxy/address.ts';
+import { MAX_REPLY_BYTES, sendCommand } from '../lib/haproxy/client.ts';
 import {
   escapeCliWord,
   findCertificateName,
-  formatSocketAddress,
-  HaproxyReplyError,
-  HaproxySocketError,
   isMasterCli,
   listCertificates,
   listWorkers,
-  MAX_REPLY_BYTES,
   ocspUpdateCommand,
-  OcspResponseRejectedError,
-  oneLine,
-  parseCertificateList,
-  parseOcspResponseIds,
-  parseSocketAddress,
-  parseWorkerPids,
-  sendCommand,
   setOcspResponse,
   showOcspResponseIds,
   showVersion,
   stapleThroughTransaction,
   withPayload,
-  type SocketAddress,
+} from '../lib/haproxy/commands.ts';
+import {
+  HaproxyReplyError,
+  HaproxySocketError,
+  OcspResponseRejectedError,
   type SocketFailure,
-} from '../lib/haproxy/client.ts';
+} from '../lib/haproxy/errors.ts';
+import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../lib/haproxy/replies.ts';
 import { sendCommandWithSocat, socatAddress, socatComplaint } from '../lib/haproxy/socat.ts';
 import { parseCommandLine, type CliOptions } from '../lib/cli/args.ts';
 import { haproxyNotifier } from '../lib/haproxy/notifier.ts';
@@ -927,7 +923,8 @@ interface ChildOutcome {
 /** Runs showVersion on the socket in a child process, as `user` if given. */
 async function showVersionInChild(socketPath: string, user?: { uid: number; gid: number }): Promise<ChildOutcome> {
   const script = [
-    `import { parseSocketAddress, showVersion } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy/client.ts'))};`,
+    `import { parseSocketAddress } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy/address.ts'))};`,
+    `import { showVersion } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy/commands.ts'))};`,
     `showVersion(parseSocketAddress(${JSON.stringify(socketPath)})).then(`,
     `  (version) => console.log(JSON.stringify({ message: 'connected: ' + version })),`,
     `  (error) => console.log(JSON.stringify({ exitCode: error.exitCode, failure: error.failure, message: error.message })),`,

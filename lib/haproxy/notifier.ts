@@ -2,20 +2,16 @@ import { HaposError, ExitCode } from '../errors.ts';
 import { run } from '../process/run.ts';
 import type { CliOptions } from '../cli/args.ts';
 import type { Log } from '../util/log.ts';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from './address.ts';
+import type { CommandOptions } from './client.ts';
 import {
   findCertificateName,
-  formatSocketAddress,
   masterWorkers,
-  OcspResponseRejectedError,
-  parseSocketAddress,
   setOcspResponse,
   showOcspResponseIds,
   stapleThroughTransaction,
-  HaproxyReplyError,
-  HaproxySocketError,
-  type CommandOptions,
-  type SocketAddress,
-} from './client.ts';
+} from './commands.ts';
+import { HaproxyReplyError, HaproxySocketError, OcspResponseRejectedError } from './errors.ts';
 import { sendCommandWithSocat, socatAvailable } from './socat.ts';
 
 export interface HaproxyUpdate {

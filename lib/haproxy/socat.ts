@@ -1,18 +1,16 @@
 import net from 'node:net';
 import { run, runForBytes } from '../process/run.ts';
+import { formatSocketAddress, type SocketAddress } from './address.ts';
 import {
   deadlinePassed,
-  formatSocketAddress,
-  HaproxySocketError,
+  DEFAULT_TIMEOUT_MS,
   MAX_REPLY_BYTES,
   replyTooLarge,
   requireSocketFile,
+  routedRequest,
   type CommandOptions,
-  type SocketAddress,
-  type SocketFailure,
 } from './client.ts';
-
-const defaultTimeoutMs = 10_000;
+import { HaproxySocketError, type SocketFailure } from './errors.ts';
 
 /** `SOCAT_BIN`, as the original's variable of that name. */
 const DEFAULT_SOCAT = 'socat';
@@ -43,9 +41,8 @@ export async function sendCommandWithSocat(
 ): Promise<string> {
   if (options.signal?.aborted) throw deadlinePassed(address, command);
   if (address.kind === 'unix') await requireSocketFile(address);
-  const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
-  const request = routed.endsWith('\n') ? routed : `${routed}\n`;
-  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const request = routedRequest(command, options.workerPid);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = Date.now();
   // After its input ends socat waits -t seconds for the reply (0.5 s by default).
   const result = await runForBytes(
