@@ -7,7 +7,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { run } from '../lib/process/run.ts';
-import { ExitCode, HaposError } from '../lib/errors.ts';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../lib/haproxy/address.ts';
 import { MAX_REPLY_BYTES, sendCommand } from '../lib/haproxy/client.ts';
 import {
@@ -24,9 +23,14 @@ import {
   withPayload,
 } from '../lib/haproxy/commands.ts';
 import {
+  HaproxyArgumentError,
+  HaproxyError,
   HaproxyReplyError,
   HaproxySocketError,
+  HaproxyUpdateError,
   OcspResponseRejectedError,
+  SocatMissingError,
+  UncommittedTransactionError,
   type SocketFailure,
 } from '../lib/haproxy/errors.ts';
 import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../lib/haproxy/replies.ts';
@@ -86,11 +90,8 @@ describe('parseSocketAddress', () => {
     'ipv6@127.0.0.1:9999',
     'abns@haproxy',
   ]) {
-    test(`rejects ${JSON.stringify(spec)} as a wrong argument (exit 9)`, () => {
-      assert.throws(
-        () => parseSocketAddress(spec, '/srv'),
-        (error: unknown) => error instanceof HaposError && error.exitCode === ExitCode.program,
-      );
+    test(`rejects ${JSON.stringify(spec)} as a wrong argument`, () => {
+      assert.throws(() => parseSocketAddress(spec, '/srv'), HaproxyArgumentError);
     });
   }
 
@@ -177,7 +178,7 @@ describe('reply parsing', () => {
     const long = 'A'.repeat(15_000);
     assert.deepEqual(ocspUpdateCommand(long), { form: 'payload', text: `set ssl ocsp-response <<\n${long}\n\n` });
     assert.equal(ocspUpdateCommand('QUJD\nQUJD\n').text, 'set ssl ocsp-response QUJDQUJD\n');
-    assert.throws(() => ocspUpdateCommand('QUJD;show sess'), HaposError);
+    assert.throws(() => ocspUpdateCommand('QUJD;show sess'), HaproxyArgumentError);
   });
 
   test('socatAddress escapes what socat would parse', () => {
@@ -192,16 +193,20 @@ describe('reply parsing', () => {
   });
 });
 
-/** Asserts that `promise` rejects with an exit-5 error of `type` whose message matches. */
-async function rejectsWith<T extends HaposError>(
+/**
+ * Asserts that `promise` rejects with a failure of HAProxy's, which the CLI
+ * reports with exit 5 (not a wrong argument nor a missing socat, exit 9), of
+ * `type` and whose message matches.
+ */
+async function rejectsWith<T extends HaproxyError>(
   promise: Promise<unknown>,
-  type: new (...args: never[]) => T,
+  type: abstract new (...args: never[]) => T,
   message: RegExp,
   check: (error: T) => void = () => {},
 ): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof type, `expected ${type.name}, got ${String(error)}`);
-    assert.equal(error.exitCode, ExitCode.haproxy);
+    assert.ok(!(error instanceof HaproxyArgumentError || error instanceof SocatMissingError), String(error));
     assert.match(error.message, message);
     assert.doesNotMatch(error.message, /\n/);
     check(error);
@@ -358,8 +363,9 @@ describe('against HAProxy', () => {
     try {
       await rejectsWith(
         stapleThroughTransaction(admin, fresh.bundlePath, base64(await pki.ocspResponse(fresh))),
-        HaposError,
+        UncommittedTransactionError,
         new RegExp(`uncommitted transaction for ${stapled.bundlePath}`),
+        (error) => assert.deepEqual(error.certificates, [stapled.bundlePath]),
       );
       const list = parseCertificateList(await sendCommand(admin, 'show ssl cert'));
       assert.deepEqual(list?.inTransaction, [stapled.bundlePath]);
@@ -380,7 +386,7 @@ describe('against HAProxy', () => {
 
   test('a response larger than tune.bufsize: exit 5 naming tune.bufsize, and HAProxy still answers', async () => {
     const response = await pki.ocspResponse(stapled, { paddedTo: 13_000 });
-    await rejectsWith(setOcspResponse(admin, base64(response)), HaposError, /tune\.bufsize/);
+    await rejectsWith(setOcspResponse(admin, base64(response)), HaproxyError, /tune\.bufsize/);
     assert.match(await showVersion(admin), /^2\.6\./);
   });
 
@@ -486,7 +492,7 @@ describe('against HAProxy', () => {
       try {
         const outcome = await showVersionInChild(socketPath, process.getuid?.() === 0 ? nobody : undefined);
         assert.deepEqual(outcome, {
-          exitCode: ExitCode.haproxy,
+          name: 'HaproxySocketError',
           failure: 'permission-denied',
           message: `permission denied on HAProxy socket ${socketPath}`,
         });
@@ -757,8 +763,9 @@ describe('hostile replies, from a fake admin socket', () => {
     const server = await fake(() => text(`# transaction\n${open.join('\n')}\n# filename\n/etc/haproxy/0.pem\n`));
     await rejectsWith(
       stapleThroughTransaction(parseSocketAddress(server.socketPath), '/etc/haproxy/1.pem', 'QUJD'),
-      HaposError,
+      UncommittedTransactionError,
       /has an uncommitted transaction for \/etc\/haproxy\/0\.pem, \/etc\/haproxy\/1\.pem and 199998 more; commit or abort it first/,
+      (error) => assert.equal(error.certificates.length, 200_000),
     );
   });
 
@@ -865,7 +872,11 @@ describe('hostile replies, from a fake admin socket', () => {
       );
     for (const command of ['show proc', 'set ssl ocsp-response']) {
       const started = Date.now();
-      await rejectsWith(notifier.notify({ ...update, signal: AbortSignal.timeout(200) }), HaposError, failed(command));
+      await rejectsWith(
+        notifier.notify({ ...update, signal: AbortSignal.timeout(200) }),
+        HaproxyUpdateError,
+        failed(command),
+      );
       assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
     }
     await notifier.notify(update);
@@ -892,10 +903,32 @@ describe('hostile replies, from a fake admin socket', () => {
         sha1Fingerprint: fingerprintOfNothing,
         signal: AbortSignal.timeout(500),
       }),
-      HaposError,
+      HaproxyUpdateError,
       /^can't reload haproxy with 'sleep 30; true' \(the certificate's deadline passed\)$/,
     );
     assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
+  });
+
+  test('--socat with a socat that does not run fails the update before any socket is asked', async () => {
+    const server = await fake(() => text('OCSP Response updated!\n'));
+    const options = optionsFor(['--socat', '--socket', server.socketPath, '--cert', 'x']);
+    const notifier = haproxyNotifier(options, quietLog, { SOCAT_BIN: '/nonexistent/socat' });
+    await assert.rejects(
+      notifier.notify({
+        cert: '/srv/site.pem',
+        responseDer: Buffer.from('ABC'),
+        hadResponse: true,
+        certIdHex: '30',
+        issuerPem: '',
+        sha1Fingerprint: fingerprintOfNothing,
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof SocatMissingError, String(error));
+        assert.equal(error.message, 'socat binary not found; adjust SOCAT_BIN variable in the script');
+        return true;
+      },
+    );
+    assert.deepEqual(server.commands, []);
   });
 });
 
@@ -915,7 +948,7 @@ function escapeRegExp(text: string): string {
 const nobody = { uid: 65534, gid: 65534 };
 
 interface ChildOutcome {
-  readonly exitCode?: number;
+  readonly name?: string;
   readonly failure?: string;
   readonly message: string;
 }
@@ -927,7 +960,7 @@ async function showVersionInChild(socketPath: string, user?: { uid: number; gid:
     `import { showVersion } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy/commands.ts'))};`,
     `showVersion(parseSocketAddress(${JSON.stringify(socketPath)})).then(`,
     `  (version) => console.log(JSON.stringify({ message: 'connected: ' + version })),`,
-    `  (error) => console.log(JSON.stringify({ exitCode: error.exitCode, failure: error.failure, message: error.message })),`,
+    `  (error) => console.log(JSON.stringify({ name: error.name, failure: error.failure, message: error.message })),`,
     `);`,
   ].join('\n');
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {

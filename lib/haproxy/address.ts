@@ -1,6 +1,6 @@
 import net from 'node:net';
 import path from 'node:path';
-import { programError } from '../errors.ts';
+import { HaproxyArgumentError } from './errors.ts';
 
 /** Where HAProxy's runtime API listens: a UNIX socket or a TCP `stats socket`. */
 export type SocketAddress =
@@ -15,7 +15,7 @@ const supportedAddresses = 'a UNIX socket path, unix@PATH, ipv4@HOST:PORT, ipv6@
  * else is a path, resolved against `cwd`.
  */
 export function parseSocketAddress(spec: string, cwd: string = process.cwd()): SocketAddress {
-  if (spec.trim() === '') throw programError('empty HAProxy socket address');
+  if (spec.trim() === '') throw new HaproxyArgumentError('empty HAProxy socket address');
   const prefixed = /^([a-z0-9]+)@(.*)$/i.exec(spec);
   if (prefixed) {
     const [, scheme = '', rest = ''] = prefixed;
@@ -28,7 +28,7 @@ export function parseSocketAddress(spec: string, cwd: string = process.cwd()): S
       case 'ipv6':
         return parseHostPort(rest, 6, spec);
     }
-    throw programError(`unsupported HAProxy socket address: ${spec} (use ${supportedAddresses})`);
+    throw new HaproxyArgumentError(`unsupported HAProxy socket address: ${spec} (use ${supportedAddresses})`);
   }
   const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(spec);
   if (bracketed && net.isIPv6(bracketed[1] ?? '')) return parseHostPort(spec, 6, spec);
@@ -45,7 +45,7 @@ function parseHostPort(hostPort: string, family: 4 | 6, spec: string): SocketAdd
   const port = Number(portText);
   const wrongFamily = family === 4 ? net.isIPv6(host ?? '') : net.isIPv4(host ?? '');
   if (!host || wrongFamily || !/^\d+$/.test(portText ?? '') || port < 1 || port > 65535) {
-    throw programError(`invalid HAProxy socket address: ${spec} (use ${supportedAddresses})`);
+    throw new HaproxyArgumentError(`invalid HAProxy socket address: ${spec} (use ${supportedAddresses})`);
   }
   return { kind: 'tcp', host, port, family };
 }

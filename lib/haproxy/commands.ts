@@ -3,13 +3,14 @@
 // the socket and quotes HAProxy, never a silent no-op.
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { ExitCode, HaposError, programError } from '../errors.ts';
 import { formatSocketAddress, type SocketAddress } from './address.ts';
 import { bufferHint, DEFAULT_TIMEOUT_MS, sendCommand, SINGLE_LINE_LIMIT_BYTES, type CommandOptions } from './client.ts';
 import {
+  HaproxyArgumentError,
   HaproxyReplyError,
   HaproxySocketError,
   OcspResponseRejectedError,
+  UncommittedTransactionError,
   certificateIdMismatchReply,
 } from './errors.ts';
 import {
@@ -53,7 +54,8 @@ export function ocspUpdateCommand(base64Der: string): OcspUpdateCommand {
 function strictBase64(text: string): string {
   const base64 = text.replace(/\s+/g, '');
   // A stray newline or semicolon would end the command and start another one.
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw programError('the OCSP response to send to HAProxy is not base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64))
+    throw new HaproxyArgumentError('the OCSP response to send to HAProxy is not base64');
   return base64;
 }
 
@@ -208,8 +210,8 @@ export async function stapleThroughTransaction(
   const where = formatSocketAddress(address);
   const open = (await certificateList(address, options)).inTransaction;
   if (open.length > 0) {
-    throw new HaposError(
-      ExitCode.haproxy,
+    throw new UncommittedTransactionError(
+      open,
       `HAProxy socket ${where} has an uncommitted transaction for ${oneLine(open.slice(0, 2).join(', '))}${open.length > 2 ? ` and ${open.length - 2} more` : ''}; commit or abort it first (abort ssl cert NAME)`,
     );
   }

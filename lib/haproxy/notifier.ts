@@ -1,4 +1,3 @@
-import { HaposError, ExitCode } from '../errors.ts';
 import { run } from '../process/run.ts';
 import type { CliOptions } from '../cli/args.ts';
 import type { Log } from '../util/log.ts';
@@ -11,7 +10,15 @@ import {
   showOcspResponseIds,
   stapleThroughTransaction,
 } from './commands.ts';
-import { HaproxyReplyError, HaproxySocketError, OcspResponseRejectedError } from './errors.ts';
+import {
+  HaproxyArgumentError,
+  HaproxyError,
+  HaproxyReplyError,
+  HaproxySocketError,
+  HaproxyUpdateError,
+  OcspResponseRejectedError,
+  SocatMissingError,
+} from './errors.ts';
 import { sendCommandWithSocat, socatAvailable } from './socat.ts';
 
 export interface HaproxyUpdate {
@@ -71,8 +78,7 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
   const notifyOne = async (update: HaproxyUpdate) => {
     if (options.useSocat) {
       socatChecked ??= socatAvailable(socatBinary).then((available) => {
-        if (!available)
-          throw new HaposError(ExitCode.program, 'socat binary not found; adjust SOCAT_BIN variable in the script');
+        if (!available) throw new SocatMissingError();
       });
       await socatChecked;
     }
@@ -86,13 +92,14 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
           if (outcome === 'reload-needed') reloadNeeded = true;
         }
       } catch (error) {
-        if (!(error instanceof HaposError) || error.exitCode === ExitCode.program) throw error;
+        // A value HAProxy must never be sent is a fault of the program, not of this socket.
+        if (!(error instanceof HaproxyError) || error instanceof HaproxyArgumentError) throw error;
         // The original's words first, for whoever greps logs for them; then why.
         failures.push(`can't update haproxy ssl ocsp-response using ${spec} socket (${error.message})`);
       }
     }
     if (reloadNeeded) await reload(options.reloadCommand, log, update.signal);
-    if (failures.length > 0) throw new HaposError(ExitCode.haproxy, failures.join('; '));
+    if (failures.length > 0) throw new HaproxyUpdateError(failures.join('; '));
   };
 
   return {
@@ -105,6 +112,11 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
 }
 
 type TargetOutcome = 'updated' | 'reload-needed';
+
+/** HAProxy took the response without complaint, yet does not list it: the failure it kept silent. */
+class ResponseNotListedError extends HaproxyError {
+  override readonly name = 'ResponseNotListedError';
+}
 
 async function updateTarget(
   address: SocketAddress,
@@ -143,8 +155,7 @@ async function updateTarget(
   }
   const held = await showOcspResponseIds(address, commandOptions);
   if (!held.includes(update.certIdHex)) {
-    throw new HaposError(
-      ExitCode.haproxy,
+    throw new ResponseNotListedError(
       `HAProxy at ${where} accepted the OCSP response but does not list its certificate ID afterwards (show ssl ocsp-response)`,
     );
   }
@@ -156,10 +167,7 @@ async function reload(command: string, log: Log, signal: AbortSignal | undefined
   log.debug('Reloading haproxy.');
   const reloaded = await run('sh', ['-c', command], { signal, ownProcessGroup: true });
   if (reloaded.stopped === 'aborted') {
-    throw new HaposError(
-      ExitCode.haproxy,
-      `can't reload haproxy with '${command}' (the certificate's deadline passed)`,
-    );
+    throw new HaproxyUpdateError(`can't reload haproxy with '${command}' (the certificate's deadline passed)`);
   }
-  if (reloaded.exitCode !== 0) throw new HaposError(ExitCode.haproxy, `can't reload haproxy with '${command}'`);
+  if (reloaded.exitCode !== 0) throw new HaproxyUpdateError(`can't reload haproxy with '${command}'`);
 }

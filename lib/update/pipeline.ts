@@ -61,7 +61,8 @@ import { acquireLock, LockTimeoutError, type Lock } from '../fs/lock.ts';
 import type { Log } from '../util/log.ts';
 import type { ChainVerifier, VerificationRequest } from '../openssl/chain-verifier.ts';
 import { ContentFiles } from '../fs/content-files.ts';
-import type { HaproxyNotifier } from '../haproxy/notifier.ts';
+import type { HaproxyNotifier, HaproxyUpdate } from '../haproxy/notifier.ts';
+import { HaproxyUpdateError, SocatMissingError } from '../haproxy/errors.ts';
 
 export interface UpdateOptions {
   readonly cert: string;
@@ -317,7 +318,7 @@ async function updateLocked(
     if (options.skipUpdate) {
       context.log.debug('Not notifying haproxy because skip-update is set.');
     } else {
-      await context.haproxy.notify({
+      await notifyHaproxy(context.haproxy, {
         cert,
         responseDer: der,
         hadResponse,
@@ -842,6 +843,17 @@ async function install(cert: string, responseDer: Buffer, chain: Chain): Promise
   } catch (error) {
     if (!(error instanceof FileWriteError)) throw error;
     throw new HaposError(ExitCode.haproxy, `can't update ${error.path} file (${error.code})`);
+  }
+}
+
+/** Install, HAProxy: the notifier's failures get the original's exit codes, 5 for HAProxy's and 9 for a missing socat. */
+async function notifyHaproxy(haproxy: HaproxyNotifier, update: HaproxyUpdate): Promise<void> {
+  try {
+    await haproxy.notify(update);
+  } catch (error) {
+    if (error instanceof HaproxyUpdateError) throw new HaposError(ExitCode.haproxy, error.message);
+    if (error instanceof SocatMissingError) throw new HaposError(ExitCode.program, error.message);
+    throw error;
   }
 }
 
