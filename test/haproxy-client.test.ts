@@ -35,7 +35,6 @@ import {
 } from '../lib/haproxy/errors.ts';
 import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../lib/haproxy/replies.ts';
 import { sendCommandWithSocat, socatAddress, socatComplaint } from '../lib/haproxy/socat.ts';
-import { parseCommandLine, type CliOptions } from '../lib/cli/args.ts';
 import { haproxyNotifier } from '../lib/haproxy/notifier.ts';
 import {
   startFakeHaproxy,
@@ -857,7 +856,10 @@ describe('hostile replies, from a fake admin socket', () => {
       }
       return text('# Certificate IDs\nCertificate ID key : 30ab\n');
     });
-    const notifier = haproxyNotifier(optionsFor(['--socket', server.socketPath, '--cert', 'x']), quietLog, {});
+    const notifier = haproxyNotifier(
+      { sockets: [server.socketPath], useSocat: false, reloadCommand: 'false' },
+      quietLog,
+    );
     const update = {
       cert: '/srv/site.pem',
       responseDer: Buffer.from('ABC'),
@@ -890,8 +892,10 @@ describe('hostile replies, from a fake admin socket', () => {
           ? text('# filename\n/etc/haproxy/other.pem\n')
           : unknownCommand,
     );
-    const options = optionsFor(['--socket', server.socketPath, '--reload-cmd', 'sleep 30; true', '--cert', 'x']);
-    const notifier = haproxyNotifier(options, quietLog, {});
+    const notifier = haproxyNotifier(
+      { sockets: [server.socketPath], useSocat: false, reloadCommand: 'sleep 30; true' },
+      quietLog,
+    );
     const started = Date.now();
     await rejectsWith(
       notifier.notify({
@@ -911,8 +915,10 @@ describe('hostile replies, from a fake admin socket', () => {
 
   test('--socat with a socat that does not run fails the update before any socket is asked', async () => {
     const server = await fake(() => text('OCSP Response updated!\n'));
-    const options = optionsFor(['--socat', '--socket', server.socketPath, '--cert', 'x']);
-    const notifier = haproxyNotifier(options, quietLog, { SOCAT_BIN: '/nonexistent/socat' });
+    const notifier = haproxyNotifier(
+      { sockets: [server.socketPath], useSocat: true, reloadCommand: 'false', socatBinary: '/nonexistent/socat' },
+      quietLog,
+    );
     await assert.rejects(
       notifier.notify({
         cert: '/srv/site.pem',
@@ -934,12 +940,6 @@ describe('hostile replies, from a fake admin socket', () => {
 
 const fingerprintOfNothing = '00'.repeat(20);
 const quietLog = { debug: () => undefined, error: async () => undefined };
-
-function optionsFor(argv: string[]): CliOptions {
-  const parsed = parseCommandLine(argv);
-  if (parsed.kind !== 'run') throw new Error(`the command line does not parse: ${parsed.kind}`);
-  return parsed.options;
-}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -1,5 +1,4 @@
 import { run } from '../process/run.ts';
-import type { CliOptions } from '../cli/args.ts';
 import type { Log } from '../util/log.ts';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from './address.ts';
 import type { CommandOptions } from './client.ts';
@@ -20,6 +19,18 @@ import {
   SocatMissingError,
 } from './errors.ts';
 import { sendCommandWithSocat, socatAvailable } from './socat.ts';
+
+/** How to reach HAProxy, and what to do when only a reload will load a response. */
+export interface NotifierSettings {
+  /** The admin sockets, spelled as HAProxy's `stats socket` lines spell them. */
+  readonly sockets: readonly string[];
+  /** Every command goes through socat instead of a native connection. */
+  readonly useSocat: boolean;
+  /** Run with `sh -c` when HAProxy can take a certificate's first response no other way. */
+  readonly reloadCommand: string;
+  /** The socat program to run; `socat`, found on the PATH, when undefined. */
+  readonly socatBinary?: string;
+}
 
 export interface HaproxyUpdate {
   readonly cert: string;
@@ -49,10 +60,10 @@ export interface HaproxyNotifier {
  * the certificate's ID. Only when no transaction is possible does the reload
  * command run.
  */
-export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.ProcessEnv): HaproxyNotifier {
-  const sockets = options.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
-  const socatBinary = env.SOCAT_BIN || undefined;
-  const transport: CommandOptions['transport'] = options.useSocat
+export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNotifier {
+  const sockets = settings.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
+  const { socatBinary } = settings;
+  const transport: CommandOptions['transport'] = settings.useSocat
     ? (address, command, commandOptions) =>
         sendCommandWithSocat(address, command, { ...commandOptions, binary: socatBinary })
     : undefined;
@@ -76,7 +87,7 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
   let queue: Promise<unknown> = Promise.resolve();
 
   const notifyOne = async (update: HaproxyUpdate) => {
-    if (options.useSocat) {
+    if (settings.useSocat) {
       socatChecked ??= socatAvailable(socatBinary).then((available) => {
         if (!available) throw new SocatMissingError();
       });
@@ -98,7 +109,7 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
         failures.push(`can't update haproxy ssl ocsp-response using ${spec} socket (${error.message})`);
       }
     }
-    if (reloadNeeded) await reload(options.reloadCommand, log, update.signal);
+    if (reloadNeeded) await reload(settings.reloadCommand, log, update.signal);
     if (failures.length > 0) throw new HaproxyUpdateError(failures.join('; '));
   };
 
