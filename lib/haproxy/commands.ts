@@ -22,7 +22,7 @@ import {
 } from './replies.ts';
 
 /** Escapes what HAProxy's CLI parser would read as a word or command separator. */
-export function escapeCliWord(word: string): string {
+function escapeCliWord(word: string): string {
   return word.replace(/[\\\s;]/g, (character) => `\\${character}`);
 }
 
@@ -30,21 +30,21 @@ export function escapeCliWord(word: string): string {
  * The payload form (HAProxy 2.2+): the command ends with `<<`, the payload
  * follows and an empty line ends it, so blank lines inside are dropped.
  */
-export function withPayload(command: string, payload: string): string {
+function withPayload(command: string, payload: string): string {
   const lines = payload.split(/\r?\n/).filter((line) => line.trim() !== '');
   return `${command} <<\n${lines.join('\n')}\n\n`;
 }
 
-export type CommandForm = 'single-line' | 'payload';
+type CommandForm = 'single-line' | 'payload';
 
-export interface OcspUpdateCommand {
+interface OcspUpdateCommand {
   readonly form: CommandForm;
   /** What is written to the socket, final newline included. */
   readonly text: string;
 }
 
 /** `set ssl ocsp-response`, in the payload form when one line would be too long for HAProxy to read reliably. */
-export function ocspUpdateCommand(base64Der: string): OcspUpdateCommand {
+function ocspUpdateCommand(base64Der: string): OcspUpdateCommand {
   const base64 = strictBase64(base64Der);
   const line = `set ssl ocsp-response ${base64}\n`;
   if (Buffer.byteLength(line) <= SINGLE_LINE_LIMIT_BYTES) return { form: 'single-line', text: line };
@@ -61,7 +61,7 @@ function strictBase64(text: string): string {
 
 const ocspUpdatedReply = 'OCSP Response updated!';
 
-export interface OcspUpdate {
+interface OcspUpdate {
   readonly form: CommandForm;
 }
 
@@ -93,11 +93,6 @@ async function certificateList(address: SocketAddress, options: CommandOptions):
   return list;
 }
 
-/** `show ssl cert`: the names of the certificates HAProxy has loaded. */
-export async function listCertificates(address: SocketAddress, options: CommandOptions = {}): Promise<string[]> {
-  return [...(await certificateList(address, options)).names];
-}
-
 /**
  * The name HAProxy knows `certPath` by: the listed path that is the same file
  * (symbolic links resolved), else the first with the same file name, and in
@@ -110,7 +105,7 @@ export async function findCertificateName(
   certPath: string,
   options: CommandOptions & { readonly sha1Fingerprint?: string } = {},
 ): Promise<string | undefined> {
-  const names = await listCertificates(address, options);
+  const { names } = await certificateList(address, options);
   const wanted = await realpath(certPath).catch(() => path.resolve(certPath));
   // Another site's certificate may share the file name: only the same certificate will do.
   const isTheCertificate = async (name: string) =>
@@ -185,7 +180,7 @@ export async function showOcspResponseIds(address: SocketAddress, options: Comma
   return ids;
 }
 
-export interface TransactionOptions extends CommandOptions {
+interface TransactionOptions extends CommandOptions {
   /**
    * The issuer certificate (PEM), also set in the transaction. Needed when
    * the bundle does not contain it: HAProxy 2.6 reads a `.issuer` file at
@@ -259,41 +254,12 @@ export async function stapleThroughTransaction(
   }
 }
 
-/** `show version`, e.g. `2.6.12-1+deb12u4`. */
-export async function showVersion(address: SocketAddress, options: CommandOptions = {}): Promise<string> {
-  const command = 'show version';
-  const reply = await sendCommand(address, command, options);
-  const version = reply.trim();
-  if (!/^\d+\.\d+/.test(version)) throw unexpectedReply(address, command, reply);
-  return version;
-}
-
-/** Whether the address is a master CLI (`haproxy -W -S`): only a master knows `show proc`. */
-export async function isMasterCli(address: SocketAddress, options: CommandOptions = {}): Promise<boolean> {
-  return (await masterWorkers(address, options)) !== undefined;
-}
-
 /** One `show proc`: a master CLI's current workers, or undefined when the address is not a master CLI. */
 export async function masterWorkers(
   address: SocketAddress,
   options: CommandOptions = {},
 ): Promise<number[] | undefined> {
   return parseWorkerPids(await sendCommand(address, 'show proc', { ...options, workerPid: undefined }));
-}
-
-/** The current workers of a master CLI; commands reach them with `workerPid`. */
-export async function listWorkers(address: SocketAddress, options: CommandOptions = {}): Promise<number[]> {
-  const command = 'show proc';
-  const reply = await sendCommand(address, command, { ...options, workerPid: undefined });
-  const pids = parseWorkerPids(reply);
-  if (!pids) {
-    throw new HaproxyReplyError(
-      command,
-      reply,
-      `HAProxy socket ${formatSocketAddress(address)} is not a master CLI: 'show proc' answered ${oneLine(reply)}`,
-    );
-  }
-  return pids;
 }
 
 function unexpectedReply(address: SocketAddress, command: string, reply: string): HaproxyReplyError {

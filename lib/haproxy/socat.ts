@@ -20,7 +20,7 @@ export async function socatAvailable(binary = DEFAULT_SOCAT): Promise<boolean> {
 }
 
 /** socat's address for HAProxy's socket; socat reads `\` + any character as that character. */
-export function socatAddress(address: SocketAddress): string {
+function socatAddress(address: SocketAddress): string {
   const escape = (text: string) => text.replace(/[^A-Za-z0-9/._-]/g, (character) => `\\${character}`);
   if (address.kind === 'unix') return `unix-connect:${escape(address.path)}`;
   if (address.family === 6) {
@@ -76,7 +76,7 @@ export async function sendCommandWithSocat(
 }
 
 /** socat's last error without its date, program and PID, e.g. `connect(…): Connection refused`. */
-export function socatComplaint(stderr: string): string {
+function socatComplaint(stderr: string): string {
   const lines = stderr.trim().split('\n').filter(Boolean);
   const last = lines.at(-1) ?? '';
   return last.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d socat\[\d+\] [A-Z] /, '').trim();
