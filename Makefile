@@ -15,8 +15,10 @@ build: node_modules
 typecheck: node_modules
 	npx tsc --noEmit
 
+# Formatting, and the one-way folder dependencies of ARCHITECTURE.md.
 lint: node_modules
 	npx prettier --check lib test scripts
+	npx depcruise lib --config .dependency-cruiser.cjs
 
 format: node_modules
 	npx prettier --write lib test scripts

@@ -251,6 +251,17 @@ describe('sockets that cannot be used: exit 5, nothing created', () => {
   });
 });
 
+test('a socket address that does not parse is a wrong argument: exit 9, before any certificate is fetched', async () => {
+  const cert = await site();
+  const result = await update(['--socket', 'abns@haproxy', '--cert', cert]);
+  assert.equal(result.exitCode, 9);
+  assert.equal(
+    result.stderr,
+    'Error: unsupported HAProxy socket address: abns@haproxy (use a UNIX socket path, unix@PATH, ipv4@HOST:PORT, ipv6@HOST:PORT, IPv4:PORT or [IPv6]:PORT)\nRun hapos-upd -h for help\n',
+  );
+  assert.doesNotMatch(result.log, /OCSP server URL found/, 'the certificate was not processed');
+});
+
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

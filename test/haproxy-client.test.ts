@@ -7,35 +7,28 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { run } from '../lib/process/run.ts';
-import { ExitCode, HaposError } from '../lib/errors.ts';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../lib/haproxy/address.ts';
+import { MAX_REPLY_BYTES, sendCommand, type CommandOptions } from '../lib/haproxy/client.ts';
 import {
-  escapeCliWord,
   findCertificateName,
-  formatSocketAddress,
-  HaproxyReplyError,
-  HaproxySocketError,
-  isMasterCli,
-  listCertificates,
-  listWorkers,
-  MAX_REPLY_BYTES,
-  ocspUpdateCommand,
-  OcspResponseRejectedError,
-  oneLine,
-  parseCertificateList,
-  parseOcspResponseIds,
-  parseSocketAddress,
-  parseWorkerPids,
-  sendCommand,
+  masterWorkers,
   setOcspResponse,
   showOcspResponseIds,
-  showVersion,
   stapleThroughTransaction,
-  withPayload,
-  type SocketAddress,
+} from '../lib/haproxy/commands.ts';
+import {
+  HaproxyArgumentError,
+  HaproxyError,
+  HaproxyReplyError,
+  HaproxySocketError,
+  HaproxyUpdateError,
+  OcspResponseRejectedError,
+  SocatMissingError,
+  UncommittedTransactionError,
   type SocketFailure,
-} from '../lib/haproxy/client.ts';
-import { sendCommandWithSocat, socatAddress, socatComplaint } from '../lib/haproxy/socat.ts';
-import { parseCommandLine, type CliOptions } from '../lib/cli/args.ts';
+} from '../lib/haproxy/errors.ts';
+import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../lib/haproxy/replies.ts';
+import { sendCommandWithSocat } from '../lib/haproxy/socat.ts';
 import { haproxyNotifier } from '../lib/haproxy/notifier.ts';
 import {
   startFakeHaproxy,
@@ -90,11 +83,8 @@ describe('parseSocketAddress', () => {
     'ipv6@127.0.0.1:9999',
     'abns@haproxy',
   ]) {
-    test(`rejects ${JSON.stringify(spec)} as a wrong argument (exit 9)`, () => {
-      assert.throws(
-        () => parseSocketAddress(spec, '/srv'),
-        (error: unknown) => error instanceof HaposError && error.exitCode === ExitCode.program,
-      );
+    test(`rejects ${JSON.stringify(spec)} as a wrong argument`, () => {
+      assert.throws(() => parseSocketAddress(spec, '/srv'), HaproxyArgumentError);
     });
   }
 
@@ -167,45 +157,22 @@ describe('reply parsing', () => {
     // 300 BELs escape to 1800 characters: cut between two escapes, never inside one.
     assert.equal(oneLine('\u0007'.repeat(300)), `${'\\u0007'.repeat(166)}… (300 characters in all)`);
   });
-
-  test('escapeCliWord escapes what ends a word or a command', () => {
-    assert.equal(escapeCliWord('/etc/ssl/a b;c\\d.pem'), '/etc/ssl/a\\ b\\;c\\\\d.pem');
-  });
-
-  test('withPayload ends the payload with an empty line and drops blank lines inside it', () => {
-    assert.equal(withPayload('set ssl cert a.pem.issuer', 'L1\n\nL2\n'), 'set ssl cert a.pem.issuer <<\nL1\nL2\n\n');
-  });
-
-  test('ocspUpdateCommand switches to the payload form for long responses', () => {
-    assert.deepEqual(ocspUpdateCommand('QUJD\n'), { form: 'single-line', text: 'set ssl ocsp-response QUJD\n' });
-    const long = 'A'.repeat(15_000);
-    assert.deepEqual(ocspUpdateCommand(long), { form: 'payload', text: `set ssl ocsp-response <<\n${long}\n\n` });
-    assert.equal(ocspUpdateCommand('QUJD\nQUJD\n').text, 'set ssl ocsp-response QUJDQUJD\n');
-    assert.throws(() => ocspUpdateCommand('QUJD;show sess'), HaposError);
-  });
-
-  test('socatAddress escapes what socat would parse', () => {
-    assert.equal(socatAddress(parseSocketAddress('/run/a,b:c d.sock')), 'unix-connect:/run/a\\,b\\:c\\ d.sock');
-    assert.equal(socatAddress(parseSocketAddress('127.0.0.1:9999')), 'tcp4:127.0.0.1:9999');
-    assert.equal(socatAddress(parseSocketAddress('[::1]:9999')), 'tcp6:[::1]:9999');
-  });
-
-  test('socatComplaint keeps the error without its prefix', () => {
-    const stderr = '2026/11/24 14:35:21 socat[4211] E connect(, AF=1 "admin.sock", 12): Connection refused\n';
-    assert.equal(socatComplaint(stderr), 'connect(, AF=1 "admin.sock", 12): Connection refused');
-  });
 });
 
-/** Asserts that `promise` rejects with an exit-5 error of `type` whose message matches. */
-async function rejectsWith<T extends HaposError>(
+/**
+ * Asserts that `promise` rejects with a failure of HAProxy's, which the CLI
+ * reports with exit 5 (not a wrong argument nor a missing socat, exit 9), of
+ * `type` and whose message matches.
+ */
+async function rejectsWith<T extends HaproxyError>(
   promise: Promise<unknown>,
-  type: new (...args: never[]) => T,
+  type: abstract new (...args: never[]) => T,
   message: RegExp,
   check: (error: T) => void = () => {},
 ): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     assert.ok(error instanceof type, `expected ${type.name}, got ${String(error)}`);
-    assert.equal(error.exitCode, ExitCode.haproxy);
+    assert.ok(!(error instanceof HaproxyArgumentError || error instanceof SocatMissingError), String(error));
     assert.match(error.message, message);
     assert.doesNotMatch(error.message, /\n/);
     check(error);
@@ -216,6 +183,20 @@ async function rejectsWith<T extends HaposError>(
 const socketFailure = (failure: SocketFailure) => (error: HaproxySocketError) => assert.equal(error.failure, failure);
 
 const base64 = (der: Buffer) => der.toString('base64');
+
+/** Commands through socat, as `--socat` sends them. */
+const throughSocat: CommandOptions['transport'] = (address, command, options) =>
+  sendCommandWithSocat(address, command, options);
+
+/** Options that send natively and keep each command as written, payload included (before any `@!PID`). */
+function recordingSent(): { readonly sent: string[]; readonly options: CommandOptions } {
+  const sent: string[] = [];
+  const transport: CommandOptions['transport'] = (address, command, options) => {
+    sent.push(command);
+    return sendCommand(address, command, { ...options, transport: undefined });
+  };
+  return { sent, options: { transport } };
+}
 
 function isRunning(pid: number): boolean {
   try {
@@ -261,14 +242,14 @@ describe('against HAProxy', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('show version, and a worker socket is not a master CLI', async () => {
-    assert.match(await showVersion(admin), /^2\.6\./);
-    assert.equal(await isMasterCli(admin), false);
+  test('HAProxy 2.6, and a worker socket is not a master CLI', async () => {
+    assert.match(await sendCommand(admin, 'show version'), /^2\.6\./);
+    assert.equal(await masterWorkers(admin), undefined);
   });
 
-  test('listCertificates lists the crt paths', async () => {
+  test('show ssl cert lists the crt paths', async () => {
     assert.deepEqual(
-      (await listCertificates(admin)).sort(),
+      [...(parseCertificateList(await sendCommand(admin, 'show ssl cert'))?.names ?? [])].sort(),
       [stapled.bundlePath, fresh.bundlePath, chainless.bundlePath].sort(),
     );
   });
@@ -357,13 +338,14 @@ describe('against HAProxy', () => {
 
   test('a transaction someone else left open is not touched', async () => {
     const theirs = `set ssl cert ${stapled.bundlePath}.ocsp`;
-    const opened = await sendCommand(admin, withPayload(theirs, base64(await pki.ocspResponse(stapled))));
+    const opened = await sendCommand(admin, `${theirs} <<\n${base64(await pki.ocspResponse(stapled))}\n\n`);
     assert.equal(opened.trim(), `Transaction created for certificate ${stapled.bundlePath}!`);
     try {
       await rejectsWith(
         stapleThroughTransaction(admin, fresh.bundlePath, base64(await pki.ocspResponse(fresh))),
-        HaposError,
+        UncommittedTransactionError,
         new RegExp(`uncommitted transaction for ${stapled.bundlePath}`),
+        (error) => assert.deepEqual(error.certificates, [stapled.bundlePath]),
       );
       const list = parseCertificateList(await sendCommand(admin, 'show ssl cert'));
       assert.deepEqual(list?.inTransaction, [stapled.bundlePath]);
@@ -376,29 +358,29 @@ describe('against HAProxy', () => {
   test('a response too long for one line goes in the payload form', async () => {
     // About 15.5 KiB of base64: above the single-line limit, within the default 16 KiB buffer.
     const response = await pki.ocspResponse(stapled, { paddedTo: 11_500 });
-    const command = ocspUpdateCommand(base64(response));
-    assert.equal(command.form, 'payload');
-    assert.ok(command.text.length < 16_384, String(command.text.length));
-    assert.deepEqual(await setOcspResponse(admin, base64(response)), { form: 'payload' });
+    const recorder = recordingSent();
+    assert.deepEqual(await setOcspResponse(admin, base64(response), recorder.options), { form: 'payload' });
+    const length = recorder.sent[0]?.length ?? 0;
+    assert.ok(length < 16_384, `${length} bytes: outside what this test needs`);
   });
 
   test('a response larger than tune.bufsize: exit 5 naming tune.bufsize, and HAProxy still answers', async () => {
     const response = await pki.ocspResponse(stapled, { paddedTo: 13_000 });
-    await rejectsWith(setOcspResponse(admin, base64(response)), HaposError, /tune\.bufsize/);
-    assert.match(await showVersion(admin), /^2\.6\./);
+    await rejectsWith(setOcspResponse(admin, base64(response)), HaproxyError, /tune\.bufsize/);
+    assert.match(await sendCommand(admin, 'show version'), /^2\.6\./);
   });
 
   test('TCP addresses, with and without the ipv4@ prefix', async () => {
     const tcp = parseSocketAddress(haproxy.tcpAddress);
-    assert.match(await showVersion(tcp), /^2\.6\./);
-    assert.match(await showVersion(parseSocketAddress(formatSocketAddress(tcp))), /^2\.6\./);
+    assert.match(await sendCommand(tcp, 'show version'), /^2\.6\./);
+    assert.match(await sendCommand(parseSocketAddress(formatSocketAddress(tcp)), 'show version'), /^2\.6\./);
     assert.deepEqual(await setOcspResponse(tcp, base64(await pki.ocspResponse(stapled))), { form: 'single-line' });
   });
 
   test('a path relative to the working directory', async () => {
     const relative = path.relative(process.cwd(), haproxy.socketPath);
     assert.ok(!path.isAbsolute(relative));
-    assert.match(await showVersion(parseSocketAddress(relative)), /^2\.6\./);
+    assert.match(await sendCommand(parseSocketAddress(relative), 'show version'), /^2\.6\./);
   });
 
   describe('socket failures: exit 5 naming the socket, nothing created', () => {
@@ -411,7 +393,7 @@ describe('against HAProxy', () => {
     test('missing path', async () => {
       const missing = path.join(failures, 'missing.sock');
       await rejectsWith(
-        showVersion(parseSocketAddress(missing)),
+        showOcspResponseIds(parseSocketAddress(missing)),
         HaproxySocketError,
         new RegExp(`^HAProxy socket ${missing} does not exist$`),
         socketFailure('missing'),
@@ -424,7 +406,7 @@ describe('against HAProxy', () => {
       await writeFile(file, 'precious\n');
       const before = await stat(file);
       await rejectsWith(
-        showVersion(parseSocketAddress(file)),
+        showOcspResponseIds(parseSocketAddress(file)),
         HaproxySocketError,
         /is not a socket but a regular file$/,
         socketFailure('not-a-socket'),
@@ -432,7 +414,7 @@ describe('against HAProxy', () => {
       assert.equal(await readFile(file, 'utf8'), 'precious\n');
       assert.equal((await stat(file)).mtimeMs, before.mtimeMs);
       await rejectsWith(
-        showVersion(parseSocketAddress(failures)),
+        showOcspResponseIds(parseSocketAddress(failures)),
         HaproxySocketError,
         /is not a socket but a directory$/,
         socketFailure('not-a-socket'),
@@ -446,7 +428,7 @@ describe('against HAProxy', () => {
       assert.equal((await run(process.execPath, ['-e', script])).exitCode, 0);
       assert.ok((await stat(dangling)).isSocket());
       await rejectsWith(
-        showVersion(parseSocketAddress(dangling)),
+        showOcspResponseIds(parseSocketAddress(dangling)),
         HaproxySocketError,
         /^nobody listens on HAProxy socket .*dangling\.sock \(is HAProxy running\?\)$/,
         socketFailure('not-listening'),
@@ -456,7 +438,7 @@ describe('against HAProxy', () => {
     test('TCP connection refused', async () => {
       const port = await freePort();
       await rejectsWith(
-        showVersion(parseSocketAddress(`127.0.0.1:${port}`)),
+        showOcspResponseIds(parseSocketAddress(`127.0.0.1:${port}`)),
         HaproxySocketError,
         new RegExp(`^connection refused by HAProxy socket 127\\.0\\.0\\.1:${port}$`),
         socketFailure('refused'),
@@ -488,9 +470,9 @@ describe('against HAProxy', () => {
       // Connecting needs write permission on the socket; root needs none, hence another user then.
       await chmod(socketPath, 0o000);
       try {
-        const outcome = await showVersionInChild(socketPath, process.getuid?.() === 0 ? nobody : undefined);
+        const outcome = await showOcspResponseIdsInChild(socketPath, process.getuid?.() === 0 ? nobody : undefined);
         assert.deepEqual(outcome, {
-          exitCode: ExitCode.haproxy,
+          name: 'HaproxySocketError',
           failure: 'permission-denied',
           message: `permission denied on HAProxy socket ${socketPath}`,
         });
@@ -516,12 +498,12 @@ describe('against HAProxy', () => {
     });
 
     test('is recognised, and lists its current worker', async () => {
-      assert.equal(await isMasterCli(master), true);
-      assert.equal(await isMasterCli(parseSocketAddress(mw.socketPath)), false);
-      workerPids = await listWorkers(master);
+      const workers = await masterWorkers(master);
+      assert.ok(workers !== undefined, 'the master CLI is not recognised');
+      workerPids = workers;
       assert.equal(workerPids.length, 1);
       assert.notEqual(workerPids[0], mw.pid);
-      await rejectsWith(listWorkers(parseSocketAddress(mw.socketPath)), HaproxyReplyError, /is not a master CLI/);
+      assert.equal(await masterWorkers(parseSocketAddress(mw.socketPath)), undefined);
     });
 
     test('keeps the connection open until the client closes its side', async () => {
@@ -535,7 +517,7 @@ describe('against HAProxy', () => {
       socket.destroy();
       // sendCommand half-closes, so the master answers and closes at once.
       const started = Date.now();
-      assert.match(await showVersion(master, { timeoutMs: 2000 }), /^2\.6\./);
+      assert.match(await sendCommand(master, 'show version', { timeoutMs: 2000 }), /^2\.6\./);
       assert.ok(Date.now() - started < 1000);
     });
 
@@ -546,12 +528,13 @@ describe('against HAProxy', () => {
         form: 'single-line',
       });
       const big = base64(await pki.ocspResponse(stapled, { paddedTo: 11_000 }));
-      const length = ocspUpdateCommand(big).text.length;
+      const recorder = recordingSent();
+      assert.deepEqual(await setOcspResponse(master, big, { ...recorder.options, workerPid }), { form: 'payload' });
+      const length = recorder.sent[0]?.length ?? 0;
       assert.ok(length > 14_336 && length < 15_300, `${length} bytes: outside what this test needs`);
-      assert.deepEqual(await setOcspResponse(master, big, { workerPid }), { form: 'payload' });
       const seen = await fetchStapledResponse(mw.tlsPort, stapled.serverName);
       assert.deepEqual([seen.stapled, seen.serialNumber], [true, stapled.serialHex]);
-      assert.deepEqual(await listCertificates(master, { workerPid }), [stapled.bundlePath]);
+      assert.equal(await findCertificateName(master, stapled.bundlePath, { workerPid }), stapled.bundlePath);
     });
 
     test('a master CLI cuts commands at about 15 KiB, whatever tune.bufsize', async () => {
@@ -566,14 +549,19 @@ describe('against HAProxy', () => {
     });
 
     test('socat reaches the workers too', async () => {
-      assert.match(await sendCommandWithSocat(master, 'show proc'), /^#<PID>/);
-      const command = ocspUpdateCommand(base64(await pki.ocspResponse(stapled)));
-      const reply = await sendCommandWithSocat(master, command.text, { workerPid: workerPids[0] });
-      assert.equal(reply.trim(), 'OCSP Response updated!');
+      assert.deepEqual(await masterWorkers(master, { transport: throughSocat }), workerPids);
+      const response = base64(await pki.ocspResponse(stapled));
+      assert.deepEqual(await setOcspResponse(master, response, { transport: throughSocat, workerPid: workerPids[0] }), {
+        form: 'single-line',
+      });
     });
 
     test('the master itself answers no certificate command; an unknown PID is reported', async () => {
-      await rejectsWith(listCertificates(master), HaproxyReplyError, /'show ssl cert': Unknown command/);
+      await rejectsWith(
+        findCertificateName(master, stapled.bundlePath),
+        HaproxyReplyError,
+        /'show ssl cert': Unknown command/,
+      );
       await rejectsWith(
         setOcspResponse(master, base64(await pki.ocspResponse(stapled)), { workerPid: 1 }),
         OcspResponseRejectedError,
@@ -591,9 +579,12 @@ describe('against HAProxy', () => {
     });
 
     test('set ssl ocsp-response, single-line and payload forms', async () => {
-      for (const paddedTo of [0, 11_500]) {
-        const command = ocspUpdateCommand(base64(await pki.ocspResponse(stapled, { paddedTo })));
-        assert.equal((await sendCommandWithSocat(admin, command.text)).trim(), 'OCSP Response updated!');
+      for (const [paddedTo, form] of [
+        [0, 'single-line'],
+        [11_500, 'payload'],
+      ] as const) {
+        const response = base64(await pki.ocspResponse(stapled, { paddedTo }));
+        assert.deepEqual(await setOcspResponse(admin, response, { transport: throughSocat }), { form });
       }
     });
 
@@ -700,10 +691,10 @@ describe('hostile replies, from a fake admin socket', () => {
     const line = `${'x'.repeat(99)}\n`;
     const server = await fake(() => text(line.repeat(50_000)));
     await rejectsWith(
-      showVersion(parseSocketAddress(server.socketPath)),
+      showOcspResponseIds(parseSocketAddress(server.socketPath)),
       HaproxyReplyError,
       new RegExp(
-        `^unexpected reply from HAProxy socket ${escapeRegExp(server.socketPath)} to 'show version': (x{99} ){9}x{99}… \\(4999999 characters in all\\)$`,
+        `^unexpected reply from HAProxy socket ${escapeRegExp(server.socketPath)} to 'show ssl ocsp-response': (x{99} ){9}x{99}… \\(4999999 characters in all\\)$`,
       ),
     );
   });
@@ -761,8 +752,9 @@ describe('hostile replies, from a fake admin socket', () => {
     const server = await fake(() => text(`# transaction\n${open.join('\n')}\n# filename\n/etc/haproxy/0.pem\n`));
     await rejectsWith(
       stapleThroughTransaction(parseSocketAddress(server.socketPath), '/etc/haproxy/1.pem', 'QUJD'),
-      HaposError,
+      UncommittedTransactionError,
       /has an uncommitted transaction for \/etc\/haproxy\/0\.pem, \/etc\/haproxy\/1\.pem and 199998 more; commit or abort it first/,
+      (error) => assert.equal(error.certificates.length, 200_000),
     );
   });
 
@@ -836,11 +828,9 @@ describe('hostile replies, from a fake admin socket', () => {
     test('a binary reply comes back decoded once, a character split between reads kept whole', async () => {
       const name = `/srv/x${'é'.repeat(100_000)}.pem`;
       const server = await fake(() => text(`# filename\n${name}\n`));
-      assert.deepEqual(
-        await listCertificates(parseSocketAddress(server.socketPath), {
-          transport: (address, command) => sendCommandWithSocat(address, command),
-        }),
-        [name],
+      assert.equal(
+        await findCertificateName(parseSocketAddress(server.socketPath), name, { transport: throughSocat }),
+        name,
       );
     });
   });
@@ -854,7 +844,10 @@ describe('hostile replies, from a fake admin socket', () => {
       }
       return text('# Certificate IDs\nCertificate ID key : 30ab\n');
     });
-    const notifier = haproxyNotifier(optionsFor(['--socket', server.socketPath, '--cert', 'x']), quietLog, {});
+    const notifier = haproxyNotifier(
+      { sockets: [server.socketPath], useSocat: false, reloadCommand: 'false' },
+      quietLog,
+    );
     const update = {
       cert: '/srv/site.pem',
       responseDer: Buffer.from('ABC'),
@@ -869,7 +862,11 @@ describe('hostile replies, from a fake admin socket', () => {
       );
     for (const command of ['show proc', 'set ssl ocsp-response']) {
       const started = Date.now();
-      await rejectsWith(notifier.notify({ ...update, signal: AbortSignal.timeout(200) }), HaposError, failed(command));
+      await rejectsWith(
+        notifier.notify({ ...update, signal: AbortSignal.timeout(200) }),
+        HaproxyUpdateError,
+        failed(command),
+      );
       assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
     }
     await notifier.notify(update);
@@ -883,8 +880,10 @@ describe('hostile replies, from a fake admin socket', () => {
           ? text('# filename\n/etc/haproxy/other.pem\n')
           : unknownCommand,
     );
-    const options = optionsFor(['--socket', server.socketPath, '--reload-cmd', 'sleep 30; true', '--cert', 'x']);
-    const notifier = haproxyNotifier(options, quietLog, {});
+    const notifier = haproxyNotifier(
+      { sockets: [server.socketPath], useSocat: false, reloadCommand: 'sleep 30; true' },
+      quietLog,
+    );
     const started = Date.now();
     await rejectsWith(
       notifier.notify({
@@ -896,21 +895,151 @@ describe('hostile replies, from a fake admin socket', () => {
         sha1Fingerprint: fingerprintOfNothing,
         signal: AbortSignal.timeout(500),
       }),
-      HaposError,
+      HaproxyUpdateError,
       /^can't reload haproxy with 'sleep 30; true' \(the certificate's deadline passed\)$/,
     );
     assert.ok(Date.now() - started < 5_000, `${Date.now() - started} ms`);
   });
 });
 
+describe('what reaches the socket, seen by a fake admin socket', () => {
+  let dir: string;
+  const fakes: FakeHaproxy[] = [];
+  /** A fake whose script also keeps each command whole, payload included. */
+  const recordingFake = async (script: FakeScript) => {
+    const received: string[] = [];
+    const started = await startFakeHaproxy((command) => {
+      received.push(command);
+      return script(command);
+    });
+    fakes.push(started);
+    return { server: started, address: parseSocketAddress(started.socketPath), received };
+  };
+  /** A stand-in for socat that reads the command, then runs SHELL_LINES. */
+  const fakeSocat = async (name: string, shellLines: string[]) => {
+    const binary = path.join(dir, name);
+    await writeFile(binary, ['#!/bin/sh', 'cat >/dev/null', ...shellLines, ''].join('\n'), { mode: 0o755 });
+    return binary;
+  };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'hapos-haproxy-commands-'));
+  });
+  after(async () => {
+    await Promise.all(fakes.map((started) => started.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('set ssl ocsp-response switches to the payload form for long responses, and sends only base64', async () => {
+    const { address, received } = await recordingFake(() => text('OCSP Response updated!\n'));
+    assert.deepEqual(await setOcspResponse(address, 'QUJD\n'), { form: 'single-line' });
+    const long = 'A'.repeat(15_000);
+    assert.deepEqual(await setOcspResponse(address, long), { form: 'payload' });
+    assert.deepEqual(await setOcspResponse(address, 'QUJD\nQUJD\n'), { form: 'single-line' });
+    assert.deepEqual(received, [
+      'set ssl ocsp-response QUJD\n',
+      `set ssl ocsp-response <<\n${long}\n\n`,
+      'set ssl ocsp-response QUJDQUJD\n',
+    ]);
+    await assert.rejects(setOcspResponse(address, 'QUJD;show sess'), HaproxyArgumentError);
+    assert.equal(received.length, 3, 'nothing was sent');
+  });
+
+  test('a certificate name is escaped where it would end a word or a command', async () => {
+    const name = '/etc/ssl/a b;c\\d.pem';
+    const fingerprint = 'AB'.repeat(20);
+    const { server, address } = await recordingFake((command) =>
+      text(command.startsWith('show ssl cert ') ? `SHA1 FingerPrint: ${fingerprint}\n` : `# filename\n${name}\n`),
+    );
+    assert.equal(await findCertificateName(address, name, { sha1Fingerprint: fingerprint }), name);
+    assert.deepEqual(server.commands, ['show ssl cert', 'show ssl cert /etc/ssl/a\\ b\\;c\\\\d.pem']);
+  });
+
+  test('a payload ends with an empty line, and blank lines inside it are dropped', async () => {
+    const name = '/etc/ssl/a.pem';
+    const { address, received } = await recordingFake((command) => {
+      if (command.startsWith('show ssl cert')) return text(`# filename\n${name}\n`);
+      if (command.startsWith(`set ssl cert ${name}.ocsp`))
+        return text(`Transaction created for certificate ${name}!\n`);
+      if (command.startsWith(`set ssl cert ${name}.issuer`))
+        return text(`Transaction updated for certificate ${name}!\n`);
+      return text(`Committing ${name}.\nSuccess!\n`);
+    });
+    await stapleThroughTransaction(address, name, 'QUJD', { issuerPem: 'L1\n\nL2\n' });
+    assert.deepEqual(received, [
+      'show ssl cert\n',
+      `set ssl cert ${name}.ocsp <<\nQUJD\n\n`,
+      `set ssl cert ${name}.issuer <<\nL1\nL2\n\n`,
+      `commit ssl cert ${name}\n`,
+    ]);
+  });
+
+  test('socat is given the address escaped where socat would parse it', async () => {
+    const socketPath = path.join(dir, 'a,b:c d.sock');
+    const listener = net.createServer((connection) => connection.destroy());
+    await new Promise<void>((resolve) => listener.listen(socketPath, resolve));
+    const binary = await fakeSocat('socat-arguments', [`printf '%s\\n' "$@"`]);
+    try {
+      for (const [spec, socatAddress] of [
+        [socketPath, `unix-connect:${dir}/a\\,b\\:c\\ d.sock`],
+        ['127.0.0.1:9999', 'tcp4:127.0.0.1:9999'],
+        ['[::1]:9999', 'tcp6:[::1]:9999'],
+      ] as const) {
+        const reply = await sendCommandWithSocat(parseSocketAddress(spec), 'show version', { binary });
+        assert.deepEqual(reply.split('\n'), ['-t', '10', 'stdio', socatAddress, '']);
+      }
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
+    }
+  });
+
+  test("socat's failure is quoted without socat's date, name and PID", async () => {
+    const complaint = 'connect(, AF=1 "admin.sock", 12): Connection refused';
+    const binary = await fakeSocat('socat-refused', [
+      `echo '2026/11/24 14:35:21 socat[4211] E ${complaint}' >&2`,
+      'exit 1',
+    ]);
+    const { server } = await recordingFake(() => text('unexpected\n'));
+    await rejectsWith(
+      sendCommandWithSocat(parseSocketAddress(server.socketPath), 'show version', { binary }),
+      HaproxySocketError,
+      new RegExp(`^socat can't talk to HAProxy socket ${escapeRegExp(server.socketPath)}: ${escapeRegExp(complaint)}$`),
+      socketFailure('not-listening'),
+    );
+  });
+
+  test('--socat with a socat that does not run fails the update before any socket is asked', async () => {
+    const { server } = await recordingFake(() => text('OCSP Response updated!\n'));
+    const notifier = haproxyNotifier(
+      {
+        sockets: [server.socketPath],
+        useSocat: true,
+        reloadCommand: 'false',
+        socatBinary: path.join(dir, 'no-such-socat'),
+      },
+      quietLog,
+    );
+    await assert.rejects(
+      notifier.notify({
+        cert: '/srv/site.pem',
+        responseDer: Buffer.from('ABC'),
+        hadResponse: true,
+        certIdHex: '30',
+        issuerPem: '',
+        sha1Fingerprint: fingerprintOfNothing,
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof SocatMissingError, String(error));
+        assert.equal(error.message, 'socat binary not found; adjust SOCAT_BIN variable in the script');
+        return true;
+      },
+    );
+    assert.deepEqual(server.commands, []);
+  });
+});
+
 const fingerprintOfNothing = '00'.repeat(20);
 const quietLog = { debug: () => undefined, error: async () => undefined };
-
-function optionsFor(argv: string[]): CliOptions {
-  const parsed = parseCommandLine(argv);
-  if (parsed.kind !== 'run') throw new Error(`the command line does not parse: ${parsed.kind}`);
-  return parsed.options;
-}
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -919,18 +1048,23 @@ function escapeRegExp(text: string): string {
 const nobody = { uid: 65534, gid: 65534 };
 
 interface ChildOutcome {
-  readonly exitCode?: number;
+  readonly name?: string;
   readonly failure?: string;
   readonly message: string;
 }
 
-/** Runs showVersion on the socket in a child process, as `user` if given. */
-async function showVersionInChild(socketPath: string, user?: { uid: number; gid: number }): Promise<ChildOutcome> {
+/** Runs showOcspResponseIds on the socket in a child process, as `user` if given. */
+async function showOcspResponseIdsInChild(
+  socketPath: string,
+  user?: { uid: number; gid: number },
+): Promise<ChildOutcome> {
+  const module = (name: string) => JSON.stringify(path.join(projectRoot, 'lib/haproxy', name));
   const script = [
-    `import { parseSocketAddress, showVersion } from ${JSON.stringify(path.join(projectRoot, 'lib/haproxy/client.ts'))};`,
-    `showVersion(parseSocketAddress(${JSON.stringify(socketPath)})).then(`,
-    `  (version) => console.log(JSON.stringify({ message: 'connected: ' + version })),`,
-    `  (error) => console.log(JSON.stringify({ exitCode: error.exitCode, failure: error.failure, message: error.message })),`,
+    `import { parseSocketAddress } from ${module('address.ts')};`,
+    `import { showOcspResponseIds } from ${module('commands.ts')};`,
+    `showOcspResponseIds(parseSocketAddress(${JSON.stringify(socketPath)})).then(`,
+    `  (ids) => console.log(JSON.stringify({ message: 'connected: ' + ids.join(', ') })),`,
+    `  (error) => console.log(JSON.stringify({ name: error.name, failure: error.failure, message: error.message })),`,
     `);`,
   ].join('\n');
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {

@@ -16,7 +16,7 @@ import { sharedTempFilesIn, type UpdateContext, type UpdateOptions, type UpdateR
 import { NoOcspUrlError, UpdateFailure, type FailureKind } from '../lib/update/failure.ts';
 import { certIdHex, parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response.ts';
 import { formatOpensslDate } from '../lib/openssl/output.ts';
-import { ExitCode, HaposError } from '../lib/errors.ts';
+import { HaproxyUpdateError, SocatMissingError } from '../lib/haproxy/errors.ts';
 import { acquireLock } from '../lib/fs/lock.ts';
 import {
   answers,
@@ -698,7 +698,7 @@ describe('each failure of the update, in its own words; nothing written', () => 
     const scene = await sceneOf({
       inPlace: 'goodHalfSpent',
       openssl: { fetch: [answers(der('good'))] },
-      notifyFailure: new HaposError(ExitCode.haproxy, message),
+      notifyFailure: new HaproxyUpdateError(message),
     });
 
     const error = await scene.update().catch((caught: unknown) => caught);
@@ -710,13 +710,10 @@ describe('each failure of the update, in its own words; nothing written', () => 
     assert.deepEqual(readBytes(`${scene.cert}.ocsp`), der('good'));
   });
 
-  test("the notifier's program error stays one (run); anything else passes through as it is", async () => {
+  test("the notifier's missing socat is the run's failure (run); anything else passes through as it is", async () => {
     const program = await sceneOf({
       openssl: { fetch: [answers(der('good'))] },
-      notifyFailure: new HaposError(
-        ExitCode.program,
-        'socat binary not found; adjust SOCAT_BIN variable in the script',
-      ),
+      notifyFailure: new SocatMissingError(),
     });
     const error = await program.update().catch((caught: unknown) => caught);
     assert.ok(error instanceof UpdateFailure);

@@ -1,117 +1,12 @@
-import { realpath, stat } from 'node:fs/promises';
+// One command over HAProxy's runtime API: connect, write, read the reply up
+// to a cap, and say in words why a socket could not be used. What the
+// commands mean is commands.ts's business.
+import { stat } from 'node:fs/promises';
 import net from 'node:net';
-import path from 'node:path';
-import { ExitCode, HaposError, programError } from '../errors.ts';
-import { escapeControls, printableLine } from '../util/printable.ts';
-
-/** Where HAProxy's runtime API listens: a UNIX socket or a TCP `stats socket`. */
-export type SocketAddress =
-  | { readonly kind: 'unix'; readonly path: string }
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly family: 4 | 6 };
-
-const supportedAddresses = 'a UNIX socket path, unix@PATH, ipv4@HOST:PORT, ipv6@HOST:PORT, IPv4:PORT or [IPv6]:PORT';
-
-/**
- * Reads a socket address the way HAProxy's `stats socket` lines spell them.
- * Only IP literals make an unprefixed `HOST:PORT` a TCP address: anything
- * else is a path, resolved against `cwd`.
- */
-export function parseSocketAddress(spec: string, cwd: string = process.cwd()): SocketAddress {
-  if (spec.trim() === '') throw programError('empty HAProxy socket address');
-  const prefixed = /^([a-z0-9]+)@(.*)$/i.exec(spec);
-  if (prefixed) {
-    const [, scheme = '', rest = ''] = prefixed;
-    switch (scheme.toLowerCase()) {
-      case 'unix':
-        if (rest === '') break;
-        return { kind: 'unix', path: path.resolve(cwd, rest) };
-      case 'ipv4':
-        return parseHostPort(rest, 4, spec);
-      case 'ipv6':
-        return parseHostPort(rest, 6, spec);
-    }
-    throw programError(`unsupported HAProxy socket address: ${spec} (use ${supportedAddresses})`);
-  }
-  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(spec);
-  if (bracketed && net.isIPv6(bracketed[1] ?? '')) return parseHostPort(spec, 6, spec);
-  const dotted = /^([\d.]+):(\d+)$/.exec(spec);
-  if (dotted && net.isIPv4(dotted[1] ?? '')) return parseHostPort(spec, 4, spec);
-  return { kind: 'unix', path: path.resolve(cwd, spec) };
-}
-
-function parseHostPort(hostPort: string, family: 4 | 6, spec: string): SocketAddress {
-  const bracketed = /^\[([^\]]+)\]:([^:]*)$/.exec(hostPort);
-  const separator = hostPort.lastIndexOf(':');
-  const host = bracketed ? bracketed[1] : hostPort.slice(0, Math.max(separator, 0));
-  const portText = bracketed ? bracketed[2] : separator < 0 ? '' : hostPort.slice(separator + 1);
-  const port = Number(portText);
-  const wrongFamily = family === 4 ? net.isIPv6(host ?? '') : net.isIPv4(host ?? '');
-  if (!host || wrongFamily || !/^\d+$/.test(portText ?? '') || port < 1 || port > 65535) {
-    throw programError(`invalid HAProxy socket address: ${spec} (use ${supportedAddresses})`);
-  }
-  return { kind: 'tcp', host, port, family };
-}
-
-/** The address as messages show it: the path, `HOST:PORT` or `[IPv6]:PORT`. */
-export function formatSocketAddress(address: SocketAddress): string {
-  if (address.kind === 'unix') return address.path;
-  return net.isIPv6(address.host) ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-}
-
-export type SocketFailure =
-  | 'missing'
-  | 'permission-denied'
-  | 'not-a-socket'
-  | 'not-listening'
-  | 'refused'
-  | 'busy'
-  | 'unreachable'
-  | 'timeout'
-  | 'reset'
-  | 'reply-too-large'
-  | 'deadline'
-  | 'failed';
-
-/** HAProxy could not be reached, or hung up without answering. */
-export class HaproxySocketError extends HaposError {
-  constructor(
-    readonly failure: SocketFailure,
-    readonly address: SocketAddress,
-    message: string,
-  ) {
-    super(ExitCode.haproxy, message);
-    this.name = 'HaproxySocketError';
-  }
-}
-
-/** HAProxy answered, but not what the command needs to have succeeded. */
-export class HaproxyReplyError extends HaposError {
-  constructor(
-    /** The command without its payload, e.g. `set ssl ocsp-response`. */
-    readonly command: string,
-    readonly reply: string,
-    message: string,
-  ) {
-    super(ExitCode.haproxy, message);
-    this.name = 'HaproxyReplyError';
-  }
-}
-
-/** `set ssl ocsp-response` was refused. */
-export class OcspResponseRejectedError extends HaproxyReplyError {
-  /**
-   * HAProxy holds no certificate this response is for. HAProxy 2.6 also says
-   * so for a certificate that had no `.ocsp` file when it started:
-   * `stapleThroughTransaction` staples those.
-   */
-  readonly certificateIdMismatch: boolean;
-
-  constructor(reply: string, message: string) {
-    super('set ssl ocsp-response', reply, message);
-    this.name = 'OcspResponseRejectedError';
-    this.certificateIdMismatch = reply.includes(certificateIdMismatchReply);
-  }
-}
+import { printableLine } from '../util/printable.ts';
+import { formatSocketAddress, type SocketAddress } from './address.ts';
+import { HaproxySocketError, type SocketFailure } from './errors.ts';
+import { QUOTED_REPLY_CHARACTERS } from './replies.ts';
 
 export interface CommandOptions {
   /** From connection to HAProxy closing it after its reply; 10 s by default. */
@@ -126,7 +21,8 @@ export interface CommandOptions {
   readonly transport?: (address: SocketAddress, command: string, options: CommandOptions) => Promise<string>;
 }
 
-const defaultTimeoutMs = 10_000;
+/** How long HAProxy has to answer a command, from connection to closing it after its reply. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
 const defaultConnectTimeoutMs = 5_000;
 
 /**
@@ -141,9 +37,6 @@ const defaultConnectTimeoutMs = 5_000;
 export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 const maxReplyText = '64 MiB';
 
-/** How much of a reply a message quotes: a genuine one whole, paths included; never a flood. */
-const QUOTED_REPLY_CHARACTERS = 1000;
-
 /*
  * HAProxy reads a whole command, payload included, into one buffer of
  * tune.bufsize bytes (16384 by default). Measured on 2.6.12: beyond that the
@@ -153,8 +46,21 @@ const QUOTED_REPLY_CHARACTERS = 1000;
  * form is answered up to the full buffer. A master CLI forwards about 15 KiB
  * at most, whatever tune.bufsize: longer commands reach the worker cut short.
  */
-const singleLineLimitBytes = 14 * 1024;
+export const SINGLE_LINE_LIMIT_BYTES = 14 * 1024;
 const defaultBufsize = 16_384;
+
+/** Why HAProxy may have left a command unanswered: it was longer than its CLI reads. */
+export function bufferHint(requestBytes: number): string {
+  return requestBytes > SINGLE_LINE_LIMIT_BYTES
+    ? ` (the command is ${requestBytes} bytes: HAProxy's CLI takes at most tune.bufsize bytes, ${defaultBufsize} by default, and a master CLI about 15 KiB)`
+    : '';
+}
+
+/** What is written for COMMAND: addressed to a master CLI's worker when one is given, and ended by a newline. */
+export function routedRequest(command: string, workerPid: number | undefined): string {
+  const routed = workerPid === undefined ? command : `@!${workerPid} ${command}`;
+  return routed.endsWith('\n') ? routed : `${routed}\n`;
+}
 
 /**
  * Sends one command and returns HAProxy's whole reply. HAProxy's
@@ -169,12 +75,11 @@ export async function sendCommand(
 ): Promise<string> {
   if (options.transport !== undefined) return options.transport(address, command, options);
   if (options.signal?.aborted) throw deadlinePassed(address, command);
-  const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
-  const request = routed.endsWith('\n') ? routed : `${routed}\n`;
+  const request = routedRequest(command, options.workerPid);
   try {
     return await exchange(address, request, {
       connectTimeoutMs: options.connectTimeoutMs ?? defaultConnectTimeoutMs,
-      replyTimeoutMs: options.timeoutMs ?? defaultTimeoutMs,
+      replyTimeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       signal: options.signal,
     });
   } catch (error) {
@@ -348,379 +253,4 @@ async function socketFileProblem(socketPath: string): Promise<{ failure: SocketF
 export async function requireSocketFile(address: SocketAddress & { kind: 'unix' }): Promise<void> {
   const problem = await socketFileProblem(address.path);
   if (problem) throw new HaproxySocketError(problem.failure, address, problem.message);
-}
-
-function bufferHint(requestBytes: number): string {
-  return requestBytes > singleLineLimitBytes
-    ? ` (the command is ${requestBytes} bytes: HAProxy's CLI takes at most tune.bufsize bytes, ${defaultBufsize} by default, and a master CLI about 15 KiB)`
-    : '';
-}
-
-/**
- * HAProxy's reply on one line, for messages: control characters escaped (a
- * binary reply must not reach a terminal raw), and cut after 1000 characters.
- */
-export function oneLine(reply: string): string {
-  const trimmed = reply.trim();
-  if (trimmed === '') return '(empty reply)';
-  // Only the start is split and escaped: the rest of a reply of megabytes is never copied.
-  const line = escapeControls(
-    trimmed
-      .slice(0, QUOTED_REPLY_CHARACTERS)
-      .trimEnd()
-      .split(/\s*\n\s*/)
-      .join(' '),
-  );
-  if (line.length <= QUOTED_REPLY_CHARACTERS && trimmed.length <= QUOTED_REPLY_CHARACTERS) return line;
-  // Neither half an escape sequence nor half a character made of two code units.
-  const kept = line.slice(0, QUOTED_REPLY_CHARACTERS).replace(/\\u[0-9A-F]{0,3}$|[\uD800-\uDBFF]$/, '');
-  return `${kept}… (${trimmed.length} characters in all)`;
-}
-
-/** Escapes what HAProxy's CLI parser would read as a word or command separator. */
-export function escapeCliWord(word: string): string {
-  return word.replace(/[\\\s;]/g, (character) => `\\${character}`);
-}
-
-/**
- * The payload form (HAProxy 2.2+): the command ends with `<<`, the payload
- * follows and an empty line ends it, so blank lines inside are dropped.
- */
-export function withPayload(command: string, payload: string): string {
-  const lines = payload.split(/\r?\n/).filter((line) => line.trim() !== '');
-  return `${command} <<\n${lines.join('\n')}\n\n`;
-}
-
-export type CommandForm = 'single-line' | 'payload';
-
-export interface OcspUpdateCommand {
-  readonly form: CommandForm;
-  /** What is written to the socket, final newline included. */
-  readonly text: string;
-}
-
-/** `set ssl ocsp-response`, in the payload form when one line would be too long for HAProxy to read reliably. */
-export function ocspUpdateCommand(base64Der: string): OcspUpdateCommand {
-  const base64 = strictBase64(base64Der);
-  const line = `set ssl ocsp-response ${base64}\n`;
-  if (Buffer.byteLength(line) <= singleLineLimitBytes) return { form: 'single-line', text: line };
-  return { form: 'payload', text: withPayload('set ssl ocsp-response', base64) };
-}
-
-function strictBase64(text: string): string {
-  const base64 = text.replace(/\s+/g, '');
-  // A stray newline or semicolon would end the command and start another one.
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw programError('the OCSP response to send to HAProxy is not base64');
-  return base64;
-}
-
-const ocspUpdatedReply = 'OCSP Response updated!';
-const certificateIdMismatchReply = 'Certificate ID does not match any certificate or issuer';
-
-export interface OcspUpdate {
-  readonly form: CommandForm;
-}
-
-/**
- * `set ssl ocsp-response`: replaces the response HAProxy staples for the
- * certificate the response is about. Throws OcspResponseRejectedError unless
- * HAProxy answers `OCSP Response updated!`.
- */
-export async function setOcspResponse(
-  address: SocketAddress,
-  base64Der: string,
-  options: CommandOptions = {},
-): Promise<OcspUpdate> {
-  const command = ocspUpdateCommand(base64Der);
-  const reply = await sendCommand(address, command.text, options);
-  if (reply.trim() === ocspUpdatedReply) return { form: command.form };
-  const hint = reply.includes(certificateIdMismatchReply) ? '' : bufferHint(Buffer.byteLength(command.text));
-  throw new OcspResponseRejectedError(
-    reply,
-    `HAProxy socket ${formatSocketAddress(address)} rejected the OCSP response: ${oneLine(reply)}${hint}`,
-  );
-}
-
-export interface CertificateList {
-  /** The names `show ssl cert` lists: the paths as HAProxy's configuration spells them. */
-  readonly names: readonly string[];
-  /** Certificates with an uncommitted transaction (`*NAME` under `# transaction`). */
-  readonly inTransaction: readonly string[];
-}
-
-/** Parses `show ssl cert` without arguments. */
-export function parseCertificateList(reply: string): CertificateList | undefined {
-  const names: string[] = [];
-  const inTransaction: string[] = [];
-  let section: 'none' | 'transaction' | 'filename' = 'none';
-  for (const line of linesOf(reply)) {
-    if (line === '# transaction') section = 'transaction';
-    else if (line === '# filename') section = 'filename';
-    else if (line === '' || line.startsWith('#')) continue;
-    else if (section === 'filename') names.push(line);
-    else if (section === 'transaction') inTransaction.push(line.replace(/^\*/, ''));
-    else return undefined;
-  }
-  return section === 'filename' ? { names, inTransaction } : undefined;
-}
-
-async function certificateList(address: SocketAddress, options: CommandOptions): Promise<CertificateList> {
-  const command = 'show ssl cert';
-  const reply = await sendCommand(address, command, options);
-  const list = parseCertificateList(reply);
-  if (!list) throw unexpectedReply(address, command, reply);
-  return list;
-}
-
-/** `show ssl cert`: the names of the certificates HAProxy has loaded. */
-export async function listCertificates(address: SocketAddress, options: CommandOptions = {}): Promise<string[]> {
-  return [...(await certificateList(address, options)).names];
-}
-
-/**
- * The name HAProxy knows `certPath` by: the listed path that is the same file
- * (symbolic links resolved), else the first with the same file name, and in
- * both cases the same certificate when `sha1Fingerprint` is given. Relative
- * names are only compared by file name, as HAProxy resolved them against its
- * own working directory.
- */
-export async function findCertificateName(
-  address: SocketAddress,
-  certPath: string,
-  options: CommandOptions & { readonly sha1Fingerprint?: string } = {},
-): Promise<string | undefined> {
-  const names = await listCertificates(address, options);
-  const wanted = await realpath(certPath).catch(() => path.resolve(certPath));
-  // Another site's certificate may share the file name: only the same certificate will do.
-  const isTheCertificate = async (name: string) =>
-    options.sha1Fingerprint === undefined ||
-    (await certificateFingerprint(address, name, options)) === options.sha1Fingerprint;
-  const stopAtDeadline = () => throwIfDeadlinePassed(address, certPath, options);
-  const tried = new Set<string>();
-  for await (const name of sameFileNames(names, certPath, wanted, stopAtDeadline)) {
-    tried.add(name);
-    if (await isTheCertificate(name)) return name;
-  }
-  const fileName = path.basename(certPath);
-  for (const name of names) {
-    if (path.basename(name) !== fileName || tried.has(name)) continue;
-    tried.add(name);
-    if (await isTheCertificate(name)) return name;
-  }
-  return undefined;
-}
-
-function throwIfDeadlinePassed(address: SocketAddress, certPath: string, options: CommandOptions): void {
-  if (!options.signal?.aborted) return;
-  throw new HaproxySocketError(
-    'deadline',
-    address,
-    `the certificate's deadline passed while looking for ${certPath} among the certificates HAProxy socket ${formatSocketAddress(address)} lists`,
-  );
-}
-
-/** How many listed paths are resolved at once: HAProxy may list 100,000 certificates. */
-const realpathBatch = 256;
-
-/**
- * The absolute NAMES that are the file WANTED: first those spelled as the
- * certificate's path is (no file system access), then those that resolve to
- * it through symbolic links. `checkDeadline` throws once the lookup must stop.
- */
-async function* sameFileNames(
-  names: readonly string[],
-  certPath: string,
-  wanted: string,
-  checkDeadline: () => void,
-): AsyncGenerator<string> {
-  const spelledAlike = new Set([path.resolve(certPath), wanted]);
-  const alike = new Set(names.filter((name) => path.isAbsolute(name) && spelledAlike.has(path.normalize(name))));
-  yield* alike;
-  const others = names.filter((name) => path.isAbsolute(name) && !alike.has(name));
-  for (let start = 0; start < others.length; start += realpathBatch) {
-    checkDeadline();
-    const batch = others.slice(start, start + realpathBatch);
-    const resolved = await Promise.all(batch.map((name) => realpath(name).catch(() => name)));
-    for (const [index, name] of batch.entries()) if (resolved[index] === wanted) yield name;
-  }
-}
-
-/** The SHA-1 fingerprint (upper-case hex, no colons) `show ssl cert NAME` reports. */
-async function certificateFingerprint(
-  address: SocketAddress,
-  name: string,
-  options: CommandOptions,
-): Promise<string | undefined> {
-  const reply = await sendCommand(address, `show ssl cert ${escapeCliWord(name)}`, options);
-  return /^SHA1 FingerPrint: ([0-9A-Fa-f]+)$/m.exec(reply)?.[1]?.toUpperCase();
-}
-
-/** Parses `show ssl ocsp-response`: the hex DER CertIDs, lower case. */
-export function parseOcspResponseIds(reply: string): string[] | undefined {
-  if (!reply.startsWith('# Certificate IDs')) return undefined;
-  const ids: string[] = [];
-  const idLine = /^Certificate ID key : ([0-9a-fA-F]+)$/gm;
-  for (let match = idLine.exec(reply); match !== null; match = idLine.exec(reply)) {
-    ids.push((match[1] ?? '').toLowerCase());
-  }
-  return ids;
-}
-
-/** `show ssl ocsp-response`: the certificate IDs HAProxy holds a response slot for. */
-export async function showOcspResponseIds(address: SocketAddress, options: CommandOptions = {}): Promise<string[]> {
-  const command = 'show ssl ocsp-response';
-  const reply = await sendCommand(address, command, options);
-  const ids = parseOcspResponseIds(reply);
-  if (!ids) throw unexpectedReply(address, command, reply);
-  return ids;
-}
-
-export interface TransactionOptions extends CommandOptions {
-  /**
-   * The issuer certificate (PEM), also set in the transaction. Needed when
-   * the bundle does not contain it: HAProxy 2.6 reads a `.issuer` file at
-   * start only for a certificate that has a `.ocsp` file, and the commit
-   * otherwise fails with "impossible to compute the OCSP certificate ID".
-   */
-  readonly issuerPem?: string;
-}
-
-/**
- * Staples a first response with no reload: `set ssl cert NAME.ocsp` (and
- * `NAME.issuer`) then `commit ssl cert NAME`. Aborts the transaction on any
- * failure. Refuses to start while any transaction is open, because HAProxy 2.6
- * applies `set ssl cert` to whichever certificate's transaction is open.
- */
-export async function stapleThroughTransaction(
-  address: SocketAddress,
-  name: string,
-  base64Der: string,
-  options: TransactionOptions = {},
-): Promise<void> {
-  const where = formatSocketAddress(address);
-  const open = (await certificateList(address, options)).inTransaction;
-  if (open.length > 0) {
-    throw new HaposError(
-      ExitCode.haproxy,
-      `HAProxy socket ${where} has an uncommitted transaction for ${oneLine(open.slice(0, 2).join(', '))}${open.length > 2 ? ` and ${open.length - 2} more` : ''}; commit or abort it first (abort ssl cert NAME)`,
-    );
-  }
-  const word = escapeCliWord(name);
-  const steps: { command: string; text: string; succeeded: (reply: string) => boolean }[] = [
-    {
-      command: `set ssl cert ${name}.ocsp`,
-      text: withPayload(`set ssl cert ${word}.ocsp`, strictBase64(base64Der)),
-      succeeded: (reply) => reply.trim() === `Transaction created for certificate ${name}!`,
-    },
-  ];
-  if (options.issuerPem !== undefined) {
-    steps.push({
-      command: `set ssl cert ${name}.issuer`,
-      text: withPayload(`set ssl cert ${word}.issuer`, options.issuerPem),
-      succeeded: (reply) => reply.trim() === `Transaction updated for certificate ${name}!`,
-    });
-  }
-  steps.push({
-    command: `commit ssl cert ${name}`,
-    text: `commit ssl cert ${word}`,
-    succeeded: (reply) => reply.startsWith(`Committing ${name}`) && reply.trim().endsWith('\nSuccess!'),
-  });
-  try {
-    for (const step of steps) {
-      const reply = await sendCommand(address, step.text, options);
-      if (!step.succeeded(reply)) {
-        throw new HaproxyReplyError(
-          step.command,
-          reply,
-          `can't staple ${name} through a transaction on HAProxy socket ${where}: '${step.command}' answered ${oneLine(reply)}`,
-        );
-      }
-    }
-  } catch (error) {
-    // Even past the deadline, briefly: an open transaction would block every later first staple on this HAProxy.
-    const cleanup = {
-      ...options,
-      signal: undefined,
-      timeoutMs: Math.min(options.timeoutMs ?? defaultTimeoutMs, 2_000),
-    };
-    // The original failure is what matters; an abort that fails changes nothing.
-    await sendCommand(address, `abort ssl cert ${word}`, cleanup).catch(() => undefined);
-    throw error;
-  }
-}
-
-/** `show version`, e.g. `2.6.12-1+deb12u4`. */
-export async function showVersion(address: SocketAddress, options: CommandOptions = {}): Promise<string> {
-  const command = 'show version';
-  const reply = await sendCommand(address, command, options);
-  const version = reply.trim();
-  if (!/^\d+\.\d+/.test(version)) throw unexpectedReply(address, command, reply);
-  return version;
-}
-
-const showProcHeader = '#<PID>';
-
-/** Whether the address is a master CLI (`haproxy -W -S`): only a master knows `show proc`. */
-export async function isMasterCli(address: SocketAddress, options: CommandOptions = {}): Promise<boolean> {
-  return (await masterWorkers(address, options)) !== undefined;
-}
-
-/** One `show proc`: a master CLI's current workers, or undefined when the address is not a master CLI. */
-export async function masterWorkers(
-  address: SocketAddress,
-  options: CommandOptions = {},
-): Promise<number[] | undefined> {
-  return parseWorkerPids(await sendCommand(address, 'show proc', { ...options, workerPid: undefined }));
-}
-
-/** Parses `show proc` on a master CLI: the PIDs under `# workers` (not `# old workers`). */
-export function parseWorkerPids(reply: string): number[] | undefined {
-  if (!reply.startsWith(showProcHeader)) return undefined;
-  const pids: number[] = [];
-  let inWorkers = false;
-  for (const line of linesOf(reply)) {
-    if (line.startsWith('#')) inWorkers = line.trim() === '# workers';
-    else if (inWorkers) {
-      const pid = /^(\d+)\s+worker\b/.exec(line)?.[1];
-      if (pid) pids.push(Number(pid));
-    }
-  }
-  return pids;
-}
-
-/** The current workers of a master CLI; commands reach them with `workerPid`. */
-export async function listWorkers(address: SocketAddress, options: CommandOptions = {}): Promise<number[]> {
-  const command = 'show proc';
-  const reply = await sendCommand(address, command, { ...options, workerPid: undefined });
-  const pids = parseWorkerPids(reply);
-  if (!pids) {
-    throw new HaproxyReplyError(
-      command,
-      reply,
-      `HAProxy socket ${formatSocketAddress(address)} is not a master CLI: 'show proc' answered ${oneLine(reply)}`,
-    );
-  }
-  return pids;
-}
-
-/** The lines of TEXT, one at a time: a list of 200,000 lines is never split into an array at once. */
-function* linesOf(text: string): Generator<string> {
-  let start = 0;
-  while (start <= text.length) {
-    const end = text.indexOf('\n', start);
-    if (end < 0) {
-      yield text.slice(start);
-      return;
-    }
-    yield text.slice(start, end);
-    start = end + 1;
-  }
-}
-
-function unexpectedReply(address: SocketAddress, command: string, reply: string): HaproxyReplyError {
-  return new HaproxyReplyError(
-    command,
-    reply,
-    `unexpected reply from HAProxy socket ${formatSocketAddress(address)} to '${command}': ${oneLine(reply)}`,
-  );
 }

@@ -1,22 +1,36 @@
-import { HaposError, ExitCode } from '../errors.ts';
 import { run } from '../process/run.ts';
-import type { CliOptions } from '../cli/args.ts';
 import type { Log } from '../util/log.ts';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from './address.ts';
+import type { CommandOptions } from './client.ts';
 import {
   findCertificateName,
-  formatSocketAddress,
   masterWorkers,
-  OcspResponseRejectedError,
-  parseSocketAddress,
   setOcspResponse,
   showOcspResponseIds,
   stapleThroughTransaction,
+} from './commands.ts';
+import {
+  HaproxyArgumentError,
+  HaproxyError,
   HaproxyReplyError,
   HaproxySocketError,
-  type CommandOptions,
-  type SocketAddress,
-} from './client.ts';
+  HaproxyUpdateError,
+  OcspResponseRejectedError,
+  SocatMissingError,
+} from './errors.ts';
 import { sendCommandWithSocat, socatAvailable } from './socat.ts';
+
+/** How to reach HAProxy, and what to do when only a reload will load a response. */
+export interface NotifierSettings {
+  /** The admin sockets, spelled as HAProxy's `stats socket` lines spell them. */
+  readonly sockets: readonly string[];
+  /** Every command goes through socat instead of a native connection. */
+  readonly useSocat: boolean;
+  /** Run with `sh -c` when HAProxy can take a certificate's first response no other way. */
+  readonly reloadCommand: string;
+  /** The socat program to run; `socat`, found on the PATH, when undefined. */
+  readonly socatBinary?: string;
+}
 
 export interface HaproxyUpdate {
   readonly cert: string;
@@ -46,10 +60,10 @@ export interface HaproxyNotifier {
  * the certificate's ID. Only when no transaction is possible does the reload
  * command run.
  */
-export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.ProcessEnv): HaproxyNotifier {
-  const sockets = options.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
-  const socatBinary = env.SOCAT_BIN || undefined;
-  const transport: CommandOptions['transport'] = options.useSocat
+export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNotifier {
+  const sockets = settings.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
+  const { socatBinary } = settings;
+  const transport: CommandOptions['transport'] = settings.useSocat
     ? (address, command, commandOptions) =>
         sendCommandWithSocat(address, command, { ...commandOptions, binary: socatBinary })
     : undefined;
@@ -73,10 +87,9 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
   let queue: Promise<unknown> = Promise.resolve();
 
   const notifyOne = async (update: HaproxyUpdate) => {
-    if (options.useSocat) {
+    if (settings.useSocat) {
       socatChecked ??= socatAvailable(socatBinary).then((available) => {
-        if (!available)
-          throw new HaposError(ExitCode.program, 'socat binary not found; adjust SOCAT_BIN variable in the script');
+        if (!available) throw new SocatMissingError();
       });
       await socatChecked;
     }
@@ -90,13 +103,14 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
           if (outcome === 'reload-needed') reloadNeeded = true;
         }
       } catch (error) {
-        if (!(error instanceof HaposError) || error.exitCode === ExitCode.program) throw error;
+        // A value HAProxy must never be sent is a fault of the program, not of this socket.
+        if (!(error instanceof HaproxyError) || error instanceof HaproxyArgumentError) throw error;
         // The original's words first, for whoever greps logs for them; then why.
         failures.push(`can't update haproxy ssl ocsp-response using ${spec} socket (${error.message})`);
       }
     }
-    if (reloadNeeded) await reload(options.reloadCommand, log, update.signal);
-    if (failures.length > 0) throw new HaposError(ExitCode.haproxy, failures.join('; '));
+    if (reloadNeeded) await reload(settings.reloadCommand, log, update.signal);
+    if (failures.length > 0) throw new HaproxyUpdateError(failures.join('; '));
   };
 
   return {
@@ -109,6 +123,11 @@ export function haproxyNotifier(options: CliOptions, log: Log, env: NodeJS.Proce
 }
 
 type TargetOutcome = 'updated' | 'reload-needed';
+
+/** HAProxy took the response without complaint, yet does not list it: the failure it kept silent. */
+class ResponseNotListedError extends HaproxyError {
+  override readonly name = 'ResponseNotListedError';
+}
 
 async function updateTarget(
   address: SocketAddress,
@@ -147,8 +166,7 @@ async function updateTarget(
   }
   const held = await showOcspResponseIds(address, commandOptions);
   if (!held.includes(update.certIdHex)) {
-    throw new HaposError(
-      ExitCode.haproxy,
+    throw new ResponseNotListedError(
       `HAProxy at ${where} accepted the OCSP response but does not list its certificate ID afterwards (show ssl ocsp-response)`,
     );
   }
@@ -160,10 +178,7 @@ async function reload(command: string, log: Log, signal: AbortSignal | undefined
   log.debug('Reloading haproxy.');
   const reloaded = await run('sh', ['-c', command], { signal, ownProcessGroup: true });
   if (reloaded.stopped === 'aborted') {
-    throw new HaposError(
-      ExitCode.haproxy,
-      `can't reload haproxy with '${command}' (the certificate's deadline passed)`,
-    );
+    throw new HaproxyUpdateError(`can't reload haproxy with '${command}' (the certificate's deadline passed)`);
   }
-  if (reloaded.exitCode !== 0) throw new HaposError(ExitCode.haproxy, `can't reload haproxy with '${command}'`);
+  if (reloaded.exitCode !== 0) throw new HaproxyUpdateError(`can't reload haproxy with '${command}'`);
 }

@@ -1,18 +1,16 @@
 import net from 'node:net';
 import { run, runForBytes } from '../process/run.ts';
+import { formatSocketAddress, type SocketAddress } from './address.ts';
 import {
   deadlinePassed,
-  formatSocketAddress,
-  HaproxySocketError,
+  DEFAULT_TIMEOUT_MS,
   MAX_REPLY_BYTES,
   replyTooLarge,
   requireSocketFile,
+  routedRequest,
   type CommandOptions,
-  type SocketAddress,
-  type SocketFailure,
 } from './client.ts';
-
-const defaultTimeoutMs = 10_000;
+import { HaproxySocketError, type SocketFailure } from './errors.ts';
 
 /** `SOCAT_BIN`, as the original's variable of that name. */
 const DEFAULT_SOCAT = 'socat';
@@ -22,7 +20,7 @@ export async function socatAvailable(binary = DEFAULT_SOCAT): Promise<boolean> {
 }
 
 /** socat's address for HAProxy's socket; socat reads `\` + any character as that character. */
-export function socatAddress(address: SocketAddress): string {
+function socatAddress(address: SocketAddress): string {
   const escape = (text: string) => text.replace(/[^A-Za-z0-9/._-]/g, (character) => `\\${character}`);
   if (address.kind === 'unix') return `unix-connect:${escape(address.path)}`;
   if (address.family === 6) {
@@ -43,9 +41,8 @@ export async function sendCommandWithSocat(
 ): Promise<string> {
   if (options.signal?.aborted) throw deadlinePassed(address, command);
   if (address.kind === 'unix') await requireSocketFile(address);
-  const routed = options.workerPid === undefined ? command : `@!${options.workerPid} ${command}`;
-  const request = routed.endsWith('\n') ? routed : `${routed}\n`;
-  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const request = routedRequest(command, options.workerPid);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = Date.now();
   // After its input ends socat waits -t seconds for the reply (0.5 s by default).
   const result = await runForBytes(
@@ -79,7 +76,7 @@ export async function sendCommandWithSocat(
 }
 
 /** socat's last error without its date, program and PID, e.g. `connect(…): Connection refused`. */
-export function socatComplaint(stderr: string): string {
+function socatComplaint(stderr: string): string {
   const lines = stderr.trim().split('\n').filter(Boolean);
   const last = lines.at(-1) ?? '';
   return last.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d socat\[\d+\] [A-Z] /, '').trim();

@@ -3,7 +3,7 @@ import { certIdHex, type CertId, type OcspResponse, type SingleResponse } from '
 import type { BundleCertificate } from '../pki/bundle.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
 import { FileWriteError, replaceFilesAtomically } from '../fs/files.ts';
-import { ExitCode, HaposError } from '../errors.ts';
+import { HaproxyUpdateError, SocatMissingError } from '../haproxy/errors.ts';
 import type { Chain, LockedContext } from './context.ts';
 import { UpdateFailure } from './failure.ts';
 
@@ -79,7 +79,8 @@ export async function notifyHaproxy(
       signal: context.deadline.signal,
     });
   } catch (error) {
-    if (!(error instanceof HaposError)) throw error;
-    throw new UpdateFailure(error.exitCode === ExitCode.program ? 'run' : 'haproxy', error.message);
+    if (error instanceof HaproxyUpdateError) throw new UpdateFailure('haproxy', error.message);
+    if (error instanceof SocatMissingError) throw new UpdateFailure('run', error.message);
+    throw error;
   }
 }

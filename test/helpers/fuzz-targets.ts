@@ -43,7 +43,7 @@ import {
 } from '../../lib/pki/ocsp-response.ts';
 import { findPemBlocks, splitPemCertificates } from '../../lib/pki/bundle.ts';
 import { CrtListSyntaxError, parseCrtList, type CrtListEntry } from '../../lib/sources/collect.ts';
-import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../../lib/haproxy/client.ts';
+import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../../lib/haproxy/replies.ts';
 import { generatedDer, mutatedDer } from './der-tree.ts';
 import { extensionsOf } from './certificate-surgery.ts';
 

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../lib/process/run.ts';
-import { parseSocketAddress, sendCommand } from '../../lib/haproxy/client.ts';
+import { parseSocketAddress } from '../../lib/haproxy/address.ts';
+import { sendCommand } from '../../lib/haproxy/client.ts';
 
 async function openssl(cwd: string, args: readonly string[]): Promise<string> {
   const result = await run('openssl', args, { cwd });
