@@ -158,7 +158,6 @@ function commandName(command: string): string {
 export function replyTooLarge(address: SocketAddress, command: string): HaproxySocketError {
   return new HaproxySocketError(
     'reply-too-large',
-    address,
     `HAProxy socket ${formatSocketAddress(address)} replied more than ${maxReplyText} to '${commandName(command)}', the most a reply may hold; stopped reading`,
   );
 }
@@ -167,7 +166,6 @@ export function replyTooLarge(address: SocketAddress, command: string): HaproxyS
 export function deadlinePassed(address: SocketAddress, command: string): HaproxySocketError {
   return new HaproxySocketError(
     'deadline',
-    address,
     `the certificate's deadline passed before HAProxy socket ${formatSocketAddress(address)} answered '${commandName(command)}'`,
   );
 }
@@ -179,7 +177,7 @@ async function explainSocketFailure(
   requestBytes: number,
 ): Promise<HaproxySocketError> {
   const where = formatSocketAddress(address);
-  const fail = (failure: SocketFailure, message: string) => new HaproxySocketError(failure, address, message);
+  const fail = (failure: SocketFailure, message: string) => new HaproxySocketError(failure, message);
   if (error instanceof ExchangeStopped) {
     const { stop } = error;
     switch (stop.kind) {
@@ -252,5 +250,5 @@ async function socketFileProblem(socketPath: string): Promise<{ failure: SocketF
  */
 export async function requireSocketFile(address: SocketAddress & { kind: 'unix' }): Promise<void> {
   const problem = await socketFileProblem(address.path);
-  if (problem) throw new HaproxySocketError(problem.failure, address, problem.message);
+  if (problem) throw new HaproxySocketError(problem.failure, problem.message);
 }

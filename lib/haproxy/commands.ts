@@ -130,7 +130,6 @@ function throwIfDeadlinePassed(address: SocketAddress, certPath: string, options
   if (!options.signal?.aborted) return;
   throw new HaproxySocketError(
     'deadline',
-    address,
     `the certificate's deadline passed while looking for ${certPath} among the certificates HAProxy socket ${formatSocketAddress(address)} lists`,
   );
 }

@@ -1,5 +1,3 @@
-import type { SocketAddress } from './address.ts';
-
 /**
  * Every failure lib/haproxy/ throws. They name what went wrong, not how a
  * program should end: mapping them to exit codes is the caller's business.
@@ -33,7 +31,6 @@ export class HaproxySocketError extends HaproxyError {
 
   constructor(
     readonly failure: SocketFailure,
-    readonly address: SocketAddress,
     message: string,
   ) {
     super(message);

@@ -61,16 +61,11 @@ export async function sendCommandWithSocat(
   if (result.exitCode === 0) return result.stdoutBytes.toString('utf8');
   const where = formatSocketAddress(address);
   if (result.stopped === 'timeout' || Date.now() - started >= timeoutMs) {
-    throw new HaproxySocketError(
-      'timeout',
-      address,
-      `HAProxy socket ${where} did not finish replying within ${timeoutMs} ms`,
-    );
+    throw new HaproxySocketError('timeout', `HAProxy socket ${where} did not finish replying within ${timeoutMs} ms`);
   }
   const complaint = socatComplaint(result.stderr);
   throw new HaproxySocketError(
     socatFailure(complaint, address),
-    address,
     `socat can't talk to HAProxy socket ${where}: ${complaint || `exit code ${result.exitCode}`}`,
   );
 }
