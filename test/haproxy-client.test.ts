@@ -851,7 +851,6 @@ describe('hostile replies, from a fake admin socket', () => {
     const update = {
       cert: '/srv/site.pem',
       responseDer: Buffer.from('ABC'),
-      hadResponse: true,
       certIdHex: '30ab',
       issuerPem: '',
       sha1Fingerprint: fingerprintOfNothing,
@@ -889,7 +888,6 @@ describe('hostile replies, from a fake admin socket', () => {
       notifier.notify({
         cert: '/srv/site.pem',
         responseDer: Buffer.from('ABC'),
-        hadResponse: false,
         certIdHex: '30',
         issuerPem: '',
         sha1Fingerprint: fingerprintOfNothing,
@@ -1023,7 +1021,6 @@ describe('what reaches the socket, seen by a fake admin socket', () => {
       notifier.notify({
         cert: '/srv/site.pem',
         responseDer: Buffer.from('ABC'),
-        hadResponse: true,
         certIdHex: '30',
         issuerPem: '',
         sha1Fingerprint: fingerprintOfNothing,

@@ -58,7 +58,6 @@ function site(file: string, serial: string): Site {
     update: {
       cert: name,
       responseDer,
-      hadResponse: true,
       certIdHex: certIdOf(serial),
       issuerPem,
       sha1Fingerprint: serial.padStart(40, 'AB'),
@@ -286,7 +285,7 @@ test(
     const socket = await haproxy(firstStapleScript(a));
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    await notifier.notify({ ...a.update, hadResponse: false });
+    await notifier.notify(a.update);
 
     assert.deepEqual(socket.received, [
       'show proc\n',
@@ -311,7 +310,7 @@ test(
     });
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    await notifier.notify({ ...a.update, hadResponse: false });
+    await notifier.notify(a.update);
 
     assert.deepEqual(socket.received, ['show proc\n', `set ssl ocsp-response ${a.base64}\n`, 'show ssl cert\n']);
     assert.deepEqual(log.lines, [updating, notListed(socket.socketPath, a), 'debug: Reloading haproxy.']);
@@ -331,7 +330,7 @@ test(
     });
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    await notifier.notify({ ...a.update, hadResponse: false });
+    await notifier.notify(a.update);
 
     assert.deepEqual(socket.received, [
       'show proc\n',

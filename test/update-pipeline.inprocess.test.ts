@@ -220,7 +220,6 @@ describe('the update of one certificate, in process', () => {
     assert.deepEqual(update, {
       cert: scene.cert,
       responseDer: der('good'),
-      hadResponse: false,
       // The CertID as the responder (openssl) wrote it, which HAProxy lists.
       certIdHex: certIdHex(singleOf(der('good')).certId),
       issuerPem: fx.caPem,
@@ -276,7 +275,6 @@ describe('the update of one certificate, in process', () => {
       issuer: fx.caPem,
       cert: fx.leaves.good.pem,
     });
-    assert.equal(scene.haproxy.updates[0]?.hadResponse, true);
     assert.deepEqual(scene.log.lines, [
       'debug: An OCSP response already exists: checking its expiration.',
       `debug: Current OCSP response expiration: ${formatOpensslDate(singleOf(der('goodHalfSpent')).nextUpdate!)} - NOT expired`,

@@ -35,8 +35,6 @@ export interface NotifierSettings {
 export interface HaproxyUpdate {
   readonly cert: string;
   readonly responseDer: Buffer;
-  /** Whether `CERT.ocsp` existed before this run. */
-  readonly hadResponse: boolean;
   /** The hex DER CertID HAProxy lists the response under (`show ssl ocsp-response`). */
   readonly certIdHex: string;
   /** The EE's issuer, which a first-staple transaction may have to hand HAProxy too. */

@@ -87,8 +87,6 @@ export interface InPlace {
   readonly bundle: Bundle;
   readonly ee: BundleCertificate;
   readonly details: CertificateDetails;
-  /** Whether `CERT.ocsp` existed before this run. */
-  readonly hadResponse: boolean;
   /** The response in place, when it could be read. */
   readonly current?: OcspResponse;
 }

@@ -29,11 +29,10 @@ export async function readWhatIsInPlace(
   eePath: string,
   context: UpdateContext,
 ): Promise<InPlace> {
-  const hadResponse = existsSync(`${cert}.ocsp`);
-  const current = hadResponse ? await reportCurrentResponse(cert, context) : undefined;
+  const current = existsSync(`${cert}.ocsp`) ? await reportCurrentResponse(cert, context) : undefined;
   const ee = extractEndEntity(cert, bundle, eePath);
   const details = certificateDetailsOf(cert, ee);
-  return { cert, bundle, ee, details, hadResponse, ...(current && { current }) };
+  return { cert, bundle, ee, details, ...(current && { current }) };
 }
 
 /**

@@ -56,7 +56,6 @@ export async function notifyHaproxy(
   update: {
     readonly cert: string;
     readonly der: Buffer;
-    readonly hadResponse: boolean;
     readonly certId: CertId;
     readonly issuer: BundleCertificate;
     readonly ee: BundleCertificate;
@@ -72,7 +71,6 @@ export async function notifyHaproxy(
     await context.haproxy.notify({
       cert: update.cert,
       responseDer: update.der,
-      hadResponse: update.hadResponse,
       certIdHex: certIdHex(update.certId),
       issuerPem: update.issuer.pem,
       sha1Fingerprint: update.ee.x509.fingerprint.replace(/:/g, ''),

@@ -82,7 +82,7 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
         if (lock.unwritable !== undefined) throw lock.unwritable;
         await installFiles(options.cert, received.der, chain);
         await notifyHaproxy(
-          { cert: options.cert, der: received.der, hadResponse: inPlace.hadResponse, certId, issuer, ee: inPlace.ee },
+          { cert: options.cert, der: received.der, certId, issuer, ee: inPlace.ee },
           options.skipUpdate,
           locked,
         );
