@@ -8,7 +8,7 @@ import {
   DEFAULT_SOCKET,
   DEFAULT_TIMEOUT_SECONDS,
   DEFAULT_WARN_DAYS,
-} from './help.ts';
+} from './defaults.ts';
 
 /** What the command line asks for, before any file or binary is looked at. */
 export interface CliOptions {
