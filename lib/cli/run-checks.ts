@@ -8,6 +8,8 @@ import { mapConcurrently } from '../util/concurrency.ts';
 import { checkBundle } from '../check/check-bundle.ts';
 import type { Finding } from '../check/lints.ts';
 import { updateCertificate } from '../update/pipeline.ts';
+import type { UpdateResult } from '../update/context.ts';
+import type { Log } from '../util/log.ts';
 import { paletteFor } from './color.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './check-report.ts';
 import { certificateContext, updateOptionsFor, type Run } from './run-setup.ts';
@@ -33,31 +35,11 @@ export async function runChecks(run: Run): Promise<number> {
 }
 
 /** One bundle's findings: its lints, its chain, and a dry run of its update. */
-async function checkOne(
-  input: CertificateInput,
-  certTempDir: string,
-  { options, log, tools }: Run,
-  now: Date,
-): Promise<Finding[]> {
+async function checkOne(input: CertificateInput, certTempDir: string, run: Run, now: Date): Promise<Finding[]> {
+  const { options, log, tools } = run;
   await mkdir(certTempDir, { mode: 0o700 });
   // The dry run's own lines are part of the report, not stderr noise.
   const certLog = new CertificateLog(log, input.path, { errorsToo: true });
-  const dryRun = () =>
-    updateCertificate(
-      {
-        ...updateOptionsFor(input.path, options),
-        dryRun: true,
-        skipUpdate: true,
-        skipFresh: false,
-        extraCaFile: options.caFile,
-      },
-      certificateContext(tools, {
-        log: certLog,
-        tempDir: certTempDir,
-        haproxy: { notify: () => Promise.reject(new Error('--check never notifies HAProxy')) },
-        now: () => now,
-      }),
-    );
   const findings = await checkBundle(
     input.path,
     {
@@ -67,10 +49,35 @@ async function checkOne(
       caFile: options.caFile,
       partialChain: options.partialChain,
     },
-    { openssl: tools.openssl, tempDir: certTempDir, dryRun },
+    { openssl: tools.openssl, tempDir: certTempDir, dryRun: () => dryRun(input.path, certTempDir, certLog, run, now) },
   );
   certLog.finish();
   return findings;
+}
+
+/** The update as `-d` would run it, fresh or not, with `--ca-file`'s anchors trusted too. */
+function dryRun(
+  cert: string,
+  certTempDir: string,
+  certLog: Log,
+  { options, tools }: Run,
+  now: Date,
+): Promise<UpdateResult> {
+  return updateCertificate(
+    {
+      ...updateOptionsFor(cert, options),
+      dryRun: true,
+      skipUpdate: true,
+      skipFresh: false,
+      extraCaFile: options.caFile,
+    },
+    certificateContext(tools, {
+      log: certLog,
+      tempDir: certTempDir,
+      haproxy: { notify: () => Promise.reject(new Error('--check never notifies HAProxy')) },
+      now: () => now,
+    }),
+  );
 }
 
 function writeJunitReport(junitFile: string, certs: readonly string[], findings: readonly Finding[]): void {

@@ -51,18 +51,7 @@ export async function withTempDir<T>(
     // Retried: a certificate's directory may still be being made in the thread pool when a signal arrives.
     if (!settings.keep) rmSync(tempDir, { recursive: true, force: true, maxRetries: 3, retryDelay: 10 });
   };
-  const abort = () => {
-    settings.log.closeStatusLine();
-    settings.log.debug('Aborting');
-    killRunningPrograms();
-    releaseHeldLocksSync();
-    try {
-      removeTempDir();
-    } finally {
-      // Whatever the clean-up met, a signal ends the run as the original's did.
-      process.exit(ExitCode.program);
-    }
-  };
+  const abort = () => abortRun(settings.log, removeTempDir);
   process.once('SIGINT', abort);
   process.once('SIGTERM', abort);
   try {
@@ -71,5 +60,18 @@ export async function withTempDir<T>(
     process.off('SIGINT', abort);
     process.off('SIGTERM', abort);
     removeTempDir();
+  }
+}
+
+function abortRun(log: RunLog, removeTempDir: () => void): never {
+  log.closeStatusLine();
+  log.debug('Aborting');
+  killRunningPrograms();
+  releaseHeldLocksSync();
+  try {
+    removeTempDir();
+  } finally {
+    // Whatever the clean-up met, a signal ends the run as the original's did.
+    process.exit(ExitCode.program);
   }
 }
