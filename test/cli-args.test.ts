@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { parseCommandLine, syslogPriorityIn, type CliOptions } from '../lib/cli/args.ts';
-import { DEFAULT_SOCKET } from '../lib/cli/help.ts';
+import { DEFAULT_SOCKET } from '../lib/cli/defaults.ts';
 
 function optionsOf(argv: string[]): CliOptions {
   const parsed = parseCommandLine(argv);

@@ -8,7 +8,7 @@ import {
   DEFAULT_SOCKET,
   DEFAULT_TIMEOUT_SECONDS,
   DEFAULT_WARN_DAYS,
-} from './help.ts';
+} from './defaults.ts';
 
 /** What the command line asks for, before any file or binary is looked at. */
 export interface CliOptions {
@@ -182,7 +182,8 @@ function toParsed(args: Arguments): ParsedCommandLine {
   }
 }
 
-function toOptions(args: Arguments): CliOptions {
+/** How an option's values are read from what yargs parsed. */
+function readerOf(args: Arguments) {
   const all = (name: string): string[] => {
     const value = args[name];
     if (value === undefined) return [];
@@ -199,6 +200,11 @@ function toOptions(args: Arguments): CliOptions {
     if (/^\s*\d+\s*$/.test(text) && value >= minimum && value <= maximum) return value;
     throw new ArgumentError(`--${name} wants a whole number from ${minimum} to ${maximum}, got: ${text}`);
   };
+  return { all, last, lastNonEmpty, wholeNumber };
+}
+
+function toOptions(args: Arguments): CliOptions {
+  const { all, last, lastNonEmpty, wholeNumber } = readerOf(args);
   const sockets = all('socket');
   const timeoutSeconds = wholeNumber('timeout', DEFAULT_TIMEOUT_SECONDS, ranges.timeout);
   const retries = wholeNumber('retries', DEFAULT_RETRIES, ranges.retries);

@@ -1,16 +1,7 @@
-// The help text and the defaults it documents. Kept apart from the argument
-// parser so that `hapos-upd --help` loads nothing heavy.
+// The help text. Kept apart from the argument parser so that
+// `hapos-upd --help` loads nothing heavy.
 import { PROGRAM_NAME } from './program.ts';
-
-export const DEFAULT_SOCKET = '/run/haproxy/admin.sock';
-export const DEFAULT_TIMEOUT_SECONDS = 10;
-export const DEFAULT_RETRIES = 2;
-export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
-export const DEFAULT_RELOAD_COMMAND = 'service haproxy reload';
-export const DEFAULT_WARN_DAYS = 21;
-
-/** Every attempt's full timeout, plus time for the pauses between them, verification and HAProxy. */
-export const defaultDeadlineSeconds = (timeoutSeconds: number, retries: number) => (retries + 1) * timeoutSeconds + 30;
+import * as defaults from './defaults.ts';
 
 export const HELP_TEXT = `
 HAProxy OCSP Stapling Updater (TypeScript) - ${PROGRAM_NAME}
@@ -35,7 +26,7 @@ request, otherwise the chain is extracted from crt_full_path and used
 to identify the issuer.
 Finally, it writes the related '.issuer' and '.ocsp' files and updates
 haproxy through its admin socket (--socket argument, default
-${DEFAULT_SOCKET}).
+${defaults.DEFAULT_SOCKET}).
 
 Exit codes:
  0       OK
@@ -79,7 +70,7 @@ Options:
                          certificate without the root CA.
 
  -s, --socket file     : haproxy admin socket. If omitted,
-                         ${DEFAULT_SOCKET} is used by default.
+                         ${defaults.DEFAULT_SOCKET} is used by default.
 
  -v, --VAfile file     : same as the openssl ocsp -VAfile option
                          with 'file' as argument. For more details:
@@ -94,26 +85,26 @@ Options:
  -S, --skip-update     : Do not notify haproxy of the new OCSP response.
 
      --timeout seconds : give up an OCSP HTTP exchange after this many
-                         seconds (default ${DEFAULT_TIMEOUT_SECONDS}, at most 3600).
+                         seconds (default ${defaults.DEFAULT_TIMEOUT_SECONDS}, at most 3600).
 
      --retries n       : retry a failed OCSP exchange (no answer, server
                          error, 'tryLater') n times with growing pauses
-                         (default ${DEFAULT_RETRIES}, at most 10).
+                         (default ${defaults.DEFAULT_RETRIES}, at most 10).
 
      --lock-timeout seconds : wait this long for another run on the same
-                         certificate to finish (default ${DEFAULT_LOCK_TIMEOUT_SECONDS}), then exit 9.
+                         certificate to finish (default ${defaults.DEFAULT_LOCK_TIMEOUT_SECONDS}), then exit 9.
 
      --deadline seconds : once its lock is held, a certificate's whole
                          update (verification, every OCSP attempt and the
                          pauses between them, HAProxy) must end within
                          this (default: (retries + 1) x timeout + 30, i.e.
-                         ${defaultDeadlineSeconds(DEFAULT_TIMEOUT_SECONDS, DEFAULT_RETRIES)}); the step running then fails with its
+                         ${defaults.defaultDeadlineSeconds(defaults.DEFAULT_TIMEOUT_SECONDS, defaults.DEFAULT_RETRIES)}); the step running then fails with its
                          own exit code.
 
      --reload-cmd cmd  : command that reloads HAProxy when a first response
                          cannot be stapled at run time (HAProxy older than
                          2.2, or a certificate it does not list); default
-                         '${DEFAULT_RELOAD_COMMAND}'.
+                         '${defaults.DEFAULT_RELOAD_COMMAND}'.
 
      --socat           : talk to the admin socket through socat, as the
                          original did, instead of a native connection.
@@ -153,7 +144,7 @@ Checking bundles (CI):
                          system store.
 
      --warn-days n     : warn when a certificate expires within n days
-                         (default ${DEFAULT_WARN_DAYS}).
+                         (default ${defaults.DEFAULT_WARN_DAYS}).
 
      --require-ocsp    : a certificate without an OCSP URL is an error.
 

@@ -1,0 +1,87 @@
+import path from 'node:path';
+import { batchExitCode, ExitCode, failureOf } from './exit-codes.ts';
+import { CertificateLog } from './run-log.ts';
+import { updateCertificates, type BatchSettings, type CertificateOutcome } from '../update/batch.ts';
+import { ChainVerifier } from '../openssl/chain-verifier.ts';
+import { plannedVerification } from '../update/verify-ee.ts';
+import { paletteFor } from './color.ts';
+import { StatusLine } from './status-line.ts';
+import { progressLine, renderJson, renderSummary, totalsOf } from './batch-report.ts';
+import type { HaproxyNotifier } from '../haproxy/notifier.ts';
+import type { CliOptions } from './args.ts';
+import type { RunLog } from './run-log.ts';
+import { reportProgramError } from './program-error.ts';
+import { certificateContext, updateOptionsFor, type Run } from './run-setup.ts';
+
+/** Builds the HAProxy side of the install step for one run's options. */
+export type NotifierFactory = (options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv) => HaproxyNotifier;
+
+/** An update run, and whether it is of one `--cert`, which behaves exactly as the original; anything more is a batch. */
+interface UpdateRun extends Run {
+  readonly single: boolean;
+}
+
+/** Updates every certificate and reports how it went. */
+export async function runUpdates(prepared: Run, notifierFor: NotifierFactory): Promise<number> {
+  const { inputs, options, log, tempDir, tools } = prepared;
+  const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
+  const run: UpdateRun = { ...prepared, single };
+  const haproxy = notifierFor(options, log, run.io.env);
+  const verifiedChains = single ? undefined : await verifyInBulk(run);
+  const outcomes = await updateCertificates(inputs, {
+    jobs: single ? 1 : options.jobs,
+    multiple: !single,
+    tempDir,
+    optionsFor: (cert) => updateOptionsFor(cert, options),
+    contextFor: (certTempDir, certLog) =>
+      certificateContext(tools, { log: certLog, tempDir: certTempDir, haproxy, now: () => new Date(), verifiedChains }),
+    logFor: (cert) =>
+      single ? { debug: (m) => log.debug(m), error: (m) => log.error(m), finish() {} } : new CertificateLog(log, cert),
+    reportFailure: (cert, error) => reportFailure(cert, error, run),
+    onOutcome: progressReport(run),
+  });
+  log.closeStatusLine();
+  printOutcomes(outcomes, run);
+  return batchExitCode(outcomes);
+}
+
+/** Verify the EE, for a whole batch up front: a few openssl processes instead of one per certificate. */
+async function verifyInBulk({ inputs, options, tools, tempDir }: Run): Promise<ChainVerifier> {
+  const verifier = new ChainVerifier(tools.openssl, path.join(tempDir, 'bulk-verify'));
+  await verifier.prime(inputs.flatMap((input) => plannedVerification(input.path, options) ?? []));
+  return verifier;
+}
+
+/** A failure as it happens: a lone certificate's program error reads as the original's, any other names the certificate. */
+async function reportFailure(cert: string, error: unknown, { single, log, io }: UpdateRun): Promise<void> {
+  const failure = failureOf(error);
+  if (single && failure.exitCode === ExitCode.program) {
+    await reportProgramError(io, log, failure.message);
+  } else {
+    await log.error(`Error processing '${cert}': ${failure.message}`);
+  }
+}
+
+/** A `[12/1000] …` line on a terminal that shows a batch as it goes, where nothing else is printed meanwhile. */
+function progressReport({ single, options, log, io, inputs }: UpdateRun): BatchSettings['onOutcome'] {
+  const total = inputs.length;
+  // Debug lines are a progress report of their own, on the same terminal.
+  const wanted = !single && io.stderr.isTTY === true && !options.json && !options.quiet && !options.debug && total > 3;
+  if (!wanted) return undefined;
+  const progress = new StatusLine(io.stderr);
+  log.keepAbove(progress);
+  const finished: CertificateOutcome[] = [];
+  return (outcome) => {
+    finished.push(outcome);
+    progress.show(progressLine(finished.length, total, totalsOf(finished)));
+  };
+}
+
+/** `--json`'s document, or a batch's summary; a lone certificate has said all it had to already. */
+function printOutcomes(outcomes: readonly CertificateOutcome[], { single, options, io }: UpdateRun): void {
+  if (options.json) {
+    io.stdout.write(renderJson(outcomes));
+  } else if (!single && !options.quiet) {
+    io.stdout.write(renderSummary(outcomes, paletteFor(io.stdout, io.env)));
+  }
+}
