@@ -1,7 +1,7 @@
 // What bin.ts loads for a run, bundled apart as CommonJS so that it can be
 // compiled from V8's code cache (code-cache.ts).
 import { haproxyNotifier as notifierWith } from '../haproxy/notifier.ts';
-import type { NotifierFactory } from './main.ts';
+import type { NotifierFactory } from './run-updates.ts';
 
 export { main } from './main.ts';
 
