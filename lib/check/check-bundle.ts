@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FileReadError } from '../fs/files.ts';
-import { parseBundle, readPemFile } from '../pki/bundle.ts';
+import { endEntityOf, parseBundle, readPemFile } from '../pki/bundle.ts';
 import { UpdateFailure } from '../update/failure.ts';
 import { lintBundle, type Finding, type FindingCode, type FindingKind } from './lints.ts';
 import { explicitTrustOnlyArgs, type OpensslRunner } from '../openssl/openssl.ts';
@@ -76,10 +76,11 @@ async function chainProblem(
   context: { openssl: OpensslRunner; tempDir: string },
 ): Promise<string | undefined> {
   // The lints read the bundle a moment ago; a bundle that is no longer readable has nothing to check.
-  const { certificates } = parseBundle(readPemFileIfAny(cert) ?? '');
+  const bundle = parseBundle(readPemFileIfAny(cert) ?? '');
   const issuerFile = readPemFileIfAny(`${cert}.issuer`) ?? '';
-  const [ee, ...rest] = certificates;
+  const ee = endEntityOf(bundle);
   if (ee === undefined) return undefined;
+  const rest = bundle.certificates.slice(1);
   const chainPems = rest.length > 0 ? rest.map((certificate) => certificate.pem).join('') : issuerFile;
   const eeFile = path.join(context.tempDir, 'check-ee.pem');
   const chainFile = path.join(context.tempDir, 'check-chain.pem');
