@@ -16,7 +16,7 @@ import { updateCertificate } from '../lib/update/pipeline.ts';
 import { sharedTempFilesIn, type UpdateContext, type UpdateOptions, type UpdateResult } from '../lib/update/context.ts';
 import { NoOcspUrlError, UpdateFailure, type FailureKind } from '../lib/update/failure.ts';
 import { checkBundle, type CheckSettings } from '../lib/check/check-bundle.ts';
-import type { Finding } from '../lib/check/lints.ts';
+import type { Finding } from '../lib/check/findings.ts';
 import { batchExitCode, ExitCode, failureOf, RunError } from '../lib/cli/exit-codes.ts';
 import {
   CertificateParseError,

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { checkExitCode } from '../lib/cli/exit-codes.ts';
 import { isIssuedBy, orderedChain } from '../lib/pki/bundle.ts';
-import { lintBundle, type Finding, type FindingCode, type LintOptions } from '../lib/check/lints.ts';
+import type { Finding, FindingCode } from '../lib/check/findings.ts';
+import { lintBundle, type LintOptions } from '../lib/check/lints.ts';
 import { openssl } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,
