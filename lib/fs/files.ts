@@ -36,7 +36,7 @@ export class FileWriteError extends Error {
   }
 }
 
-export interface WriteFileAtomicOptions {
+interface ReplacementOptions {
   /**
    * The certificate the new file belongs to. When the certificate's directory
    * is private, a new file copies the certificate's mode instead of 0644.
@@ -44,7 +44,7 @@ export interface WriteFileAtomicOptions {
   readonly modeFallbackFrom?: string;
 }
 
-export interface FileReplacement {
+interface FileReplacement {
   readonly path: string;
   readonly data: Buffer | string;
 }
@@ -67,33 +67,23 @@ const OTHERS_READ_AND_SEARCH = 0o005;
  * (0700, 0750, 0711, 0751…). Files placed there were meant to stay private,
  * so a new file copies the certificate's mode rather than defaulting to 0644.
  */
-export function isPrivateDirectory(mode: number): boolean {
+function isPrivateDirectory(mode: number): boolean {
   return (mode & OTHERS_READ_AND_SEARCH) !== OTHERS_READ_AND_SEARCH;
 }
 
 /**
- * Replaces `path` so that readers (HAProxy, a crash, a concurrent run) only
+ * Replaces each file so that readers (HAProxy, a crash, a concurrent run) only
  * ever see the old or the new content in full: the data goes to a temporary
- * file in the same directory, is flushed, then renamed over the target.
- * A symbolic link is followed, so the link stays and its target is replaced.
- */
-export function writeFileAtomic(
-  path: string,
-  data: Buffer | string,
-  options: WriteFileAtomicOptions = {},
-): Promise<void> {
-  return replaceFilesAtomically([{ path, data }], options);
-}
-
-/**
- * writeFileAtomic for several files at once (a `.issuer` and its `.ocsp`):
- * every temporary file is written and flushed, side by side, before the first
- * rename, so a failure to write any of them replaces none. The renames follow
- * in the given order, then each directory is flushed once for all of them.
+ * file in the same directory, is flushed, then renamed over the target. A
+ * symbolic link is followed, so the link stays and its target is replaced.
+ * Several files (a `.issuer` and its `.ocsp`) are written and flushed side by
+ * side before the first rename, so a failure to write any of them replaces
+ * none. The renames follow in the given order, then each directory is
+ * flushed once for all of them.
  */
 export async function replaceFilesAtomically(
   files: readonly FileReplacement[],
-  options: WriteFileAtomicOptions = {},
+  options: ReplacementOptions = {},
 ): Promise<void> {
   const prepared = await Promise.allSettled(files.map((file) => prepareReplacement(file, options)));
   const failure = prepared.find((outcome) => outcome.status === 'rejected');
@@ -134,10 +124,7 @@ interface PreparedReplacement {
 }
 
 /** A flushed temporary file beside the target, ready to be renamed over it. */
-async function prepareReplacement(
-  file: FileReplacement,
-  options: WriteFileAtomicOptions,
-): Promise<PreparedReplacement> {
+async function prepareReplacement(file: FileReplacement, options: ReplacementOptions): Promise<PreparedReplacement> {
   let step = 'resolve the target';
   let temporaryPath: string | undefined;
   const failed = (error: unknown) => new FileWriteError(file.path, systemErrorCode(error) ?? 'UNKNOWN', step, error);
@@ -245,7 +232,7 @@ export interface StaleTemporaryFile {
 
 /**
  * Removes the temporary files other processes left beside `targets`, in the
- * directory where writeFileAtomic would put its own: a run killed between
+ * directory where replaceFilesAtomically puts its own: a run killed between
  * the flush and the rename leaves one, which HAProxy may try to load from a
  * crt directory. Only a caller holding the lock that every writer of these
  * targets takes may call this: no live process can then be writing them.
