@@ -7,18 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  FileReadError,
-  FileWriteError,
-  readRegularFileSync,
-  removeStaleTemporaryFiles,
-  replaceFilesAtomically,
-  type FileReadProblem,
-  type ReadLimits,
-} from '../lib/fs/files.ts';
+import { FileReadError, readRegularFileSync, type FileReadProblem, type ReadLimits } from '../lib/fs/read.ts';
+import { removeStaleTemporaryFiles } from '../lib/fs/temporary-files.ts';
+import { FileWriteError, replaceFilesAtomically } from '../lib/fs/write.ts';
 
 const execFileAsync = promisify(execFile);
-const FILES_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/fs/files.ts', import.meta.url))).href;
+const moduleUrl = (name: string) => pathToFileURL(fileURLToPath(new URL(`../lib/fs/${name}`, import.meta.url))).href;
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
 const NOBODY = 65534;
@@ -244,7 +238,7 @@ describe('replaceFilesAtomically', () => {
       const worker = join(directory, 'write-one-mebibyte.mjs');
       await fs.writeFile(
         worker,
-        `import { FileWriteError, replaceFilesAtomically } from ${JSON.stringify(FILES_MODULE_URL)};
+        `import { FileWriteError, replaceFilesAtomically } from ${JSON.stringify(moduleUrl('write.ts'))};
 try {
   await replaceFilesAtomically([{ path: process.argv[2], data: Buffer.alloc(${MEBIBYTE}, 0x6e) }]);
   console.log('written');
@@ -364,7 +358,7 @@ async function readInChildProcess(path: string, limits: ReadLimits): Promise<str
   const worker = join(directory, 'read.mjs');
   await fs.writeFile(
     worker,
-    `import { FileReadError, readRegularFileSync } from ${JSON.stringify(FILES_MODULE_URL)};
+    `import { FileReadError, readRegularFileSync } from ${JSON.stringify(moduleUrl('read.ts'))};
 try {
   console.log('read ' + readRegularFileSync(process.argv[2], JSON.parse(process.argv[3])).bytes.length);
 } catch (error) {

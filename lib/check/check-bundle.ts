@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FileReadError } from '../fs/files.ts';
+import { FileReadError } from '../fs/read.ts';
 import { endEntityOf, parseBundle, readPemFile } from '../pki/bundle.ts';
 import { UpdateFailure } from '../update/failure.ts';
 import type { Finding, FindingCode, FindingKind } from './findings.ts';

@@ -2,7 +2,8 @@
  * What the lints read of a bundle: its certificates, each with its place in
  * the file, how they chain, and the files HAProxy loads beside it.
  */
-import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { PEM_FILE_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
 import {
   describeName,
   isIssuedBy,

@@ -4,7 +4,8 @@
  * network or an openssl process. Whether the chain reaches a trusted root is
  * `openssl verify`'s business; orderedChain() gives the caller what to verify.
  */
-import { FileReadError, OCSP_RESPONSE_MAX_BYTES } from '../fs/files.ts';
+import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError } from '../fs/read.ts';
 import { orderedChain, readBundle, type Bundle } from '../pki/bundle.ts';
 import { lintValidity, lintEeDetails } from './certificate-lints.ts';
 import { lintChain } from './chain-lints.ts';

@@ -5,14 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { batchExitCode, checkExitCode, ExitCode, failureOf, RunError } from './exit-codes.ts';
 import { killRunningPrograms, run } from '../process/run.ts';
-import {
-  FileReadError,
-  FileWriteError,
-  PEM_FILE_MAX_BYTES,
-  readRegularFileSync,
-  systemErrorCode,
-  writeRegularFileSync,
-} from '../fs/files.ts';
+import { PEM_FILE_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
+import { systemErrorCode } from '../fs/system.ts';
+import { FileWriteError, writeRegularFileSync } from '../fs/write.ts';
 import { releaseHeldLocksSync } from '../fs/lock.ts';
 import { Openssl } from '../openssl/openssl.ts';
 import { CertificateLog, RunLog } from './run-log.ts';

@@ -10,7 +10,8 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FileReadError, readRegularFileSync, specialFileType, systemErrorCode } from './files.ts';
+import { FileReadError, readRegularFileSync } from './read.ts';
+import { specialFileType, systemErrorCode } from './system.ts';
 import { processExists } from '../process/alive.ts';
 
 /** Something at a lock's path that is not a lock file, and that only a person should remove. */

@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { runForBytes, type CommandResult } from '../process/run.ts';
-import { FileReadError, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
 import type { OpensslRunner, Verification } from './openssl.ts';
 import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './output.ts';
 

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { PEM_FILE_MAX_BYTES } from '../fs/caps.ts';
+import { readRegularFileSync } from '../fs/read.ts';
 import { LruCache } from '../util/lru-cache.ts';
 import { shorten } from '../util/printable.ts';
 

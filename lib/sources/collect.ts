@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { CRT_LIST_MAX_BYTES, FileReadError, readRegularFileSync, systemErrorCode } from '../fs/files.ts';
+import { CRT_LIST_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
+import { systemErrorCode } from '../fs/system.ts';
 
 export type OcspUpdateMode = 'on' | 'off';
 export type CertificateSource = 'cert' | 'dir' | 'crt-list';
