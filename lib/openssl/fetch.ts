@@ -12,14 +12,14 @@ export interface Responder {
   readonly proxy?: string;
 }
 
-export interface FetchFiles {
+interface FetchFiles {
   readonly issuer: string;
   readonly cert: string;
   readonly request: string;
   readonly response: string;
 }
 
-export interface FetchSettings {
+interface FetchSettings {
   readonly partialChain: boolean;
   readonly timeoutSeconds: number;
   /** The curl binary when `--use-curl` is set. */
