@@ -76,7 +76,7 @@ export interface BundleCertificate {
 const recentlyParsed = new LruCache<string, BundleCertificate | undefined>(64);
 
 /** Parses one PEM block; undefined when the block is not a valid certificate. */
-export function parseCertificate(pem: string): BundleCertificate | undefined {
+function parseCertificate(pem: string): BundleCertificate | undefined {
   return recentlyParsed.getOrCompute(pem, decodeCertificate);
 }
 
