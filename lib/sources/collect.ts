@@ -28,7 +28,7 @@ export interface CertificateInput {
   readonly ocspUpdate?: OcspUpdateMode;
 }
 
-export interface CertificateSourcesInput {
+interface CertificateSourcesInput {
   readonly certs: readonly string[];
   readonly dirs: readonly string[];
   readonly crtLists: readonly string[];
@@ -254,7 +254,7 @@ function sourceError(option: '--dir' | '--crt-list', path: string, error: unknow
  * order (byte order of the names). Symbolic links count as the file they
  * point to, as `stat()` does for HAProxy.
  */
-export async function listCrtDirectory(dir: string): Promise<string[]> {
+async function listCrtDirectory(dir: string): Promise<string[]> {
   let names: string[];
   try {
     names = await fs.readdir(dir);
@@ -294,7 +294,7 @@ async function bundleMembers(path: string): Promise<string[]> {
 }
 
 /** Replaces each absent certificate path that names a multi-certificate bundle by the bundle's members. */
-export async function expandBundles(paths: readonly string[]): Promise<string[]> {
+async function expandBundles(paths: readonly string[]): Promise<string[]> {
   const expanded: string[] = [];
   for (const path of paths) expanded.push(...(await bundleMembers(path)));
   return expanded;
