@@ -7,9 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { FileReadError, readRegularFileSync, type FileReadProblem, type ReadLimits } from '../lib/fs/read.ts';
+import { FileReadError, readRegularFileSync } from '../lib/fs/read.ts';
 import { removeStaleTemporaryFiles } from '../lib/fs/temporary-files.ts';
 import { FileWriteError, replaceFilesAtomically } from '../lib/fs/write.ts';
+
+type ReadLimits = Parameters<typeof readRegularFileSync>[1];
+type FileReadProblem = FileReadError['problem'];
 
 const execFileAsync = promisify(execFile);
 const moduleUrl = (name: string) => pathToFileURL(fileURLToPath(new URL(`../lib/fs/${name}`, import.meta.url))).href;

@@ -7,7 +7,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, statSyn
 import { formatByteCount } from './caps.ts';
 import { specialFileType, systemErrorCode, type SpecialFileType } from './system.ts';
 
-export type FileReadProblem =
+type FileReadProblem =
   | { readonly kind: 'missing' }
   | { readonly kind: 'not-regular'; readonly type: SpecialFileType }
   /** `size` is unknown when the file claimed to be smaller than it was (a /proc file says 0). */
@@ -35,7 +35,7 @@ export class FileReadError extends Error {
   }
 }
 
-export interface ReadLimits {
+interface ReadLimits {
   /** A larger file is refused, unless `prefixOnly` asks for its first `maxBytes` only. */
   readonly maxBytes: number;
   readonly prefixOnly?: boolean;
@@ -43,7 +43,7 @@ export interface ReadLimits {
   readonly followSymlinks?: boolean;
 }
 
-export interface FileContent {
+interface FileContent {
   readonly bytes: Buffer;
   /** The opened file's own attributes (inode, modification time…). */
   readonly stats: Stats;

@@ -37,7 +37,7 @@ export function temporaryPathFor(target: string): string {
 const TEMPORARY_NAME = new RegExp(`^\\.(.+)\\.([1-9][0-9]*)\\.[0-9a-f]{${2 * TEMPORARY_ID_BYTES}}\\.tmp$`);
 
 /** A temporary file of another process, left beside a target it never renamed. */
-export interface StaleTemporaryFile {
+interface StaleTemporaryFile {
   readonly path: string;
   readonly pid: number;
   /** Why it could not be removed (`EACCES`…); `undefined` once it is gone. */
