@@ -7,7 +7,7 @@ import path from 'node:path';
 import { checkExitCode } from '../lib/cli/exit-codes.ts';
 import { isIssuedBy, orderedChain } from '../lib/pki/bundle.ts';
 import type { Finding, FindingCode } from '../lib/check/findings.ts';
-import { lintBundle, type LintOptions } from '../lib/check/lints.ts';
+import { lintBundle } from '../lib/check/lints.ts';
 import { openssl } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,
@@ -171,7 +171,7 @@ describe('lintBundle', () => {
   let pki: Pki;
   let bundleCount = 0;
   const now = () => new Date();
-  const at = (offsetMs: number): LintOptions => ({ now: new Date(Date.now() + offsetMs) });
+  const at = (offsetMs: number): Parameters<typeof lintBundle>[1] => ({ now: new Date(Date.now() + offsetMs) });
 
   before(async () => {
     pki = await createPki();

@@ -9,7 +9,7 @@ import { explicitTrustOnlyArgs, type OpensslRunner } from '../openssl/openssl.ts
 import { parseVerifyError } from '../openssl/output.ts';
 import type { UpdateResult } from '../update/context.ts';
 
-export interface CheckSettings {
+interface CheckSettings {
   readonly now: Date;
   readonly warnDays: number;
   readonly requireOcsp: boolean;

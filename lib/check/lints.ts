@@ -21,7 +21,7 @@ import {
   type Entry,
 } from './lint-context.ts';
 
-export interface LintOptions {
+interface LintOptions {
   readonly now: Date;
   /** A certificate expiring within this many days gets a cert-expiring warning (default 21). */
   readonly warnDays?: number;
