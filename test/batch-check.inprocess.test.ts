@@ -15,8 +15,8 @@ import { updateCertificates, type BatchSettings, type CertificateOutcome } from 
 import { updateCertificate } from '../lib/update/pipeline.ts';
 import { sharedTempFilesIn, type UpdateContext, type UpdateOptions, type UpdateResult } from '../lib/update/context.ts';
 import { NoOcspUrlError, UpdateFailure, type FailureKind } from '../lib/update/failure.ts';
-import { checkBundle, type CheckSettings } from '../lib/check/check-bundle.ts';
-import type { Finding } from '../lib/check/lints.ts';
+import { checkBundle } from '../lib/check/check-bundle.ts';
+import type { Finding } from '../lib/check/findings.ts';
 import { batchExitCode, ExitCode, failureOf, RunError } from '../lib/cli/exit-codes.ts';
 import {
   CertificateParseError,
@@ -42,6 +42,8 @@ import {
   type OpensslScript,
   type ResponseName,
 } from './helpers/in-process.ts';
+
+type CheckSettings = Parameters<typeof checkBundle>[1];
 
 let fx: Fixtures;
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { checkExitCode } from '../lib/cli/exit-codes.ts';
 import { isIssuedBy, orderedChain } from '../lib/pki/bundle.ts';
-import { lintBundle, type Finding, type FindingCode, type LintOptions } from '../lib/check/lints.ts';
+import type { Finding, FindingCode } from '../lib/check/findings.ts';
+import { lintBundle } from '../lib/check/lints.ts';
 import { openssl } from './helpers/ocsp-fixtures.ts';
 import {
   AUTHORITY_INFO_ACCESS,
@@ -170,7 +171,7 @@ describe('lintBundle', () => {
   let pki: Pki;
   let bundleCount = 0;
   const now = () => new Date();
-  const at = (offsetMs: number): LintOptions => ({ now: new Date(Date.now() + offsetMs) });
+  const at = (offsetMs: number): Parameters<typeof lintBundle>[1] => ({ now: new Date(Date.now() + offsetMs) });
 
   before(async () => {
     pki = await createPki();

@@ -8,8 +8,6 @@ import {
   CertificateSourceError,
   CrtListSyntaxError,
   collectCertificates,
-  expandBundles,
-  listCrtDirectory,
   parseCrtList,
 } from '../lib/sources/collect.ts';
 
@@ -182,7 +180,21 @@ describe('parseCrtList', () => {
   });
 });
 
-describe('listCrtDirectory', () => {
+/** What `--dir DIR` alone collects, in order. */
+async function collectedFromDir(dir: string): Promise<string[]> {
+  const collected = await collectCertificates({ certs: [], dirs: [dir], crtLists: [] });
+  assert.ok(collected.every(({ source }) => source === 'dir'));
+  return collected.map(({ path }) => path);
+}
+
+/** What `--cert PATH…` alone collects, in order. */
+async function collectedFromCerts(paths: readonly string[]): Promise<string[]> {
+  const collected = await collectCertificates({ certs: paths, dirs: [], crtLists: [] });
+  assert.ok(collected.every(({ source }) => source === 'cert'));
+  return collected.map(({ path }) => path);
+}
+
+describe('--dir', () => {
   it('lists the certificate files only, sorted by name, skipping what HAProxy and we reserve', async () => {
     const dir = await writeFiles(await scratch('dir'), {
       'b.pem': certificatePem + keyPem,
@@ -204,10 +216,12 @@ describe('listCrtDirectory', () => {
       'empty.pem': '',
       'subdir.pem/inner.pem': certificatePem,
     });
-    await fs.symlink(join(dir, 'a.pem'), join(dir, 'link.pem'));
+    // A link to a file outside the directory, which no other name lists.
+    const elsewhere = await writeFiles(await scratch('elsewhere'), { 'linked.pem': certificatePem });
+    await fs.symlink(join(elsewhere, 'linked.pem'), join(dir, 'link.pem'));
     await fs.symlink(join(dir, 'missing.pem'), join(dir, 'dangling.pem'));
 
-    const listed = await listCrtDirectory(dir);
+    const listed = await collectedFromDir(dir);
     assert.deepEqual(
       listed.map((path) => relative(dir, path)),
       ['a.pem', 'b.pem', 'c.crt', 'key-first.pem', 'link.pem', 'site.pem.ecdsa', 'site.pem.rsa'],
@@ -224,7 +238,7 @@ describe('listCrtDirectory', () => {
       'a-b.pem': certificatePem,
       'a_b.pem': certificatePem,
     });
-    const listed = await listCrtDirectory(dir);
+    const listed = await collectedFromDir(dir);
     assert.deepEqual(
       listed.map((path) => relative(dir, path)),
       ['10.pem', '9.pem', 'B.pem', 'a-b.pem', 'a.pem', 'a_b.pem'],
@@ -232,13 +246,13 @@ describe('listCrtDirectory', () => {
   });
 
   it('returns nothing for an empty directory', async () => {
-    assert.deepEqual(await listCrtDirectory(await scratch('empty')), []);
+    assert.deepEqual(await collectedFromDir(await scratch('empty')), []);
   });
 
   it('throws a CertificateSourceError for a missing directory or a file', async () => {
     const dir = await scratch('missing');
     const missing = join(dir, 'nope');
-    await assert.rejects(listCrtDirectory(missing), (error: unknown) => {
+    await assert.rejects(collectedFromDir(missing), (error: unknown) => {
       assert.ok(error instanceof CertificateSourceError);
       assert.equal(error.path, missing);
       assert.equal(error.message, `--dir ${missing}: no such file or directory`);
@@ -246,14 +260,14 @@ describe('listCrtDirectory', () => {
     });
     const file = join(dir, 'file.pem');
     await fs.writeFile(file, certificatePem);
-    await assert.rejects(listCrtDirectory(file), {
+    await assert.rejects(collectedFromDir(file), {
       name: 'CertificateSourceError',
       message: `--dir ${file}: not a directory`,
     });
   });
 });
 
-describe('expandBundles', () => {
+describe('--cert', () => {
   it('replaces an absent path by its bundle members, in HAProxy order (dsa, ecdsa, rsa)', async () => {
     const dir = await writeFiles(await scratch('bundle'), {
       'site.pem.rsa': certificatePem,
@@ -262,23 +276,30 @@ describe('expandBundles', () => {
       'whole.pem': certificatePem,
       'whole.pem.rsa': certificatePem,
       'dsa-only.pem.dsa': certificatePem,
+      'member.pem.rsa': certificatePem,
     });
     const at = (name: string) => join(dir, name);
     assert.deepEqual(
-      await expandBundles([at('site.pem'), at('whole.pem'), at('missing.pem'), at('dsa-only.pem'), at('site.pem.rsa')]),
+      await collectedFromCerts([
+        at('site.pem'),
+        at('whole.pem'),
+        at('missing.pem'),
+        at('dsa-only.pem'),
+        at('member.pem.rsa'),
+      ]),
       [
         at('site.pem.ecdsa'),
         at('site.pem.rsa'),
         at('whole.pem'),
         at('missing.pem'),
         at('dsa-only.pem.dsa'),
-        at('site.pem.rsa'),
+        at('member.pem.rsa'),
       ],
     );
   });
 
   it('returns an empty list for no paths', async () => {
-    assert.deepEqual(await expandBundles([]), []);
+    assert.deepEqual(await collectedFromCerts([]), []);
   });
 });
 

@@ -7,20 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  FileReadError,
-  FileWriteError,
-  isPrivateDirectory,
-  readRegularFileSync,
-  removeStaleTemporaryFiles,
-  replaceFilesAtomically,
-  writeFileAtomic,
-  type FileReadProblem,
-  type ReadLimits,
-} from '../lib/fs/files.ts';
+import { FileReadError, readRegularFileSync } from '../lib/fs/read.ts';
+import { removeStaleTemporaryFiles } from '../lib/fs/temporary-files.ts';
+import { FileWriteError, replaceFilesAtomically } from '../lib/fs/write.ts';
+
+type ReadLimits = Parameters<typeof readRegularFileSync>[1];
+type FileReadProblem = FileReadError['problem'];
 
 const execFileAsync = promisify(execFile);
-const FILES_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/fs/files.ts', import.meta.url))).href;
+const moduleUrl = (name: string) => pathToFileURL(fileURLToPath(new URL(`../lib/fs/${name}`, import.meta.url))).href;
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const isRoot = process.geteuid?.() === 0;
 const NOBODY = 65534;
@@ -70,32 +65,11 @@ async function assertWriteFails(write: Promise<void>, path: string, code: string
   });
 }
 
-describe('isPrivateDirectory', () => {
-  for (const [mode, expected] of [
-    [0o755, false],
-    [0o775, false],
-    [0o777, false],
-    [0o1777, false],
-    [0o705, false],
-    [0o700, true],
-    [0o750, true],
-    [0o770, true],
-    [0o711, true],
-    [0o751, true],
-    [0o754, true],
-    [0o40700, true],
-  ] as const) {
-    it(`${mode.toString(8).padStart(4, '0')} is ${expected ? 'private' : 'not private'}`, () => {
-      assert.equal(isPrivateDirectory(mode), expected);
-    });
-  }
-});
-
-describe('writeFileAtomic', () => {
+describe('replaceFilesAtomically', () => {
   it('creates a new file with exactly the given bytes and leaves no temporary file', async () => {
     const path = join(directory, 'site.pem.ocsp');
     const data = Buffer.from([0x30, 0x82, 0x00, 0x0a, 0xff, 0x00]);
-    await writeFileAtomic(path, data);
+    await replaceFilesAtomically([{ path, data }]);
     assert.deepEqual(await fs.readFile(path), data);
     assert.deepEqual(await temporaryFilesIn(directory), []);
   });
@@ -103,7 +77,7 @@ describe('writeFileAtomic', () => {
   it('replaces an existing file and writes strings as UTF-8', async () => {
     const path = join(directory, 'site.pem.issuer');
     await fs.writeFile(path, 'old chain, longer than the new one\n');
-    await writeFileAtomic(path, 'new chain é\n');
+    await replaceFilesAtomically([{ path, data: 'new chain é\n' }]);
     assert.equal(await fs.readFile(path, 'utf8'), 'new chain é\n');
     assert.deepEqual(await temporaryFilesIn(directory), []);
   });
@@ -141,7 +115,7 @@ describe('writeFileAtomic', () => {
       const path = join(directory, 'site.pem.ocsp');
       const previousUmask = process.umask(0o077);
       try {
-        await writeFileAtomic(path, 'response');
+        await replaceFilesAtomically([{ path, data: 'response' }]);
       } finally {
         process.umask(previousUmask);
       }
@@ -152,7 +126,7 @@ describe('writeFileAtomic', () => {
       const path = join(directory, 'site.pem.ocsp');
       await fs.writeFile(path, 'old', { mode: 0o600 });
       await fs.chmod(path, 0o600);
-      await writeFileAtomic(path, 'new');
+      await replaceFilesAtomically([{ path, data: 'new' }]);
       assert.equal(await modeOf(path), 0o600);
     });
 
@@ -163,22 +137,39 @@ describe('writeFileAtomic', () => {
         const path = join(directory, 'site.pem.ocsp');
         await fs.writeFile(path, 'old');
         await fs.chown(path, NOBODY, NOBODY);
-        await writeFileAtomic(path, 'new');
+        await replaceFilesAtomically([{ path, data: 'new' }]);
         const stats = await fs.stat(path);
         assert.deepEqual([stats.uid, stats.gid], [NOBODY, NOBODY]);
       },
     );
 
-    for (const directoryMode of [0o700, 0o750, 0o711]) {
-      it(`gives a new file the certificate's mode when the certificate directory is ${directoryMode.toString(8)}`, async () => {
+    // A directory is private when others may not both list and enter it; its
+    // mode as stat gives it carries the directory's type bits (0o40000) too.
+    for (const [directoryMode, isPrivate] of [
+      [0o755, false],
+      [0o775, false],
+      [0o777, false],
+      [0o1777, false],
+      [0o705, false],
+      [0o700, true],
+      [0o750, true],
+      [0o770, true],
+      [0o711, true],
+      [0o751, true],
+      [0o754, true],
+    ] as const) {
+      const mode = directoryMode.toString(8).padStart(4, '0');
+      it(`gives a new file ${isPrivate ? "the certificate's mode" : '0644'} when the certificate directory is ${mode}`, async () => {
         const certificateDirectory = join(directory, 'certs');
         await fs.mkdir(certificateDirectory);
         await fs.chmod(certificateDirectory, directoryMode);
         const certificate = join(certificateDirectory, 'site.pem');
         await fs.writeFile(certificate, 'certificate and key');
         await fs.chmod(certificate, 0o640);
-        await writeFileAtomic(`${certificate}.ocsp`, 'response', { modeFallbackFrom: certificate });
-        assert.equal(await modeOf(`${certificate}.ocsp`), 0o640);
+        await replaceFilesAtomically([{ path: `${certificate}.ocsp`, data: 'response' }], {
+          modeFallbackFrom: certificate,
+        });
+        assert.equal(await modeOf(`${certificate}.ocsp`), isPrivate ? 0o640 : 0o644);
       });
     }
 
@@ -186,7 +177,9 @@ describe('writeFileAtomic', () => {
       const certificate = join(directory, 'site.pem');
       await fs.writeFile(certificate, 'certificate and key');
       await fs.chmod(certificate, 0o600);
-      await writeFileAtomic(`${certificate}.ocsp`, 'response', { modeFallbackFrom: certificate });
+      await replaceFilesAtomically([{ path: `${certificate}.ocsp`, data: 'response' }], {
+        modeFallbackFrom: certificate,
+      });
       assert.equal(await modeOf(`${certificate}.ocsp`), 0o644);
     });
 
@@ -197,7 +190,7 @@ describe('writeFileAtomic', () => {
       await fs.chmod(certificate, 0o600);
       await fs.writeFile(`${certificate}.ocsp`, 'old');
       await fs.chmod(`${certificate}.ocsp`, 0o644);
-      await writeFileAtomic(`${certificate}.ocsp`, 'new', { modeFallbackFrom: certificate });
+      await replaceFilesAtomically([{ path: `${certificate}.ocsp`, data: 'new' }], { modeFallbackFrom: certificate });
       assert.equal(await modeOf(`${certificate}.ocsp`), 0o644);
     });
 
@@ -210,7 +203,9 @@ describe('writeFileAtomic', () => {
         await fs.writeFile(certificate, 'certificate and key');
         await fs.chmod(certificate, 0o640);
         await fs.chown(certificate, NOBODY, NOBODY);
-        await writeFileAtomic(`${certificate}.ocsp`, 'response', { modeFallbackFrom: certificate });
+        await replaceFilesAtomically([{ path: `${certificate}.ocsp`, data: 'response' }], {
+          modeFallbackFrom: certificate,
+        });
         const stats = await fs.stat(`${certificate}.ocsp`);
         assert.deepEqual([stats.uid, stats.gid, stats.mode & 0o777], [NOBODY, NOBODY, 0o640]);
       },
@@ -224,7 +219,7 @@ describe('writeFileAtomic', () => {
     await fs.writeFile(realPath, 'old');
     const link = join(directory, 'site.pem.ocsp');
     await fs.symlink(realPath, link);
-    await writeFileAtomic(link, 'new');
+    await replaceFilesAtomically([{ path: link, data: 'new' }]);
     assert.ok((await fs.lstat(link)).isSymbolicLink());
     assert.equal(await fs.readFile(realPath, 'utf8'), 'new');
     assert.deepEqual(await temporaryFilesIn(realDirectory), []);
@@ -235,7 +230,7 @@ describe('writeFileAtomic', () => {
       const path = join(directory, 'site.pem.ocsp');
       await fs.mkdir(path);
       await fs.writeFile(join(path, 'inside'), 'untouched');
-      await assertWriteFails(writeFileAtomic(path, 'response'), path, 'EISDIR');
+      await assertWriteFails(replaceFilesAtomically([{ path, data: 'response' }]), path, 'EISDIR');
       assert.equal(await fs.readFile(join(path, 'inside'), 'utf8'), 'untouched');
       assert.deepEqual(await temporaryFilesIn(directory), []);
     });
@@ -246,9 +241,9 @@ describe('writeFileAtomic', () => {
       const worker = join(directory, 'write-one-mebibyte.mjs');
       await fs.writeFile(
         worker,
-        `import { FileWriteError, writeFileAtomic } from ${JSON.stringify(FILES_MODULE_URL)};
+        `import { FileWriteError, replaceFilesAtomically } from ${JSON.stringify(moduleUrl('write.ts'))};
 try {
-  await writeFileAtomic(process.argv[2], Buffer.alloc(${MEBIBYTE}, 0x6e));
+  await replaceFilesAtomically([{ path: process.argv[2], data: Buffer.alloc(${MEBIBYTE}, 0x6e) }]);
   console.log('written');
 } catch (error) {
   console.log(error instanceof FileWriteError ? error.code : String(error));
@@ -275,7 +270,7 @@ try {
         const path = join(directory, 'site.pem.ocsp');
         await fs.writeFile(path, 'old response');
         await assertWriteFails(
-          asUnprivilegedUser(() => writeFileAtomic(path, 'new response')),
+          asUnprivilegedUser(() => replaceFilesAtomically([{ path, data: 'new response' }])),
           path,
           'EPERM',
         );
@@ -291,7 +286,7 @@ try {
         await fs.chmod(path, 0o666);
         await fs.chmod(directory, 0o555);
         await assertWriteFails(
-          asUnprivilegedUser(() => writeFileAtomic(path, 'new response')),
+          asUnprivilegedUser(() => replaceFilesAtomically([{ path, data: 'new response' }])),
           path,
           'EACCES',
         );
@@ -303,7 +298,7 @@ try {
         const path = join(directory, 'site.pem.ocsp');
         await fs.chmod(directory, 0o555);
         await assertWriteFails(
-          asUnprivilegedUser(() => writeFileAtomic(path, 'new response')),
+          asUnprivilegedUser(() => replaceFilesAtomically([{ path, data: 'new response' }])),
           path,
           'EACCES',
         );
@@ -325,7 +320,7 @@ try {
       while (writing) observed.push(await fs.readFile(path));
     })();
     try {
-      await Promise.all(payloads.map((payload) => writeFileAtomic(path, payload)));
+      await Promise.all(payloads.map((payload) => replaceFilesAtomically([{ path, data: payload }])));
     } finally {
       writing = false;
       await reader;
@@ -366,7 +361,7 @@ async function readInChildProcess(path: string, limits: ReadLimits): Promise<str
   const worker = join(directory, 'read.mjs');
   await fs.writeFile(
     worker,
-    `import { FileReadError, readRegularFileSync } from ${JSON.stringify(FILES_MODULE_URL)};
+    `import { FileReadError, readRegularFileSync } from ${JSON.stringify(moduleUrl('read.ts'))};
 try {
   console.log('read ' + readRegularFileSync(process.argv[2], JSON.parse(process.argv[3])).bytes.length);
 } catch (error) {
@@ -521,11 +516,15 @@ describe('readRegularFileSync', () => {
   });
 });
 
-describe('writeFileAtomic never replaces a special file', () => {
+describe('replaceFilesAtomically never replaces a special file', () => {
   it('refuses a FIFO, and leaves it in place', async () => {
     const path = join(directory, 'site.pem.ocsp');
     await mkfifo(path);
-    await assertWriteFails(writeFileAtomic(path, 'response'), path, 'it is a FIFO, not a regular file');
+    await assertWriteFails(
+      replaceFilesAtomically([{ path, data: 'response' }]),
+      path,
+      'it is a FIFO, not a regular file',
+    );
     assert.ok((await fs.lstat(path)).isFIFO());
     assert.deepEqual(await temporaryFilesIn(directory), []);
   });
@@ -540,7 +539,11 @@ describe('writeFileAtomic never replaces a special file', () => {
     }
     const path = join(directory, 'site.pem.ocsp');
     await fs.symlink(node, path);
-    await assertWriteFails(writeFileAtomic(path, 'response'), path, 'it is a character device, not a regular file');
+    await assertWriteFails(
+      replaceFilesAtomically([{ path, data: 'response' }]),
+      path,
+      'it is a character device, not a regular file',
+    );
     assert.ok((await fs.lstat(node)).isCharacterDevice());
     assert.deepEqual(await fs.readdir(devices), ['null']);
   });

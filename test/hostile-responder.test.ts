@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/process/run.ts';
-import { OCSP_RESPONSE_MAX_BYTES } from '../lib/fs/files.ts';
+import { OCSP_RESPONSE_MAX_BYTES } from '../lib/fs/caps.ts';
 import { parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type TestPki } from './helpers/pki.ts';
 import { runCli, type CliRun } from './helpers/cli.ts';

@@ -8,18 +8,15 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  LockTimeoutError,
-  UNREADABLE_LOCK_STALE_MS,
-  acquireLock,
-  formatLockRecord,
-  parseLockRecord,
-  parseProcessStartTime,
-} from '../lib/fs/lock.ts';
+import { LockTimeoutError, acquireLock } from '../lib/fs/lock.ts';
 
 const LOCK_MODULE_URL = pathToFileURL(fileURLToPath(new URL('../lib/fs/lock.ts', import.meta.url))).href;
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const execFileAsync = promisify(execFile);
+const onLinux = { skip: process.platform !== 'linux' && 'needs /proc' };
+
+/** How old a lock file naming no holder must be before it counts as abandoned. */
+const UNREADABLE_LOCK_STALE_MS = 5_000;
 
 let directory: string;
 let lockPath: string;
@@ -49,7 +46,19 @@ async function backdate(path: string, ageMs: number): Promise<void> {
   await fs.utimes(path, then, then);
 }
 
-const ownRecordPid = (path: string) => parseLockRecord(readFileSync(path, 'utf8'))?.pid;
+/** The PID a lock record names: its first line. */
+const recordedPid = (path: string) => Number(readFileSync(path, 'utf8').split('\n')[0]);
+
+/**
+ * Field 22 of /proc/PID/stat, the process's start time, counted after the
+ * command name that /proc/PID/comm gives.
+ */
+function startTimeOf(pid: number): string {
+  const command = readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const afterCommand = stat.slice(stat.indexOf(`(${command}) `) + command.length + 3).split(' ');
+  return afterCommand[22 - 3]!;
+}
 
 function assertTimeout(holderPid: number | undefined, timeoutMs: number) {
   return (error: unknown) => {
@@ -62,54 +71,50 @@ function assertTimeout(holderPid: number | undefined, timeoutMs: number) {
   };
 }
 
+/** What this process writes in a lock it takes. */
+const ownRecord = () => `${process.pid}\n${hostname()}\n${startTimeOf(process.pid)}\n`;
+
 describe('lock records', () => {
-  it('round-trips PID, host and start time', () => {
-    const holder = { pid: 4242, host: 'lb1.example', startTime: '123456' };
-    assert.equal(formatLockRecord(holder), '4242\nlb1.example\n123456\n');
-    assert.deepEqual(parseLockRecord(formatLockRecord(holder)), holder);
+  it('are written as PID, host and start time, one a line', onLinux, async () => {
+    const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+    assert.equal(await fs.readFile(lockPath, 'utf8'), ownRecord());
+    await lock.release();
   });
 
-  it('accepts a bare PID', () => {
-    assert.deepEqual(parseLockRecord('4242\n'), { pid: 4242 });
-    assert.deepEqual(parseLockRecord('4242'), { pid: 4242 });
-    assert.deepEqual(parseLockRecord(formatLockRecord({ pid: 4242 })), { pid: 4242 });
+  it('name their holder by a bare PID too', async () => {
+    for (const record of [`${process.pid}\n`, `${process.pid}`]) {
+      await fs.writeFile(lockPath, record);
+      await assert.rejects(acquireLock(lockPath, { timeoutMs: 0 }), assertTimeout(process.pid, 0));
+    }
   });
 
   for (const text of ['', '\n', 'abc\n', '0\n', '-1\n', '12ab\n', ' \n', '99999999999999999999\n']) {
-    it(`rejects ${JSON.stringify(text)}`, () => {
-      assert.equal(parseLockRecord(text), undefined);
+    it(`name no holder in ${JSON.stringify(text)}`, async () => {
+      await fs.writeFile(lockPath, text);
+      await assert.rejects(acquireLock(lockPath, { timeoutMs: 0 }), assertTimeout(undefined, 0));
     });
   }
 });
 
-describe('parseProcessStartTime', () => {
-  const statLine = (command: string) =>
-    `1234 (${command}) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 10000 200 18446744073709551615\n`;
-
-  it('reads field 22', () => {
-    assert.equal(parseProcessStartTime(statLine('node')), '987654');
-  });
-
-  it('is not fooled by spaces and parentheses in the command name', () => {
-    assert.equal(parseProcessStartTime(statLine('a) b (c) 1 2 3')), '987654');
-  });
-
-  it('returns undefined for a truncated line', () => {
-    assert.equal(parseProcessStartTime('1234 (node) S 1 2'), undefined);
-  });
-
-  it('reads this process', { skip: process.platform !== 'linux' && 'needs /proc' }, () => {
-    assert.match(parseProcessStartTime(readFileSync('/proc/self/stat', 'utf8')) ?? '', /^[0-9]+$/);
+describe("the holder's start time", () => {
+  it('is not fooled by spaces and parentheses in the command name', onLinux, async () => {
+    // A shell that renames itself, then waits on its standard input.
+    const holder = spawn('sh', ['-c', "printf '%s' 'a) b (c) 1 2 3' > /proc/$$/comm && read line"], {
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    children.push(holder);
+    assert.ok(holder.pid !== undefined);
+    while (readFileSync(`/proc/${holder.pid}/comm`, 'utf8') !== 'a) b (c) 1 2 3\n') await sleep(5);
+    await fs.writeFile(lockPath, `${holder.pid}\n${hostname()}\n${startTimeOf(holder.pid)}\n`);
+    await assert.rejects(acquireLock(lockPath, { timeoutMs: 0 }), assertTimeout(holder.pid, 0));
   });
 });
 
 describe('acquireLock', () => {
-  it('creates the lock file with our PID, host and start time, and release removes it', async () => {
+  it('creates the lock file with our PID and host, and release removes it', async () => {
     const lock = await acquireLock(lockPath, { timeoutMs: 0 });
-    const holder = parseLockRecord(await fs.readFile(lockPath, 'utf8'));
-    assert.equal(holder?.pid, process.pid);
-    assert.equal(holder?.host, hostname());
-    if (process.platform === 'linux') assert.match(holder?.startTime ?? '', /^[0-9]+$/);
+    const [pid, host] = (await fs.readFile(lockPath, 'utf8')).split('\n');
+    assert.deepEqual([pid, host], [String(process.pid), hostname()]);
     await lock.release();
     await assert.rejects(fs.stat(lockPath), { code: 'ENOENT' });
   });
@@ -121,7 +126,7 @@ describe('acquireLock', () => {
     await lock.release();
     const next = await acquireLock(lockPath, { timeoutMs: 0 });
     await lock.release();
-    assert.equal(ownRecordPid(lockPath), process.pid, "a released lock does not remove its successor's file");
+    assert.equal(recordedPid(lockPath), process.pid, "a released lock does not remove its successor's file");
     await next.release();
   });
 
@@ -136,7 +141,7 @@ describe('acquireLock', () => {
     assert.equal(secondAcquired, false);
     await first.release();
     const lock = await second;
-    assert.equal(ownRecordPid(lockPath), process.pid);
+    assert.equal(recordedPid(lockPath), process.pid);
     await lock.release();
   });
 
@@ -152,31 +157,27 @@ describe('acquireLock', () => {
     const pid = await deadPid();
     await fs.writeFile(lockPath, `${pid}\n`);
     const lock = await acquireLock(lockPath, { timeoutMs: 0 });
-    assert.equal(ownRecordPid(lockPath), process.pid);
+    assert.equal(recordedPid(lockPath), process.pid);
     await lock.release();
   });
 
   it('takes over a lock whose holder has exited (full record)', async () => {
-    await fs.writeFile(lockPath, formatLockRecord({ pid: await deadPid(), host: hostname(), startTime: '1' }));
+    await fs.writeFile(lockPath, `${await deadPid()}\n${hostname()}\n1\n`);
     const lock = await acquireLock(lockPath, { timeoutMs: 0 });
-    assert.equal(ownRecordPid(lockPath), process.pid);
+    assert.equal(recordedPid(lockPath), process.pid);
     await lock.release();
   });
 
-  it(
-    'takes over a lock whose PID now belongs to another process',
-    { skip: process.platform !== 'linux' && 'needs /proc' },
-    async () => {
-      await fs.writeFile(lockPath, formatLockRecord({ pid: process.pid, host: hostname(), startTime: '1' }));
-      const lock = await acquireLock(lockPath, { timeoutMs: 0 });
-      assert.notEqual(parseLockRecord(await fs.readFile(lockPath, 'utf8'))?.startTime, '1');
-      await lock.release();
-    },
-  );
+  it('takes over a lock whose PID now belongs to another process', onLinux, async () => {
+    await fs.writeFile(lockPath, `${process.pid}\n${hostname()}\n1\n`);
+    const lock = await acquireLock(lockPath, { timeoutMs: 0 });
+    assert.equal(await fs.readFile(lockPath, 'utf8'), ownRecord());
+    await lock.release();
+  });
 
   it('leaves alone a lock held on another host, even if the PID is unused here', async () => {
     const pid = await deadPid();
-    await fs.writeFile(lockPath, formatLockRecord({ pid, host: `not-${hostname()}` }));
+    await fs.writeFile(lockPath, `${pid}\nnot-${hostname()}\n`);
     await assert.rejects(acquireLock(lockPath, { timeoutMs: 150, pollMs: 20 }), assertTimeout(pid, 150));
   });
 
@@ -193,7 +194,7 @@ describe('acquireLock', () => {
       await fs.writeFile(lockPath, content);
       await backdate(lockPath, UNREADABLE_LOCK_STALE_MS + 1_000);
       const lock = await acquireLock(lockPath, { timeoutMs: 0 });
-      assert.equal(ownRecordPid(lockPath), process.pid);
+      assert.equal(recordedPid(lockPath), process.pid);
       await lock.release();
     });
   }
@@ -209,7 +210,7 @@ describe('acquireLock', () => {
     await fs.writeFile(`${lockPath}.break`, '');
     await backdate(`${lockPath}.break`, UNREADABLE_LOCK_STALE_MS + 1_000);
     const lock = await acquireLock(lockPath, { timeoutMs: 1_000, pollMs: 10 });
-    assert.equal(ownRecordPid(lockPath), process.pid);
+    assert.equal(recordedPid(lockPath), process.pid);
     await lock.release();
     assert.deepEqual(await fs.readdir(directory), []);
   });

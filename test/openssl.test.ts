@@ -1,24 +1,73 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explicitTrustOnlyArgs, hostHeaderArgs, Openssl, sendsOwnHostHeader } from '../lib/openssl/openssl.ts';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { explicitTrustOnlyArgs, Openssl } from '../lib/openssl/openssl.ts';
 
 const v = (major: number, minor: number) => ({ major, minor });
 
-test('the Host header takes the syntax of each OpenSSL generation', () => {
-  assert.deepEqual(hostHeaderArgs(v(0, 9), 'ocsp.example'), ['-header', 'Host=ocsp.example']);
-  assert.deepEqual(hostHeaderArgs(v(1, 0), 'ocsp.example'), ['-header', 'Host', 'ocsp.example']);
-  assert.deepEqual(hostHeaderArgs(v(1, 1), 'ocsp.example'), ['-header', 'Host=ocsp.example']);
-  assert.deepEqual(hostHeaderArgs(v(3, 0), 'ocsp.example:8080'), ['-header', 'Host=ocsp.example:8080']);
+/**
+ * An `openssl` that says it is VERSION and writes the arguments of any other
+ * call to `args`, one a line: what the flow asks of each OpenSSL generation.
+ */
+async function withFakeOpenssl(
+  version: string,
+  use: (openssl: Openssl, lastArgs: () => Promise<string[]>) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'hapos-fake-openssl-'));
+  try {
+    const binary = path.join(dir, 'openssl');
+    const argsFile = path.join(dir, 'args');
+    await writeFile(
+      binary,
+      `#!/bin/sh\n[ "$1" = version ] && { echo 'OpenSSL ${version}  1 Jan 2020'; exit 0; }\nprintf '%s\\n' "$@" > '${argsFile}'\n`,
+      { mode: 0o755 },
+    );
+    const openssl = await Openssl.detect(binary);
+    assert.ok(openssl, `a fake OpenSSL ${version}`);
+    await use(openssl, async () => (await readFile(argsFile, 'utf8')).split('\n').slice(0, -1));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The arguments `openssl ocsp` gets between the URL and the trust settings: the Host header's, if any. */
+async function hostHeaderArgsOf(version: string, hostHeader: string | undefined): Promise<string[]> {
+  let header: string[] = [];
+  await withFakeOpenssl(version, async (openssl, lastArgs) => {
+    await openssl.fetchResponse({
+      issuer: 'chain.pem',
+      cert: 'ee.pem',
+      partialChain: false,
+      url: 'http://ocsp.example/',
+      ...(hostHeader !== undefined && { hostHeader }),
+      responseOut: 'response.der',
+      timeoutSeconds: 10,
+      verification: { caFile: 'chain.pem', verify: true },
+    });
+    const args = await lastArgs();
+    header = args.slice(args.indexOf('-url') + 2, args.indexOf('-CAfile'));
+  });
+  return header;
+}
+
+test('the Host header takes the syntax of each OpenSSL generation', async () => {
+  assert.deepEqual(await hostHeaderArgsOf('0.9.8zh', 'ocsp.example'), ['-header', 'Host=ocsp.example']);
+  assert.deepEqual(await hostHeaderArgsOf('1.0.2k', 'ocsp.example'), ['-header', 'Host', 'ocsp.example']);
+  assert.deepEqual(await hostHeaderArgsOf('1.1.1w', 'ocsp.example'), ['-header', 'Host=ocsp.example']);
+  assert.deepEqual(await hostHeaderArgsOf('3.0.13', 'ocsp.example:8080'), ['-header', 'Host=ocsp.example:8080']);
+  assert.deepEqual(await hostHeaderArgsOf('3.0.13', undefined), []);
 });
 
-test('only OpenSSL before 1.1 needs the Host header spelled out', () => {
-  assert.deepEqual([v(0, 9), v(1, 0), v(1, 1), v(3, 0), v(3, 5)].map(sendsOwnHostHeader), [
-    false,
-    false,
-    true,
-    true,
-    true,
-  ]);
+test('only OpenSSL before 1.1 needs the Host header spelled out', async () => {
+  const needsExplicitHost: boolean[] = [];
+  for (const version of ['0.9.8zh', '1.0.2k', '1.1.1w', '3.0.13', '3.5.0']) {
+    await withFakeOpenssl(version, async (openssl) => {
+      needsExplicitHost.push(openssl.needsExplicitHost);
+    });
+  }
+  assert.deepEqual(needsExplicitHost, [true, true, false, false, false]);
 });
 
 test('the default CA directory and store are turned off as each OpenSSL generation allows', () => {

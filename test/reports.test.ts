@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Chalk } from 'chalk';
-import type { Finding } from '../lib/check/lints.ts';
+import type { Finding } from '../lib/check/findings.ts';
 import { run } from '../lib/process/run.ts';
 import { countFindings, renderFindingsJson, renderFindingsText, renderJunitXml } from '../lib/cli/check-report.ts';
 

@@ -14,10 +14,8 @@ import {
   assessResponse,
   compareWithCurrent,
   describeRevocation,
-  freshness,
   isFreshEnough,
   type ProblemCode,
-  type ResponseAssessment,
 } from '../lib/pki/acceptance.ts';
 import { keyTypes, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
 
@@ -38,6 +36,8 @@ function onlySingle(response: OcspResponse): SingleResponse & { nextUpdate: Date
   assert.ok(single.nextUpdate, 'response has a Next Update');
   return { ...single, nextUpdate: single.nextUpdate };
 }
+
+type ResponseAssessment = ReturnType<typeof assessResponse>;
 
 function assertProblem(assessment: ResponseAssessment, code: ProblemCode, message: string): void {
   assert.deepEqual(assessment, { ok: false, problem: { code, message } });
@@ -360,49 +360,38 @@ describe('OCSP response checks', () => {
     });
   });
 
-  describe('freshness and isFreshEnough', () => {
-    it('measures the remaining share of a one-day window', () => {
+  describe('isFreshEnough', () => {
+    it('measures the remaining share of the window from This Update to Next Update', () => {
       const single = onlySingle(responses.oneDay);
       const { thisUpdate, nextUpdate } = single;
-      assert.deepEqual(freshness(single, thisUpdate), { remainingSeconds: 86400, remainingFraction: 1 });
-      assert.deepEqual(freshness(single, secondsAfter(thisUpdate, 21600)), {
-        remainingSeconds: 64800,
-        remainingFraction: 0.75,
-      });
-      assert.deepEqual(freshness(single, secondsAfter(thisUpdate, -600)), {
-        remainingSeconds: 87000,
-        remainingFraction: 1,
-      });
+      assert.equal(isFreshEnough(single, thisUpdate), true);
+      // Three quarters of the day, 18 hours, still ahead.
+      assert.equal(isFreshEnough(single, secondsAfter(thisUpdate, 21600)), true);
+      // A clock behind the responder's: the whole window is ahead.
+      assert.equal(isFreshEnough(single, secondsAfter(thisUpdate, -600)), true);
       for (const now of [nextUpdate, secondsAfter(nextUpdate, 60)]) {
-        assert.deepEqual(freshness(single, now), { remainingSeconds: 0, remainingFraction: 0 });
+        assert.equal(isFreshEnough(single, now), false);
       }
     });
 
     it('gives a response without Next Update, or with an empty window, no freshness', () => {
       const withoutNextUpdate = basic(responses.noNextUpdate).responses[0]!;
-      assert.deepEqual(freshness(withoutNextUpdate, withoutNextUpdate.thisUpdate), {
-        remainingSeconds: 0,
-        remainingFraction: 0,
-      });
       assert.equal(isFreshEnough(withoutNextUpdate, withoutNextUpdate.thisUpdate), false);
       const single = onlySingle(responses.oneDay);
-      const empty = { ...single, thisUpdate: single.nextUpdate };
-      assert.deepEqual(freshness(empty, secondsAfter(single.nextUpdate, -60)), {
-        remainingSeconds: 60,
-        remainingFraction: 0,
-      });
+      // Two hours ahead would be fresh in any window shorter than four hours.
+      const twoHoursLeft = secondsAfter(single.nextUpdate, -7200);
+      assert.equal(isFreshEnough({ ...single, thisUpdate: single.nextUpdate }, twoHoursLeft), false);
     });
 
     it('is fresh enough only past half the window and an hour ahead, exclusive', () => {
       const day = onlySingle(responses.oneDay);
       const halfway = secondsAfter(day.thisUpdate, 43200);
-      assert.equal(freshness(day, halfway).remainingFraction, 0.5);
       assert.equal(isFreshEnough(day, halfway), false);
       assert.equal(isFreshEnough(day, secondsAfter(halfway, -0.001)), true);
 
+      // 60% of the window, but only an hour, ahead.
       const short = onlySingle(responses.hundredMinutes);
       const hourLeft = secondsAfter(short.nextUpdate, -3600);
-      assert.deepEqual(freshness(short, hourLeft), { remainingSeconds: 3600, remainingFraction: 0.6 });
       assert.equal(isFreshEnough(short, hourLeft), false);
       assert.equal(isFreshEnough(short, secondsAfter(hourLeft, -1)), true);
 

@@ -1,14 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FileReadError } from '../fs/files.ts';
-import { parseBundle, readPemFile } from '../pki/bundle.ts';
+import { FileReadError } from '../fs/read.ts';
+import { endEntityOf, parseBundle, readPemFile } from '../pki/bundle.ts';
 import { UpdateFailure } from '../update/failure.ts';
-import { lintBundle, type Finding, type FindingCode, type FindingKind } from './lints.ts';
+import type { Finding, FindingCode, FindingKind } from './findings.ts';
+import { lintBundle } from './lints.ts';
 import { explicitTrustOnlyArgs, type OpensslRunner } from '../openssl/openssl.ts';
 import { parseVerifyError } from '../openssl/output.ts';
 import type { UpdateResult } from '../update/context.ts';
 
-export interface CheckSettings {
+interface CheckSettings {
   readonly now: Date;
   readonly warnDays: number;
   readonly requireOcsp: boolean;
@@ -76,10 +77,11 @@ async function chainProblem(
   context: { openssl: OpensslRunner; tempDir: string },
 ): Promise<string | undefined> {
   // The lints read the bundle a moment ago; a bundle that is no longer readable has nothing to check.
-  const { certificates } = parseBundle(readPemFileIfAny(cert) ?? '');
+  const bundle = parseBundle(readPemFileIfAny(cert) ?? '');
   const issuerFile = readPemFileIfAny(`${cert}.issuer`) ?? '';
-  const [ee, ...rest] = certificates;
+  const ee = endEntityOf(bundle);
   if (ee === undefined) return undefined;
+  const rest = bundle.certificates.slice(1);
   const chainPems = rest.length > 0 ? rest.map((certificate) => certificate.pem).join('') : issuerFile;
   const eeFile = path.join(context.tempDir, 'check-ee.pem');
   const chainFile = path.join(context.tempDir, 'check-chain.pem');

@@ -3,7 +3,7 @@
  * The process exit status carries the exit code, so the documents leave it out.
  */
 import type { ChalkInstance } from 'chalk';
-import type { Finding } from '../check/lints.ts';
+import type { Finding } from '../check/findings.ts';
 import { escapeCharacter, escapeControls } from '../util/printable.ts';
 
 export interface FindingCounts {

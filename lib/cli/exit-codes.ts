@@ -1,7 +1,7 @@
 import { UpdateFailure, type FailureKind } from '../update/failure.ts';
 import { CertificateParseError, OcspParseError } from '../pki/ocsp-response.ts';
 import { DerError } from '../pki/der.ts';
-import type { Finding } from '../check/lints.ts';
+import type { Finding } from '../check/findings.ts';
 
 /** Exit codes of the original bash updater; scripts and monitoring depend on them. */
 export const ExitCode = {

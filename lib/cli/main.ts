@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ExitCode, failureOf } from './exit-codes.ts';
-import { FileReadError, PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { PEM_FILE_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
 import { RunLog } from './run-log.ts';
 import type { CliIo } from './io.ts';
 import { parseCommandLine, syslogPriorityIn, type CliOptions } from './args.ts';

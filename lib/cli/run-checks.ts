@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { checkExitCode, RunError } from './exit-codes.ts';
-import { FileWriteError, writeRegularFileSync } from '../fs/files.ts';
+import { FileWriteError, writeRegularFileSync } from '../fs/write.ts';
 import { CertificateLog } from './run-log.ts';
 import type { CertificateInput } from '../sources/collect.ts';
 import { mapConcurrently } from '../util/concurrency.ts';
 import { checkBundle } from '../check/check-bundle.ts';
-import type { Finding } from '../check/lints.ts';
+import type { Finding } from '../check/findings.ts';
 import { updateCertificate } from '../update/pipeline.ts';
 import type { UpdateResult } from '../update/context.ts';
 import type { Log } from '../util/log.ts';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { ExitCode } from './exit-codes.ts';
 import { killRunningPrograms } from '../process/run.ts';
 import { releaseHeldLocksSync } from '../fs/lock.ts';
-import { systemErrorCode } from '../fs/files.ts';
+import { systemErrorCode } from '../fs/system.ts';
 import { PROGRAM_NAME } from './program.ts';
 import type { RunLog } from './run-log.ts';
 

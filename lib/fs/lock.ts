@@ -10,11 +10,12 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FileReadError, readRegularFileSync, specialFileType, systemErrorCode } from './files.ts';
+import { FileReadError, readRegularFileSync } from './read.ts';
+import { specialFileType, systemErrorCode } from './system.ts';
 import { processExists } from '../process/alive.ts';
 
 /** Something at a lock's path that is not a lock file, and that only a person should remove. */
-export interface LockObstacle {
+interface LockObstacle {
   readonly path: string;
   /** What it is, after its path: "is a FIFO, not a lock file". */
   readonly what: string;
@@ -39,14 +40,14 @@ export class LockTimeoutError extends Error {
   }
 }
 
-export interface LockOptions {
+interface LockOptions {
   /** How long to wait for a live holder before giving up; 0 tries once. */
   readonly timeoutMs: number;
   /** How often to look at the lock again while waiting. */
   readonly pollMs?: number;
 }
 
-export interface Lock {
+interface Lock {
   readonly path: string;
   /** Removes the lock file if it is still ours. Safe to call more than once. */
   release(): Promise<void>;
@@ -55,7 +56,7 @@ export interface Lock {
 }
 
 /** What a lock file says about the process that holds it. */
-export interface LockHolder {
+interface LockHolder {
   readonly pid: number;
   readonly host?: string;
   /** The kernel's start time of the process (clock ticks since boot), which tells a reused PID apart. */
@@ -66,7 +67,7 @@ export interface LockHolder {
  * A lock file with no readable holder is normally one caught between its
  * creation and the write of the PID; past this age its writer has died.
  */
-export const UNREADABLE_LOCK_STALE_MS = 5_000;
+const UNREADABLE_LOCK_STALE_MS = 5_000;
 
 const DEFAULT_POLL_MS = 100;
 
@@ -77,11 +78,11 @@ const EXCLUSIVE_CREATION = constants.O_WRONLY | constants.O_CREAT | constants.O_
 const LOCK_FILE_MAX_BYTES = 4096;
 
 /** One line each: PID, host name, start time. A file holding just a PID is understood too. */
-export function formatLockRecord(holder: LockHolder): string {
+function formatLockRecord(holder: LockHolder): string {
   return [holder.pid, holder.host ?? '', holder.startTime ?? ''].join('\n') + '\n';
 }
 
-export function parseLockRecord(text: string): LockHolder | undefined {
+function parseLockRecord(text: string): LockHolder | undefined {
   const [pidLine = '', host = '', startTime = ''] = text.split('\n').map((line) => line.trim());
   if (!/^[1-9][0-9]*$/.test(pidLine)) return undefined;
   const pid = Number(pidLine);
@@ -93,7 +94,7 @@ export function parseLockRecord(text: string): LockHolder | undefined {
  * Field 22 of /proc/PID/stat. The command name (field 2) is in parentheses and
  * may itself contain spaces and parentheses, so fields are counted after the last `)`.
  */
-export function parseProcessStartTime(stat: string): string | undefined {
+function parseProcessStartTime(stat: string): string | undefined {
   const afterCommand = stat
     .slice(stat.lastIndexOf(')') + 1)
     .trim()

@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { runForBytes, type CommandResult } from '../process/run.ts';
-import { FileReadError, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
 import type { OpensslRunner, Verification } from './openssl.ts';
 import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './output.ts';
 
@@ -11,14 +12,14 @@ export interface Responder {
   readonly proxy?: string;
 }
 
-export interface FetchFiles {
+interface FetchFiles {
   readonly issuer: string;
   readonly cert: string;
   readonly request: string;
   readonly response: string;
 }
 
-export interface FetchSettings {
+interface FetchSettings {
   readonly partialChain: boolean;
   readonly timeoutSeconds: number;
   /** The curl binary when `--use-curl` is set. */

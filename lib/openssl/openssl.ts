@@ -143,7 +143,7 @@ export class Openssl implements OpensslRunner {
 }
 
 /** OpenSSL 1.1 and later derive a Host header from the URL; 0.9 and 1.0 send none. */
-export function sendsOwnHostHeader(version: Pick<OpensslVersion, 'major' | 'minor'>): boolean {
+function sendsOwnHostHeader(version: Pick<OpensslVersion, 'major' | 'minor'>): boolean {
   return version.major > 1 || (version.major === 1 && version.minor >= 1);
 }
 
@@ -157,7 +157,7 @@ export function explicitTrustOnlyArgs(version: Pick<OpensslVersion, 'major' | 'm
 }
 
 /** `openssl ocsp -header`: two arguments on 1.0, `NAME=VALUE` on 0.9 and from 1.1 on. */
-export function hostHeaderArgs(version: Pick<OpensslVersion, 'major' | 'minor'>, host: string): string[] {
+function hostHeaderArgs(version: Pick<OpensslVersion, 'major' | 'minor'>, host: string): string[] {
   return version.major === 1 && version.minor === 0 ? ['-header', 'Host', host] : ['-header', `Host=${host}`];
 }
 

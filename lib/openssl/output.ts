@@ -51,7 +51,7 @@ export function reportsCertificateStatus(output: string): boolean {
   return STATUS_LINE.test(output);
 }
 
-export type VerificationOutcome = 'verified' | 'signer-not-found' | 'failed' | 'absent';
+type VerificationOutcome = 'verified' | 'signer-not-found' | 'failed' | 'absent';
 
 /**
  * What `openssl ocsp -respin …` said about the signature: `Response verify OK`,
@@ -73,7 +73,7 @@ export function formatOpensslDate(date: Date): string {
   return `${MONTHS[date.getUTCMonth()]} ${day} ${time} ${date.getUTCFullYear()} GMT`;
 }
 
-export interface FetchFailure {
+interface FetchFailure {
   /** What went wrong, for the user: `HTTP 404 Not Found`, `a text/html body instead of an OCSP response`… */
   readonly reason: string;
   /** Worth another try: refused connections, server errors. */

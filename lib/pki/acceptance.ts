@@ -16,16 +16,16 @@ export type ProblemCode =
   | 'expired'
   | 'expires-too-soon';
 
-export interface ResponseProblem {
+interface ResponseProblem {
   readonly code: ProblemCode;
   /** One line, no trailing period. */
   readonly message: string;
 }
 
-export type ResponseAssessment =
+type ResponseAssessment =
   { readonly ok: true; readonly single: SingleResponse } | { readonly ok: false; readonly problem: ResponseProblem };
 
-export interface ResponseLimits {
+interface ResponseLimits {
   /** How far in the future thisUpdate may be (a responder clock ahead of ours). */
   readonly clockSkewSeconds?: number;
   /** How long before nextUpdate the response becomes useless. */
@@ -182,7 +182,7 @@ export function compareWithCurrent(
   return 'same';
 }
 
-export interface Freshness {
+interface Freshness {
   /** Seconds until nextUpdate; 0 once it has passed, or when there is none. */
   readonly remainingSeconds: number;
   /** Share of the thisUpdate→nextUpdate span still ahead, between 0 and 1. */
@@ -194,7 +194,7 @@ export interface Freshness {
  * nextUpdate, or with an empty or inverted span, has none: the responder
  * promises nothing about how long it holds, and HAProxy refuses it anyway.
  */
-export function freshness(single: SingleResponse, now: Date): Freshness {
+function freshness(single: SingleResponse, now: Date): Freshness {
   if (!single.nextUpdate) return { remainingSeconds: 0, remainingFraction: 0 };
   const remainingMs = Math.max(0, single.nextUpdate.getTime() - now.getTime());
   const spanMs = single.nextUpdate.getTime() - single.thisUpdate.getTime();

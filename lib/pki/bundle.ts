@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { PEM_FILE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { PEM_FILE_MAX_BYTES } from '../fs/caps.ts';
+import { readRegularFileSync } from '../fs/read.ts';
 import { LruCache } from '../util/lru-cache.ts';
 import { shorten } from '../util/printable.ts';
 
@@ -75,7 +76,7 @@ export interface BundleCertificate {
 const recentlyParsed = new LruCache<string, BundleCertificate | undefined>(64);
 
 /** Parses one PEM block; undefined when the block is not a valid certificate. */
-export function parseCertificate(pem: string): BundleCertificate | undefined {
+function parseCertificate(pem: string): BundleCertificate | undefined {
   return recentlyParsed.getOrCompute(pem, decodeCertificate);
 }
 

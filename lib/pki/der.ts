@@ -351,7 +351,7 @@ export function readOctetString(element: DerElement, what: string): Buffer {
   return readPrimitive(element, UniversalTag.octetString, what);
 }
 
-export interface BitString {
+interface BitString {
   /** Unused bits in the last byte (0 for keys and signatures). */
   readonly unusedBits: number;
   /** The bits, without the leading unused-bits count byte. */

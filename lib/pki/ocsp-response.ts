@@ -64,7 +64,7 @@ const responseStatuses = [
   'unauthorized',
 ] as const;
 
-export type OcspResponseStatus = Exclude<(typeof responseStatuses)[number], undefined>;
+type OcspResponseStatus = Exclude<(typeof responseStatuses)[number], undefined>;
 
 /** RFC 5280 CRLReason, indexed by its ENUMERATED value (7 is unused). */
 const crlReasons = [
@@ -150,7 +150,7 @@ export interface SingleResponse {
 }
 
 /** byName holds the DER of the responder's Name. */
-export type ResponderId = { readonly byName: Buffer } | { readonly byKeyHash: Buffer };
+type ResponderId = { readonly byName: Buffer } | { readonly byKeyHash: Buffer };
 
 /** A successful response of type id-pkix-ocsp-basic. Buffers are views into the parsed bytes. */
 export interface BasicOcspResponse {

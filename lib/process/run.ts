@@ -43,7 +43,7 @@ export interface RunOptions {
 const CANNOT_START = 127;
 
 /** No program we run has a reason to print more; a flood past it is stopped, not held in memory. */
-export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** Each running program, with how to kill it (and, for a process group leader, its group). */
 const runningPrograms = new Map<ChildProcess, () => void>();

@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { CRT_LIST_MAX_BYTES, FileReadError, readRegularFileSync, systemErrorCode } from '../fs/files.ts';
+import { CRT_LIST_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
+import { systemErrorCode } from '../fs/system.ts';
 
 export type OcspUpdateMode = 'on' | 'off';
 export type CertificateSource = 'cert' | 'dir' | 'crt-list';
@@ -26,7 +28,7 @@ export interface CertificateInput {
   readonly ocspUpdate?: OcspUpdateMode;
 }
 
-export interface CertificateSourcesInput {
+interface CertificateSourcesInput {
   readonly certs: readonly string[];
   readonly dirs: readonly string[];
   readonly crtLists: readonly string[];
@@ -252,7 +254,7 @@ function sourceError(option: '--dir' | '--crt-list', path: string, error: unknow
  * order (byte order of the names). Symbolic links count as the file they
  * point to, as `stat()` does for HAProxy.
  */
-export async function listCrtDirectory(dir: string): Promise<string[]> {
+async function listCrtDirectory(dir: string): Promise<string[]> {
   let names: string[];
   try {
     names = await fs.readdir(dir);
@@ -292,7 +294,7 @@ async function bundleMembers(path: string): Promise<string[]> {
 }
 
 /** Replaces each absent certificate path that names a multi-certificate bundle by the bundle's members. */
-export async function expandBundles(paths: readonly string[]): Promise<string[]> {
+async function expandBundles(paths: readonly string[]): Promise<string[]> {
   const expanded: string[] = [];
   for (const path of paths) expanded.push(...(await bundleMembers(path)));
   return expanded;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { acquireLock, LockTimeoutError } from '../fs/lock.ts';
-import { removeStaleTemporaryFiles, systemErrorCode } from '../fs/files.ts';
+import { systemErrorCode } from '../fs/system.ts';
+import { removeStaleTemporaryFiles } from '../fs/temporary-files.ts';
 import type { Log } from '../util/log.ts';
 import type { UpdateOptions } from './context.ts';
 import { UpdateFailure } from './failure.ts';

@@ -8,7 +8,8 @@ import {
   type OcspResponse,
 } from '../pki/ocsp-response.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
-import { FileReadError, OCSP_RESPONSE_MAX_BYTES, readRegularFileSync } from '../fs/files.ts';
+import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
+import { FileReadError, readRegularFileSync } from '../fs/read.ts';
 import type { InPlace, UpdateContext } from './context.ts';
 import { UpdateFailure } from './failure.ts';
 

@@ -2,7 +2,7 @@ import { compareWithCurrent } from '../pki/acceptance.ts';
 import { certIdHex, type CertId, type OcspResponse, type SingleResponse } from '../pki/ocsp-response.ts';
 import type { BundleCertificate } from '../pki/bundle.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
-import { FileWriteError, replaceFilesAtomically } from '../fs/files.ts';
+import { FileWriteError, replaceFilesAtomically } from '../fs/write.ts';
 import { HaproxyUpdateError, SocatMissingError } from '../haproxy/errors.ts';
 import type { Chain, LockedContext } from './context.ts';
 import { UpdateFailure } from './failure.ts';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { findIssuer, parseBundle, readPemFile, type Bundle, type BundleCertificate } from '../pki/bundle.ts';
 import { CertificateParseError, computeCertId, type CertId, type CertificateDetails } from '../pki/ocsp-response.ts';
 import { hostOfUrl, isHttpUrl, type Responder } from '../openssl/fetch.ts';
-import { FileReadError } from '../fs/files.ts';
+import { FileReadError } from '../fs/read.ts';
 import { escapeControls } from '../util/printable.ts';
 import type { Log } from '../util/log.ts';
 import type { Chain, UpdateContext, UpdateOptions } from './context.ts';

@@ -1,7 +1,7 @@
 import { endEntityOf, parseBundle, readPemFile, type Bundle } from '../pki/bundle.ts';
 import { parseVerifyError } from '../openssl/output.ts';
 import type { VerificationRequest } from '../openssl/chain-verifier.ts';
-import { FileReadError } from '../fs/files.ts';
+import { FileReadError } from '../fs/read.ts';
 import type { LockedContext, TempFiles, UpdateOptions } from './context.ts';
 import { UpdateFailure } from './failure.ts';
 import { chainPemOf, trustPemOf } from './responder-and-chain.ts';

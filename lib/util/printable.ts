@@ -6,7 +6,7 @@
  */
 
 /** The longest error line printed, in characters: far more than any real message, far less than syslog's limits. */
-export const MAX_LINE_CHARACTERS = 2000;
+const MAX_LINE_CHARACTERS = 2000;
 
 /**
  * C0 and C1 controls, DEL, the Unicode marks that break or reorder a line,
