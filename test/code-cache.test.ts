@@ -5,7 +5,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { codeCachePath, loadBundle, writeCodeCache, type CacheUse } from '../lib/cli/code-cache.ts';
+import { loadBundle, writeCodeCache } from '../lib/cli/code-cache.ts';
+
+/** Where a bundle's code cache is kept: one file per V8 version and architecture. */
+const cacheFileOf = (bundlePath: string) => `${bundlePath}.${process.versions.v8}-${process.arch}.cache`;
 import { run } from '../lib/process/run.ts';
 
 const codeCacheModule = fileURLToPath(new URL('../lib/cli/code-cache.ts', import.meta.url));
@@ -14,6 +17,8 @@ const codeCacheModule = fileURLToPath(new URL('../lib/cli/code-cache.ts', import
  * How a fresh process compiles the bundle: within one process V8 reuses what
  * it compiled before and never even reads a cache.
  */
+type CacheUse = ReturnType<typeof loadBundle>['cacheUse'];
+
 async function cacheUseInFreshProcess(bundle: string): Promise<CacheUse> {
   const script = `import { loadBundle } from ${JSON.stringify(codeCacheModule)}; process.stdout.write(loadBundle(${JSON.stringify(bundle)}).cacheUse);`;
   const result = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script]);
@@ -48,25 +53,21 @@ test('runs a CommonJS bundle with its own require, __filename and __dirname, wit
 test('the cache written after a run is used by the next process', async () => {
   const first = loadBundle(bundlePath);
   (first.exports as Where).where();
-  assert.equal(writeCodeCache(first), codeCachePath(bundlePath));
+  assert.equal(writeCodeCache(first), cacheFileOf(bundlePath));
   assert.equal(await cacheUseInFreshProcess(bundlePath), 'accepted');
 });
 
 test('a cache that does not fit is rejected and the bundle still runs', async () => {
   const other = path.join(dir, 'other.cjs');
   await writeFile(other, 'exports.answer = 42;\n');
-  await writeFile(codeCachePath(other), 'not a code cache');
+  await writeFile(cacheFileOf(other), 'not a code cache');
   const bundle = loadBundle(other);
   assert.equal(bundle.cacheUse, 'rejected');
   assert.equal((bundle.exports as { answer: number }).answer, 42);
 });
 
-test('the cache file names the V8 that made it', () => {
-  assert.equal(codeCachePath('/x/runner.cjs'), `/x/runner.cjs.${process.versions.v8}-${process.arch}.cache`);
-});
-
 test("the build's runner loads from its cache on this Node", async () => {
   const runner = fileURLToPath(new URL('../dist/chunks/runner.cjs', import.meta.url));
-  assert.ok(existsSync(codeCachePath(runner)), 'make build writes the cache');
+  assert.ok(existsSync(cacheFileOf(runner)), 'make build writes the cache');
   assert.equal(await cacheUseInFreshProcess(runner), 'accepted');
 });

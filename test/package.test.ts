@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../lib/process/run.ts';
-import { codeCachePath } from '../lib/cli/code-cache.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -33,7 +32,7 @@ test('the package holds only the built CLI, README and LICENSE', () => {
     ['LICENSE', 'README.md', 'dist/hapos-upd.js', 'package.json'],
   );
   assert.ok(packedFiles.includes('dist/chunks/runner.cjs'));
-  assert.ok(packedFiles.includes(codeCachePath('dist/chunks/runner.cjs')));
+  assert.ok(packedFiles.includes(`dist/chunks/runner.cjs.${process.versions.v8}-${process.arch}.cache`));
   assert.equal(path.basename(tarball), `hapos-upd-${packageJson.version}.tgz`);
 });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Chalk } from 'chalk';
 import type { Finding } from '../lib/check/findings.ts';
 import { run } from '../lib/process/run.ts';
-import { countFindings, renderFindingsJson, renderFindingsText, renderJunitXml } from '../lib/cli/check-report.ts';
+import { renderFindingsJson, renderFindingsText, renderJunitXml } from '../lib/cli/check-report.ts';
 
 /** Every character XML must escape, C0 controls XML 1.0 forbids outright, a lone surrogate, and an emoji that must survive. */
 const nastyPath = `/etc/haproxy/a&b<c>"d"'e'\u001b[31m\u0000\tline\nbreak\uD800😀.pem`;
@@ -109,10 +109,14 @@ function parseXml(xml: string): XmlElement {
 
 const elements = (parent: XmlElement, name: string) => parent.children.filter((child) => child.name === name);
 
-describe('countFindings', () => {
-  it('counts errors and warnings', () => {
-    assert.deepEqual(countFindings(findings), { errors: 2, warnings: 2 });
-    assert.deepEqual(countFindings([]), { errors: 0, warnings: 0 });
+describe('the counts of errors and warnings', () => {
+  it('are those of the findings, none for none', () => {
+    const counts = (text: string) => {
+      const { errors, warnings } = JSON.parse(text) as { errors: number; warnings: number };
+      return { errors, warnings };
+    };
+    assert.deepEqual(counts(renderFindingsJson(findings)), { errors: 2, warnings: 2 });
+    assert.deepEqual(counts(renderFindingsJson([])), { errors: 0, warnings: 0 });
   });
 });
 

@@ -260,7 +260,7 @@ export function syslogPriorityIn(argv: readonly string[]): string | undefined {
 }
 
 /** Rewords yargs' messages, naming the option as the user typed it. */
-export function describeYargsError(message: string, argv: readonly string[]): string {
+function describeYargsError(message: string, argv: readonly string[]): string {
   const missing = /^Not enough arguments following: (.+)$/.exec(message);
   if (missing) return `mandatory value is missing for ${asTyped(missing[1]!, argv)} argument`;
   const unknown = /^Unknown arguments?: (.+)$/.exec(message);

@@ -56,7 +56,7 @@ export function renderJsonError(exitCode: number, message: string): string {
 }
 
 /** The one-line tally that closes a summary: `3 certificates: 2 updated, 1 failed`. */
-export function describeTotals(totals: Totals): string {
+function describeTotals(totals: Totals): string {
   const counted = actions.filter((action) => totals[action] > 0).map((action) => `${totals[action]} ${action}`);
   const noun = totals.certificates === 1 ? 'certificate' : 'certificates';
   return `${totals.certificates} ${noun}: ${counted.join(', ') || 'nothing done'}`;

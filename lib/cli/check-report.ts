@@ -6,12 +6,12 @@ import type { ChalkInstance } from 'chalk';
 import type { Finding } from '../check/findings.ts';
 import { escapeCharacter, escapeControls } from '../util/printable.ts';
 
-export interface FindingCounts {
+interface FindingCounts {
   readonly errors: number;
   readonly warnings: number;
 }
 
-export function countFindings(findings: readonly Finding[]): FindingCounts {
+function countFindings(findings: readonly Finding[]): FindingCounts {
   const errors = findings.filter((finding) => finding.severity === 'error').length;
   return { errors, warnings: findings.length - errors };
 }

@@ -9,9 +9,9 @@ import vm from 'node:vm';
 // is a good part of every cron run's start.
 
 /** How the bundle was compiled: from the cache, despite one (another V8 build or its flags), or with none for this V8. */
-export type CacheUse = 'accepted' | 'rejected' | 'absent';
+type CacheUse = 'accepted' | 'rejected' | 'absent';
 
-export interface LoadedBundle {
+interface LoadedBundle {
   readonly path: string;
   readonly exports: unknown;
   readonly cacheUse: CacheUse;
@@ -20,7 +20,7 @@ export interface LoadedBundle {
 }
 
 /** A cache is only valid for the V8 that made it, so each V8 version and architecture has its own file. */
-export function codeCachePath(bundlePath: string): string {
+function codeCachePath(bundlePath: string): string {
   return `${bundlePath}.${process.versions.v8}-${process.arch}.cache`;
 }
 

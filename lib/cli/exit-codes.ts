@@ -14,8 +14,8 @@ export const ExitCode = {
   program: 9,
 } as const;
 
-export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
-export type FailureExitCode = Exclude<ExitCodeValue, 0>;
+type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+type FailureExitCode = Exclude<ExitCodeValue, 0>;
 
 const EXIT_CODE_OF: Record<FailureKind, FailureExitCode> = {
   certificate: ExitCode.certificate,
@@ -31,7 +31,7 @@ export class RunError extends Error {
   override name = 'RunError';
 }
 
-export interface Failure {
+interface Failure {
   readonly exitCode: FailureExitCode;
   /** The one line the user reads. */
   readonly message: string;

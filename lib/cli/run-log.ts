@@ -7,7 +7,7 @@ import { PROGRAM_NAME } from './program.ts';
 import { escapeControls, printableLine, printableText } from '../util/printable.ts';
 import type { OutputStream, StatusLine } from './status-line.ts';
 
-export interface RunLogOptions {
+interface RunLogOptions {
   /** `-d`: debug lines are printed (on stdout, unless `debugStream` says otherwise). */
   readonly debugToStdout: boolean;
   /** Where printed debug lines go: stderr when stdout carries a JSON document. */

@@ -7,7 +7,7 @@ import type { UpdateOptions } from './context.ts';
 import { UpdateFailure } from './failure.ts';
 
 /** Whether the install step may write: no when the directory did not even take the lock file. */
-export interface LockState {
+interface LockState {
   /** Why nothing can be installed, when the lock could not be created. */
   readonly unwritable?: UpdateFailure;
 }
