@@ -43,26 +43,15 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
         const chain = chooseChain(options.cert, bundle, inPlace.ee, locked.log);
 
         // Before any openssl process: a fresh response in place ends the run here.
-        const fresh = options.skipFresh ? freshResponseInPlace(inPlace, chain, locked) : undefined;
-        if (fresh !== undefined) {
-          locked.log.debug(
-            `Current OCSP response is fresh (Next Update ${formatOpensslDate(fresh.nextUpdate!)}): skipped, as --skip-fresh asks.`,
-          );
-          return resultOf('skipped-fresh', fresh);
-        }
+        const fresh = options.skipFresh ? skipIfFresh(inPlace, chain, locked) : undefined;
+        if (fresh !== undefined) return resultOf('skipped-fresh', fresh);
 
-        const trustPem = trustPemOf(chain.pem, options.extraCaFile);
-        const chainFile = await locked.sharedFiles.chains.pathFor(chain.pem);
-        const tempFiles: TempFiles = {
-          ...files,
-          chain: chainFile,
-          trust: options.extraCaFile === undefined ? chainFile : await locked.sharedFiles.trusts.pathFor(trustPem),
-        };
+        const tempFiles = await writeChainFiles(files, chain, options, locked);
         await verifyEndEntity(
           options.cert,
           chain.fromIssuerFile,
           tempFiles,
-          { eePem: inPlace.ee.pem, trustPem, partialChain: options.partialChain },
+          { eePem: inPlace.ee.pem, trustPem: tempFiles.trustPem, partialChain: options.partialChain },
           locked,
         );
         const issuer = issuerOf(inPlace.ee, chain.certificates);
@@ -112,14 +101,35 @@ function ownTempFiles(tempDir: string) {
  * `revoked` one is always asked again: skipping it would hide the revocation
  * and let `-g` pass.
  */
-function freshResponseInPlace(inPlace: InPlace, chain: Chain, context: UpdateContext): SingleResponse | undefined {
+function skipIfFresh(inPlace: InPlace, chain: Chain, context: UpdateContext): SingleResponse | undefined {
   const issuer = findIssuer(inPlace.ee, chain.certificates);
   if (inPlace.current === undefined || issuer === undefined) return undefined;
   const now = context.now();
   const assessment = assessResponse(inPlace.current, certIdOf(inPlace.ee, issuer), now);
-  return assessment.ok && assessment.single.certStatus === 'good' && isFreshEnough(assessment.single, now)
-    ? assessment.single
-    : undefined;
+  if (!assessment.ok || assessment.single.certStatus !== 'good' || !isFreshEnough(assessment.single, now)) {
+    return undefined;
+  }
+  context.log.debug(
+    `Current OCSP response is fresh (Next Update ${formatOpensslDate(assessment.single.nextUpdate!)}): skipped, as --skip-fresh asks.`,
+  );
+  return assessment.single;
+}
+
+/**
+ * The chain, and what openssl trusts (the chain, or the chain with the extra
+ * anchors of --ca-file), as files shared by the certificates of a run that
+ * have the same.
+ */
+async function writeChainFiles(
+  own: ReturnType<typeof ownTempFiles>,
+  chain: Chain,
+  options: UpdateOptions,
+  context: UpdateContext,
+): Promise<TempFiles & { readonly trustPem: string }> {
+  const trustPem = trustPemOf(chain.pem, options.extraCaFile);
+  const chainFile = await context.sharedFiles.chains.pathFor(chain.pem);
+  const trust = options.extraCaFile === undefined ? chainFile : await context.sharedFiles.trusts.pathFor(trustPem);
+  return { ...own, chain: chainFile, trust, trustPem };
 }
 
 function verificationFor(files: TempFiles, options: UpdateOptions): Verification {
