@@ -8,7 +8,7 @@ import { checkExitCode } from '../lib/cli/exit-codes.ts';
 import { isIssuedBy, orderedChain } from '../lib/pki/bundle.ts';
 import type { Finding, FindingCode } from '../lib/check/findings.ts';
 import { lintBundle } from '../lib/check/lints.ts';
-import { openssl } from './helpers/ocsp-fixtures.ts';
+import { openssl } from './helpers/pki.ts';
 import {
   AUTHORITY_INFO_ACCESS,
   TLS_FEATURE,
@@ -79,25 +79,30 @@ async function certify(
   signer: { readonly cert: string; readonly key: string } | undefined,
   args: readonly string[],
 ): Promise<void> {
-  await openssl(dir, [
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    `${key}.key`,
-    '-subj',
-    subject,
-    ...(signer ? ['-CA', `${signer.cert}.pem`, '-CAkey', `${signer.key}.key`] : []),
-    ...args,
-    '-out',
-    `${name}.pem`,
-  ]);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      `${key}.key`,
+      '-subj',
+      subject,
+      ...(signer ? ['-CA', `${signer.cert}.pem`, '-CAkey', `${signer.key}.key`] : []),
+      ...args,
+      '-out',
+      `${name}.pem`,
+    ],
+    { cwd: dir },
+  );
 }
 
 async function respond(dir: string, leaf: LeafName, name: string, responderArgs: readonly string[]): Promise<Buffer> {
-  await openssl(dir, ['ocsp', '-issuer', 'int.pem', '-cert', `${leaf}.pem`, '-no_nonce', '-reqout', `${name}.req`]);
+  await openssl(['ocsp', '-issuer', 'int.pem', '-cert', `${leaf}.pem`, '-no_nonce', '-reqout', `${name}.req`], {
+    cwd: dir,
+  });
   const index = ['-index', 'index.txt', '-CA', 'int.pem', '-rsigner', 'int.pem', '-rkey', 'int.key'];
-  await openssl(dir, ['ocsp', ...index, '-reqin', `${name}.req`, '-respout', `${name}.der`, ...responderArgs]);
+  await openssl(['ocsp', ...index, '-reqin', `${name}.req`, '-respout', `${name}.der`, ...responderArgs], { cwd: dir });
   return readFile(path.join(dir, `${name}.der`));
 }
 

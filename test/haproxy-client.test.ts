@@ -38,14 +38,8 @@ import {
   type FakeReply,
   type FakeScript,
 } from './helpers/fake-haproxy.ts';
-import {
-  fetchStapledResponse,
-  freePort,
-  HaproxyTestPki,
-  startHaproxy,
-  type RunningHaproxy,
-  type TestCertificate,
-} from './helpers/haproxy.ts';
+import { fetchStapledResponse, freePort, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
+import { keyTypes, OfflinePki, type ServerCertificate } from './helpers/pki.ts';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -209,29 +203,33 @@ function isRunning(pid: number): boolean {
 
 describe('against HAProxy', () => {
   let dir: string;
-  let pki: HaproxyTestPki;
+  let pki: OfflinePki;
   /** Served with a `.ocsp` file from the start. */
-  let stapled: TestCertificate;
+  let stapled: ServerCertificate;
   /** No `.ocsp` file at start; the CA is in its bundle. */
-  let fresh: TestCertificate;
+  let fresh: ServerCertificate;
   /** No `.ocsp` file at start and no CA in its bundle, only a `.issuer` file beside it; a space in its name. */
-  let chainless: TestCertificate;
+  let chainless: ServerCertificate;
   /** Not loaded by HAProxy. */
-  let stranger: TestCertificate;
+  let stranger: ServerCertificate;
   let haproxy: RunningHaproxy;
   let admin: SocketAddress;
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'hapos-haproxy-client-'));
-    pki = await HaproxyTestPki.create(dir);
+    pki = await OfflinePki.create('pki-', dir);
+    await pki.createCa('ca', keyTypes.ec, '/CN=hapos-upd HAProxy test CA', [
+      'basicConstraints=critical,CA:TRUE',
+      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    ]);
     [stapled, fresh, chainless, stranger] = await Promise.all([
-      pki.issue('stapled'),
-      pki.issue('fresh'),
-      pki.issue('chainless', { issuerInBundle: false, bundleFileName: 'no chain.pem' }),
-      pki.issue('stranger'),
+      pki.issueServer('ca', 'stapled'),
+      pki.issueServer('ca', 'fresh'),
+      pki.issueServer('ca', 'chainless', { issuerInBundle: false, bundleFileName: 'no chain.pem' }),
+      pki.issueServer('ca', 'stranger'),
     ]);
     await writeFile(`${stapled.bundlePath}.ocsp`, await pki.ocspResponse(stapled));
-    await copyFile(pki.caPath, `${chainless.bundlePath}.issuer`);
+    await copyFile(pki.path('ca.pem'), `${chainless.bundlePath}.issuer`);
     haproxy = await startHaproxy({ certificates: [stapled.bundlePath, fresh.bundlePath, chainless.bundlePath] });
     admin = parseSocketAddress(haproxy.socketPath);
   });
@@ -330,7 +328,7 @@ describe('against HAProxy', () => {
     assert.equal((await fetchStapledResponse(haproxy.tlsPort, chainless.serverName)).stapled, false);
 
     await stapleThroughTransaction(admin, chainless.bundlePath, response, {
-      issuerPem: await readFile(pki.caPath, 'utf8'),
+      issuerPem: await readFile(pki.path('ca.pem'), 'utf8'),
     });
     const seen = await fetchStapledResponse(haproxy.tlsPort, chainless.serverName);
     assert.deepEqual([seen.stapled, seen.serialNumber], [true, chainless.serialHex]);

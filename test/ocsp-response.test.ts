@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { keyTypes, openssl, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
+import { keyTypes, openssl, OfflinePki, type ExchangeOptions } from './helpers/pki.ts';
 import {
   AUTHORITY_INFO_ACCESS,
   TLS_FEATURE,
@@ -444,7 +444,7 @@ function assertSameAsOpenssl(response: BasicOcspResponse, text: string): void {
 }
 
 describe('parseOcspResponse and computeCertId against openssl', () => {
-  let pki: OcspTestPki;
+  let pki: OfflinePki;
   const certificate = (name: string) => pki.certificate(name);
 
   /** Exchanges with openssl's responder, and reads the request and response back as openssl prints them. */
@@ -452,9 +452,9 @@ describe('parseOcspResponse and computeCertId against openssl', () => {
     const { requestPath, responsePath, responseDer } = await pki.exchange(ca, leaves, options);
     return {
       request: readRequest(await readFile(requestPath)),
-      requestText: await openssl(pki.dir, ['ocsp', '-reqin', requestPath, '-req_text']),
+      requestText: await openssl(['ocsp', '-reqin', requestPath, '-req_text'], { cwd: pki.dir }),
       response: assertBasic(parseOcspResponse(responseDer)),
-      responseText: await openssl(pki.dir, ['ocsp', '-respin', responsePath, '-resp_text', '-noverify']),
+      responseText: await openssl(['ocsp', '-respin', responsePath, '-resp_text', '-noverify'], { cwd: pki.dir }),
     };
   }
 
@@ -462,7 +462,7 @@ describe('parseOcspResponse and computeCertId against openssl', () => {
     pki.issue(ca, leaf, serial, section ? { file: 'leaf.cnf', section } : undefined);
 
   before(async () => {
-    pki = await OcspTestPki.create('hapos-ocsp-response-');
+    pki = await OfflinePki.create('hapos-ocsp-response-');
     await writeFile(
       pki.path('leaf.cnf'),
       [

@@ -17,9 +17,9 @@ import {
   isFreshEnough,
   type ProblemCode,
 } from '../lib/pki/acceptance.ts';
-import { keyTypes, OcspTestPki, type ExchangeOptions } from './helpers/ocsp-fixtures.ts';
+import { keyTypes, OfflinePki, type ExchangeOptions } from './helpers/pki.ts';
 
-/* Responses come from `openssl ocsp` as responder (see test/helpers/ocsp-fixtures.ts), made fresh in `before`. */
+/* Responses come from `openssl ocsp` as responder (see OfflinePki in test/helpers/pki.ts), made fresh in `before`. */
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/ocsp/${name}`, import.meta.url));
 
@@ -48,7 +48,7 @@ function assertAccepted(assessment: ResponseAssessment, response: OcspResponse):
 }
 
 describe('OCSP response checks', () => {
-  let pki: OcspTestPki;
+  let pki: OfflinePki;
   /** What HAProxy keys the ec-good certificate's response on. */
   let expected: CertId;
   let responses: Record<keyof typeof exchanges, OcspResponse>;
@@ -71,7 +71,7 @@ describe('OCSP response checks', () => {
   } satisfies Record<string, [string, string[], ExchangeOptions?]>;
 
   before(async () => {
-    pki = await OcspTestPki.create('hapos-response-checks-');
+    pki = await OfflinePki.create('hapos-response-checks-');
     await Promise.all([
       pki.createCa('ec', keyTypes.ec, '/O=hapos-upd tests/CN=Checks CA'),
       pki.createCa('other', keyTypes.ec, '/O=hapos-upd tests/CN=Other CA'),

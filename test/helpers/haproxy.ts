@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,111 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../lib/process/run.ts';
 import { parseSocketAddress } from '../../lib/haproxy/address.ts';
 import { sendCommand } from '../../lib/haproxy/client.ts';
-
-async function openssl(cwd: string, args: readonly string[]): Promise<string> {
-  const result = await run('openssl', args, { cwd });
-  if (result.exitCode !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-  return result.stdout;
-}
-
-export interface TestCertificate {
-  /** `NAME.test` is its subject CN and DNS name: the SNI that selects it. */
-  readonly name: string;
-  readonly serverName: string;
-  /** Upper-case hex, as OpenSSL and HAProxy print it. */
-  readonly serialHex: string;
-  readonly certPath: string;
-  /** What HAProxy's `crt` loads: certificate, key and, unless left out, the CA. */
-  readonly bundlePath: string;
-}
-
-/**
- * A throwaway ECDSA CA whose leaves HAProxy serves, with an `openssl ca`
- * index so that `openssl ocsp` can answer for them offline. Everything lives
- * in `dir`.
- */
-export class HaproxyTestPki {
-  private responses = 0;
-
-  private constructor(
-    readonly dir: string,
-    readonly caPath: string,
-    private readonly caKeyPath: string,
-    private readonly indexPath: string,
-  ) {}
-
-  static async create(dir: string): Promise<HaproxyTestPki> {
-    await openssl(dir, [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc',
-      '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=hapos-upd HAProxy test CA', '-days', '2',
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-    ]); // prettier-ignore
-    const indexPath = path.join(dir, 'index.txt');
-    await writeFile(indexPath, '');
-    return new HaproxyTestPki(dir, path.join(dir, 'ca.pem'), path.join(dir, 'ca.key'), indexPath);
-  }
-
-  /** Issues NAME.crt and writes the bundle to `bundleFileName` (NAME.pem by default). */
-  async issue(
-    name: string,
-    options: { readonly issuerInBundle?: boolean; readonly bundleFileName?: string } = {},
-  ): Promise<TestCertificate> {
-    const serverName = `${name}.test`;
-    // A first byte in 0x10-0x7f keeps the serial positive and its hex free of a leading zero.
-    const serial = (0x10 + ((randomBytes(1)[0] ?? 0) % 0x70)).toString(16) + randomBytes(15).toString('hex');
-    const certPath = path.join(this.dir, `${name}.crt`);
-    const keyPath = path.join(this.dir, `${name}.key`);
-    await openssl(this.dir, [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc',
-      '-keyout', keyPath, '-out', certPath, '-subj', `/CN=${serverName}`, '-days', '2',
-      '-CA', this.caPath, '-CAkey', this.caKeyPath, '-set_serial', `0x${serial}`,
-      '-addext', 'basicConstraints=CA:FALSE', '-addext', `subjectAltName=DNS:${serverName}`,
-    ]); // prettier-ignore
-    const serialHex = serial.toUpperCase();
-    await appendFile(this.indexPath, `V\t491231235959Z\t\t${serialHex}\tunknown\t/CN=${serverName}\n`);
-    const bundlePath = path.join(this.dir, options.bundleFileName ?? `${name}.pem`);
-    const parts = [certPath, keyPath, ...(options.issuerInBundle === false ? [] : [this.caPath])];
-    await writeFile(bundlePath, (await Promise.all(parts.map((part) => readFile(part, 'utf8')))).join(''));
-    return { name, serverName, serialHex, certPath, bundlePath };
-  }
-
-  /**
-   * A `good` DER response for the certificate, valid 7 days. `paddedTo`
-   * makes it at least that many bytes by adding copies of the CA certificate
-   * to it (still a valid response).
-   */
-  async ocspResponse(certificate: TestCertificate, options: { readonly paddedTo?: number } = {}): Promise<Buffer> {
-    const plain = await this.respond(certificate, 0);
-    if (options.paddedTo === undefined || plain.length >= options.paddedTo) return plain;
-    const caPem = await readFile(this.caPath, 'utf8');
-    const caDerBytes = Buffer.from(caPem.replace(/-----[^-]+-----|\s/g, ''), 'base64').length;
-    return this.respond(certificate, Math.ceil((options.paddedTo - plain.length) / caDerBytes));
-  }
-
-  private async respond(certificate: TestCertificate, extraCertificates: number): Promise<Buffer> {
-    const id = ++this.responses;
-    const request = path.join(this.dir, `request-${id}.der`);
-    const response = path.join(this.dir, `response-${id}.der`);
-    await openssl(this.dir, [
-      'ocsp',
-      '-issuer',
-      this.caPath,
-      '-cert',
-      certificate.certPath,
-      '-no_nonce',
-      '-reqout',
-      request,
-    ]);
-    const extras = path.join(this.dir, `extra-${id}.pem`);
-    if (extraCertificates > 0) await writeFile(extras, (await readFile(this.caPath, 'utf8')).repeat(extraCertificates));
-    await openssl(this.dir, [
-      'ocsp', '-index', this.indexPath, '-CA', this.caPath, '-rsigner', this.caPath, '-rkey', this.caKeyPath,
-      '-reqin', request, '-respout', response, '-ndays', '7', ...(extraCertificates > 0 ? ['-rother', extras] : []),
-    ]); // prettier-ignore
-    return readFile(response);
-  }
-}
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();

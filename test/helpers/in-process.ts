@@ -11,11 +11,11 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChainArgs, CheckArgs, FetchArgs, OpensslRunner, VerifyArgs } from '../../lib/openssl/openssl.ts';
 import { formatOpensslDate, type OpensslVersion } from '../../lib/openssl/output.ts';
-import { run, type CommandResult } from '../../lib/process/run.ts';
+import type { CommandResult } from '../../lib/process/run.ts';
 import type { HaproxyNotifier, HaproxyUpdate } from '../../lib/haproxy/notifier.ts';
 import type { Log } from '../../lib/util/log.ts';
 import { parseOcspResponse } from '../../lib/pki/ocsp-response.ts';
-import { keyTypes, OcspTestPki } from './ocsp-fixtures.ts';
+import { keyTypes, OfflinePki } from './pki.ts';
 
 export const OCSP_URL = 'http://ocsp.hapos-upd.test/status';
 export const OCSP_HOST = 'ocsp.hapos-upd.test';
@@ -78,7 +78,7 @@ export interface Fixtures {
 
 /** A P-256 CA, its leaves and their responses, made offline; a few hundred milliseconds. */
 export async function createFixtures(): Promise<Fixtures> {
-  const pki = await OcspTestPki.create('hapos-inprocess-');
+  const pki = await OfflinePki.create('hapos-inprocess-');
   try {
     await pki.createCa('ca', keyTypes.ec, '/O=hapos-upd tests/CN=In-process CA');
     const extensions = pki.path('leaf.ext');
@@ -104,7 +104,7 @@ export async function createFixtures(): Promise<Fixtures> {
     const responseEntries = await Promise.all(
       Object.entries(responseSpecs).map(async ([name, spec]) => {
         const signedAt = 'signedAt' in spec ? spec.signedAt : undefined;
-        return [name, await respond(pki, spec.leaf, name, signedAt)] as const;
+        return [name, await respond(pki, spec.leaf, signedAt)] as const;
       }),
     );
     const tryLater = readFileSync(new URL('../../fixtures/ocsp/try-later.der', import.meta.url));
@@ -126,35 +126,11 @@ export async function createFixtures(): Promise<Fixtures> {
 
 /**
  * The CA's answer about LEAF, as if signed at now + `signedAt` (faketime's
- * offset): one `openssl ocsp` both builds the request and, given `-index`,
- * answers it, without a nonce as HAProxy staples none.
+ * offset), without a nonce as HAProxy staples none.
  */
-async function respond(pki: OcspTestPki, leaf: LeafName, name: string, signedAt: string | undefined): Promise<Buffer> {
-  const responseFile = pki.path(`${name}.resp`);
-  const args = [
-    'ocsp',
-    '-issuer',
-    pki.path('ca.pem'),
-    '-cert',
-    pki.path(`${leaf}.pem`),
-    '-no_nonce',
-    '-index',
-    pki.path('ca.index'),
-    '-CA',
-    pki.path('ca.pem'),
-    '-rsigner',
-    pki.path('ca.pem'),
-    '-rkey',
-    pki.path('ca.key'),
-    '-ndays',
-    '7',
-    '-respout',
-    responseFile,
-  ];
-  const signed =
-    signedAt === undefined ? await run('openssl', args) : await run('faketime', ['-f', signedAt, 'openssl', ...args]);
-  if (signed.exitCode !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${signed.stderr}`);
-  return readFile(responseFile);
+async function respond(pki: OfflinePki, leaf: LeafName, signedAt: string | undefined): Promise<Buffer> {
+  const { responseDer } = await pki.exchange('ca', [leaf], { requestArgs: ['-no_nonce'], clockOffset: signedAt });
+  return responseDer;
 }
 
 /** The single response's This Update: what a test's clock is set from. */

@@ -1,10 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { appendFile, cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type CommandResult, type RunOptions } from '../../lib/process/run.ts';
+import { run, type RunOptions } from '../../lib/process/run.ts';
 import { startOcspResponder, type OcspResponder, type OcspResponderOptions } from './responder.ts';
+
+/*
+ * Test PKIs of two kinds: createTestPki serves a fixed PKI through running
+ * responders, for the CLI to query as it would a CA's; OfflinePki makes CAs
+ * and leaves to order and answers for them from files, for exact comparisons
+ * with openssl and for the certificates a real HAProxy serves.
+ */
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const fixturesDir = path.join(repoRoot, 'fixtures', 'pki');
@@ -233,8 +240,7 @@ export async function fetchOcspResponse(pki: TestPki, leafName: LeafName, url?: 
   const responderUrl = url ?? leaf.ocspUrl;
   if (responderUrl === undefined) throw new Error(`leaf ${leafName} has no OCSP URL`);
   const respout = path.join(pki.dir, `${leafName}-${randomBytes(4).toString('hex')}.der`);
-  await runChecked(
-    'openssl',
+  await openssl(
     ['ocsp', '-issuer', leaf.issuer, '-cert', leaf.cert, '-url', responderUrl, '-noverify', '-respout', respout],
     { env: pki.env },
   );
@@ -256,7 +262,7 @@ function planLeaf(name: LeafName, now: number): LeafPlan {
     name,
     spec,
     commonName: `${kebabCase(name)}.hapos-upd.test`,
-    serialHex: randomSerialHex(),
+    serialHex: randomSerialHex(8),
     notBefore: new Date(now + spec.validity.from * dayMs),
     notAfter: new Date(now + spec.validity.to * dayMs),
   };
@@ -291,12 +297,12 @@ export function asn1UtcTime(date: Date): string {
 }
 
 /**
- * 8 random bytes, the first in 0x10..0x7f so that the number is positive and
+ * LENGTH random bytes, the first in 0x10..0x7f so that the number is positive and
  * its hex form has no leading zero: `openssl ocsp` looks serials up by the
  * upper-case hex of their value.
  */
-function randomSerialHex(): string {
-  const bytes = randomBytes(8);
+function randomSerialHex(length: number): string {
+  const bytes = randomBytes(length);
   bytes[0] = 0x10 + (bytes[0] % 0x70);
   return bytes.toString('hex').toUpperCase();
 }
@@ -330,7 +336,7 @@ async function issueLeaf(plan: LeafPlan, context: IssueContext): Promise<TestLea
   ]);
   const keyFile = `leaf-${plan.spec.keyType}`;
   const cert = path.join(leafDir, 'cert.pem');
-  await runChecked('openssl', [
+  await openssl([
     'ca',
     '-batch',
     '-notext',
@@ -353,12 +359,11 @@ async function issueLeaf(plan: LeafPlan, context: IssueContext): Promise<TestLea
   ]);
 
   const key = path.join(context.caDir, `${keyFile}.key`);
-  const [certPem, issuerPem, keyPem] = await Promise.all([cert, context.issuerCert, key].map((file) => readFile(file)));
   const bundle = path.join(leafDir, 'bundle.pem');
   const bundleWithKey = path.join(leafDir, 'bundle-with-key.pem');
   await Promise.all([
-    writeFile(bundle, Buffer.concat([certPem, issuerPem])),
-    writeFile(bundleWithKey, Buffer.concat([certPem, issuerPem, keyPem])),
+    concatenate(bundle, [cert, context.issuerCert]),
+    concatenate(bundleWithKey, [cert, context.issuerCert, key]),
   ]);
   return {
     commonName: plan.commonName,
@@ -432,12 +437,26 @@ async function ensureCaFixtures(): Promise<void> {
   }
 }
 
-async function runChecked(program: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+async function runChecked(program: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
   const result = await run(program, args, options);
   if (result.exitCode !== 0) {
     throw new Error(`${program} ${args.join(' ')} exited ${result.exitCode}:\n${result.stderr}`);
   }
-  return result;
+  return result.stdout;
+}
+
+interface OpensslOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Runs it under faketime as if at now + OFFSET (`-8d`, `+1h`): to sign responses in the past or future. */
+  readonly clockOffset?: string;
+}
+
+/** Runs openssl and returns its stdout; throws with its stderr when it fails. */
+export function openssl(args: readonly string[], { clockOffset, ...options }: OpensslOptions = {}): Promise<string> {
+  return clockOffset === undefined
+    ? runChecked('openssl', args, options)
+    : runChecked('faketime', ['-f', clockOffset, 'openssl', ...args], options);
 }
 
 /**
@@ -446,40 +465,262 @@ async function runChecked(program: string, args: readonly string[], options: Run
  * response in place that is expired, half-spent or newer than a fresh one.
  */
 export async function responseSignedAt(pki: TestPki, leaf: LeafName, offset: string): Promise<Buffer> {
-  const dir = await mkdtemp(path.join(pki.dir, 'signed-at-'));
-  const request = path.join(dir, 'request.der');
-  const response = path.join(dir, 'response.der');
-  const asked = await run('openssl', [
-    'ocsp',
-    '-issuer',
-    pki.intermediate,
-    '-cert',
-    pki.leaves[leaf].cert,
-    '-no_nonce',
-    '-reqout',
-    request,
-  ]);
-  if (asked.exitCode !== 0) throw new Error(`openssl ocsp -reqout failed: ${asked.stderr}`);
-  const signed = await run('faketime', [
-    '-f',
-    offset,
-    'openssl',
-    'ocsp',
-    '-index',
-    pki.index,
-    '-CA',
-    pki.intermediate,
-    '-rsigner',
-    pki.ocspSigner,
-    '-rkey',
-    pki.keys.ocspSigner,
-    '-reqin',
-    request,
-    '-respout',
-    response,
-    '-ndays',
-    '7',
-  ]);
-  if (signed.exitCode !== 0) throw new Error(`faketime openssl ocsp failed: ${signed.stderr}`);
-  return readFile(response);
+  const { responseDer } = await exchangeOffline({
+    dir: pki.dir,
+    issuer: pki.intermediate,
+    certs: [pki.leaves[leaf].cert],
+    index: pki.index,
+    signerCert: pki.ocspSigner,
+    signerKey: pki.keys.ocspSigner,
+    requestArgs: ['-no_nonce'],
+    clockOffset: offset,
+  });
+  return responseDer;
+}
+
+async function concatenate(target: string, parts: readonly string[]): Promise<void> {
+  await writeFile(target, Buffer.concat(await Promise.all(parts.map((part) => readFile(part)))));
+}
+
+export interface ExchangeOptions {
+  /** Given to the requesting `openssl ocsp` before `-issuer` and `-cert` (so `-sha256` applies to the CertIDs). */
+  readonly requestArgs?: readonly string[];
+  /** Given to the responding `openssl ocsp`; the default gives the response a 7-day Next Update. */
+  readonly responderArgs?: readonly string[];
+  /** faketime's offset from now (`-8d`) for the response to be signed at: expired, half-spent or newer ones. */
+  readonly clockOffset?: string;
+}
+
+interface Exchange {
+  readonly requestPath: string;
+  readonly responsePath: string;
+  readonly responseDer: Buffer;
+}
+
+interface OfflineExchange extends ExchangeOptions {
+  /** Where the request and the response are written, in a directory of their own. */
+  readonly dir: string;
+  readonly issuer: string;
+  readonly certs: readonly string[];
+  readonly index: string;
+  readonly signerCert: string;
+  readonly signerKey: string;
+}
+
+/** Writes a request for CERTS and answers it with `openssl ocsp` reading INDEX, no server involved. */
+async function exchangeOffline(exchange: OfflineExchange): Promise<Exchange> {
+  const scratch = await mkdtemp(path.join(exchange.dir, 'exchange-'));
+  const requestPath = path.join(scratch, 'request.der');
+  const responsePath = path.join(scratch, 'response.der');
+  await openssl([
+    'ocsp', ...(exchange.requestArgs ?? []), '-issuer', exchange.issuer,
+    ...exchange.certs.flatMap((cert) => ['-cert', cert]), '-reqout', requestPath,
+  ]); // prettier-ignore
+  await openssl([
+    'ocsp', '-index', exchange.index, '-CA', exchange.issuer,
+    '-rsigner', exchange.signerCert, '-rkey', exchange.signerKey, '-reqin', requestPath, '-respout', responsePath,
+    ...(exchange.responderArgs ?? ['-ndays', '7']),
+  ], { clockOffset: exchange.clockOffset }); // prettier-ignore
+  return { requestPath, responsePath, responseDer: await readFile(responsePath) };
+}
+
+/** `openssl req -newkey` arguments by key type. */
+export const keyTypes = {
+  ec: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+  rsa: ['-newkey', 'rsa:2048'],
+} as const;
+
+interface ExtensionSection {
+  readonly file: string;
+  readonly section: string;
+}
+
+interface IndexEntry {
+  /** Uppercase hex, as openssl writes it. */
+  readonly serial: string;
+  /** `YYMMDDHHMMSSZ[,reason]` when revoked. */
+  readonly revoked?: string;
+}
+
+/** What `openssl ocsp` needs of an index entry's expiry is a date, any date. */
+const offlineIndexExpiry = '491231235959Z';
+
+/** Key identifiers first, where `openssl req -x509` puts them: `x509 -req` would add them last. */
+const serverExtensions = (serverName: string) =>
+  [
+    '[server]',
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid:always,issuer',
+    'basicConstraints = CA:FALSE',
+    `subjectAltName = DNS:${serverName}`,
+    '',
+  ].join('\n');
+
+/** Issued with a key of its own; `NAME.test` is its subject CN and DNS name: the SNI that selects it. */
+export interface ServerCertificate {
+  readonly serverName: string;
+  /** Upper-case hex, as OpenSSL and HAProxy print it. */
+  readonly serialHex: string;
+  /** The CA that issued it, by name. */
+  readonly ca: string;
+  readonly certPath: string;
+  /** What HAProxy's `crt` loads: certificate, key and, unless left out, the CA. */
+  readonly bundlePath: string;
+}
+
+/**
+ * CAs and leaves made to order in a temporary directory, and OCSP exchanges
+ * with `openssl ocsp` as the responder reading files: files are named after
+ * the CA (`ec.pem`, `ec.key`, `ec.index`) and leaves (`ec-good.pem`). Each CA
+ * signs the responses for its leaves itself.
+ */
+export class OfflinePki {
+  private constructor(readonly dir: string) {}
+
+  /** In a new directory named PREFIX and random characters, under PARENT. */
+  static async create(prefix: string, parent = tmpdir()): Promise<OfflinePki> {
+    return new OfflinePki(await mkdtemp(path.join(parent, prefix)));
+  }
+
+  path(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  async certificate(name: string): Promise<X509Certificate> {
+    return new X509Certificate(await readFile(this.path(`${name}.pem`)));
+  }
+
+  /**
+   * A self-signed CA `ca` with an empty index, plus the CSR (`ca-leaf.csr`,
+   * CN=leaf.test) that issue() signs for its leaves. EXTENSIONS are given to
+   * `-addext`, over openssl's default CA extensions.
+   */
+  async createCa(
+    ca: string,
+    keyArgs: readonly string[],
+    subject: string,
+    extensions: readonly string[] = [],
+  ): Promise<void> {
+    await Promise.all([
+      this.opensslInDir([
+        'req', '-x509', ...keyArgs, '-noenc', '-keyout', `${ca}.key`, '-out', `${ca}.pem`,
+        '-subj', subject, '-days', '2', ...extensions.flatMap((extension) => ['-addext', extension]),
+      ]), // prettier-ignore
+      this.newRequest(keyArgs, `${ca}-leaf`, '/CN=leaf.test'),
+      this.writeIndex(ca, []),
+    ]);
+  }
+
+  /**
+   * Signs CA's shared leaf CSR as LEAF. `serial` is given to `-set_serial`
+   * (`0x1001`); `extensions` names a section of an `-extfile`, without which
+   * the certificate is a version 1 one, with no extensions at all.
+   */
+  async issue(ca: string, leaf: string, serial: string, extensions?: ExtensionSection): Promise<void> {
+    await this.sign(ca, `${ca}-leaf.csr`, `${leaf}.pem`, serial, extensions);
+  }
+
+  /**
+   * Issues NAME.crt with a key of its own, lists it as good in CA's index and
+   * writes its bundle to `bundleFileName` (NAME.pem by default).
+   */
+  async issueServer(
+    ca: string,
+    name: string,
+    options: { readonly issuerInBundle?: boolean; readonly bundleFileName?: string } = {},
+  ): Promise<ServerCertificate> {
+    const serverName = `${name}.test`;
+    const serialHex = randomSerialHex(16);
+    const extensions = `${name}.ext`;
+    await Promise.all([
+      this.newRequest(keyTypes.ec, name, `/CN=${serverName}`),
+      writeFile(this.path(extensions), serverExtensions(serverName)),
+    ]);
+    await this.sign(ca, `${name}.csr`, `${name}.crt`, `0x${serialHex}`, { file: extensions, section: 'server' });
+    await appendFile(this.path(`${ca}.index`), indexLine('V', offlineIndexExpiry, '', serialHex, `/CN=${serverName}`));
+    const bundlePath = this.path(options.bundleFileName ?? `${name}.pem`);
+    const certPath = this.path(`${name}.crt`);
+    const issuer = options.issuerInBundle === false ? [] : [this.path(`${ca}.pem`)];
+    await concatenate(bundlePath, [certPath, this.path(`${name}.key`), ...issuer]);
+    return { serverName, serialHex, ca, certPath, bundlePath };
+  }
+
+  /**
+   * The `openssl ca` database the responder answers from; serials not listed get status unknown.
+   * Each entry gets its own subject: openssl refuses an index where two valid entries share one.
+   */
+  async writeIndex(ca: string, entries: readonly IndexEntry[]): Promise<void> {
+    const line = ({ serial, revoked }: IndexEntry) =>
+      indexLine(revoked ? 'R' : 'V', offlineIndexExpiry, revoked ?? '', serial, `/CN=leaf ${serial}`);
+    await writeFile(this.path(`${ca}.index`), entries.map(line).join(''));
+  }
+
+  /** Builds a request for `leaves` (issued by `ca`) and answers it with openssl's responder signing as `ca`. */
+  async exchange(ca: string, leaves: readonly string[], options: ExchangeOptions = {}): Promise<Exchange> {
+    const certs = leaves.map((leaf) => this.path(`${leaf}.pem`));
+    return this.exchangeFor(ca, certs, options);
+  }
+
+  /**
+   * A `good` DER response for the server certificate, without a nonce.
+   * `paddedTo` makes it at least that many bytes by adding copies of the CA
+   * certificate to it (still a valid response).
+   */
+  async ocspResponse(certificate: ServerCertificate, options: { readonly paddedTo?: number } = {}): Promise<Buffer> {
+    const caPem = await readFile(this.path(`${certificate.ca}.pem`), 'utf8');
+    const respond = async (extraCertificates: number) => {
+      const rother = extraCertificates > 0 ? path.join(await mkdtemp(this.path('extras-')), 'ca.pem') : undefined;
+      if (rother) await writeFile(rother, caPem.repeat(extraCertificates));
+      const { responseDer } = await this.exchangeFor(certificate.ca, [certificate.certPath], {
+        requestArgs: ['-no_nonce'],
+        responderArgs: ['-ndays', '7', ...(rother ? ['-rother', rother] : [])],
+      });
+      return responseDer;
+    };
+    const plain = await respond(0);
+    if (options.paddedTo === undefined || plain.length >= options.paddedTo) return plain;
+    const caDerBytes = Buffer.from(caPem.replace(/-----[^-]+-----|\s/g, ''), 'base64').length;
+    return respond(Math.ceil((options.paddedTo - plain.length) / caDerBytes));
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private opensslInDir(args: readonly string[]): Promise<string> {
+    return openssl(args, { cwd: this.dir });
+  }
+
+  /** A new key NAME.key and a CSR NAME.csr for it. */
+  private async newRequest(keyArgs: readonly string[], name: string, subject: string): Promise<void> {
+    await this.opensslInDir([
+      'req', ...keyArgs, '-noenc', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject,
+    ]); // prettier-ignore
+  }
+
+  private async sign(
+    ca: string,
+    csr: string,
+    out: string,
+    serial: string,
+    extensions?: ExtensionSection,
+  ): Promise<void> {
+    await this.opensslInDir([
+      'x509', '-req', '-in', csr, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`,
+      '-set_serial', serial, '-days', '2', '-out', out,
+      ...(extensions ? ['-extfile', extensions.file, '-extensions', extensions.section] : []),
+    ]); // prettier-ignore
+  }
+
+  private exchangeFor(ca: string, certs: readonly string[], options: ExchangeOptions): Promise<Exchange> {
+    return exchangeOffline({
+      dir: this.dir,
+      issuer: this.path(`${ca}.pem`),
+      certs,
+      index: this.path(`${ca}.index`),
+      signerCert: this.path(`${ca}.pem`),
+      signerKey: this.path(`${ca}.key`),
+      ...options,
+    });
+  }
 }
