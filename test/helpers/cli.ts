@@ -34,7 +34,7 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export interface CliRunOptions {
+interface CliRunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
   /** Called with everything printed on stdout so far, each time more arrives; e.g. to signal the process. */

@@ -16,7 +16,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export interface HaproxyOptions {
+interface HaproxyOptions {
   /** Paths for the `crt` keywords of the TLS `bind` line; the first is the default certificate. */
   readonly certificates: readonly string[];
   /** `-W -S DIR/master.sock`: a master process, its master CLI and one worker. */
@@ -148,7 +148,7 @@ async function waitUntilReady(
   }
 }
 
-export interface StapledResponse {
+interface StapledResponse {
   readonly stapled: boolean;
   readonly producedAt?: string;
   readonly certStatus?: string;
@@ -157,7 +157,7 @@ export interface StapledResponse {
 }
 
 /** Reads what `openssl s_client -status` printed about the stapled response. */
-export function parseStapledResponse(sClientOutput: string): StapledResponse {
+function parseStapledResponse(sClientOutput: string): StapledResponse {
   if (!/^OCSP Response Status: /m.test(sClientOutput.replace(/^\s+/gm, ''))) return { stapled: false };
   const field = (name: string) => new RegExp(`^\\s*${name}: (.+)$`, 'm').exec(sClientOutput)?.[1]?.trim();
   return {

@@ -31,7 +31,7 @@ const caFiles = {
   otherRoot: 'other-root',
   otherIntermediate: 'other-int',
 } as const;
-export type CaName = keyof typeof caFiles;
+type CaName = keyof typeof caFiles;
 
 interface ResponderSpec {
   readonly signer: CaName;
@@ -52,7 +52,7 @@ const responderSpecs = {
   noEku: { signer: 'ocspSignerNoEku' },
   rogue: { signer: 'rogueSigner' },
 } as const satisfies Record<string, ResponderSpec>;
-export type ResponderName = keyof typeof responderSpecs;
+type ResponderName = keyof typeof responderSpecs;
 
 /** Days relative to now. */
 interface Validity {
@@ -140,18 +140,12 @@ export interface TestPki {
   close(): Promise<void>;
 }
 
-export interface TestPkiOptions {
-  /** Next Update of every responder's answers = now + ndays days + nmin minutes (default 7 days). */
-  readonly ndays?: number;
-  readonly nmin?: number;
-}
-
 /**
  * Builds a fresh PKI in a temporary directory: CA material copied from
  * fixtures/pki (generated first if missing or old), one running OCSP
  * responder per ResponderName, and the leaf certificates pointing at them.
  */
-export async function createTestPki(options: TestPkiOptions = {}): Promise<TestPki> {
+export async function createTestPki(): Promise<TestPki> {
   await ensureCaFixtures();
   const dir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-pki-'));
   let responders: Record<ResponderName, OcspResponder> | undefined;
@@ -173,8 +167,6 @@ export async function createTestPki(options: TestPkiOptions = {}): Promise<TestP
       signerCert: certOf(spec.signer),
       signerKey: keyOf(spec.signer),
       noCerts: spec.noCerts ?? false,
-      ...(options.ndays !== undefined && { ndays: options.ndays }),
-      ...(options.nmin !== undefined && { nmin: options.nmin }),
     }));
     responders = startedResponders;
 
@@ -283,7 +275,7 @@ function indexEntry(plan: LeafPlan, now: number): string {
 }
 
 /** One line of an `openssl ca` database, the format `openssl ocsp -index` reads. */
-export function indexLine(status: 'V' | 'R', expiry: string, revocation: string, serialHex: string, subject: string) {
+function indexLine(status: 'V' | 'R', expiry: string, revocation: string, serialHex: string, subject: string) {
   return `${[status, expiry, revocation, serialHex, 'unknown', subject].join('\t')}\n`;
 }
 

@@ -13,8 +13,7 @@ export interface OcspResponderOptions {
   readonly ca: string;
   readonly signerCert: string;
   readonly signerKey: string;
-  /** Next Update = now + ndays days + nmin minutes; 7 days when neither is given. */
-  readonly ndays?: number;
+  /** Next Update = now + nmin minutes; 7 days when not given. */
   readonly nmin?: number;
   /** Responses without a Next Update field at all. */
   readonly omitNextUpdate?: boolean;
@@ -47,12 +46,9 @@ const requestLine = /^ocsp: Received request, 1st line: (.*)$/;
 export async function startOcspResponder(options: OcspResponderOptions): Promise<OcspResponder> {
   const validity = options.omitNextUpdate
     ? []
-    : options.ndays === undefined && options.nmin === undefined
+    : options.nmin === undefined
       ? ['-ndays', '7']
-      : [
-          ...(options.ndays === undefined ? [] : ['-ndays', String(options.ndays)]),
-          ...(options.nmin === undefined ? [] : ['-nmin', String(options.nmin)]),
-        ];
+      : ['-nmin', String(options.nmin)];
   const args = [
     'ocsp',
     '-port',
@@ -136,7 +132,7 @@ function unrefAll(child: ChildProcess): void {
   }
 }
 
-export interface RecordedRequest {
+interface RecordedRequest {
   readonly method: string;
   readonly url: string;
   readonly httpVersion: string;
@@ -147,7 +143,7 @@ export interface RecordedRequest {
   readonly body: Buffer;
 }
 
-export type FakeReply =
+type FakeReply =
   /** Status 200 and `Content-Type: application/ocsp-response` unless given. */
   | { readonly status?: number; readonly headers?: Readonly<Record<string, string>>; readonly body?: Buffer | string }
   /** Written to the connection as is, which is then closed: for malformed HTTP. */
@@ -157,7 +153,7 @@ export type FakeReply =
   /** Never answered; the connection stays open until close(). */
   | 'hang';
 
-export interface StreamedBody {
+interface StreamedBody {
   /** The body's first bytes (an ASN.1 header, say); the rest is filler. */
   readonly start?: Buffer;
   /** How much is sent at most, start included: as good as endless when the client must stop first. */
@@ -258,7 +254,7 @@ function streamBody(res: http.ServerResponse, body: StreamedBody, onSent: (bytes
   writeMore();
 }
 
-export interface ProxiedRequest {
+interface ProxiedRequest {
   /** As received, e.g. `POST http://127.0.0.1:PORT/ HTTP/1.0`. */
   readonly requestLine: string;
   readonly host: string | undefined;
@@ -267,7 +263,7 @@ export interface ProxiedRequest {
   readonly forwarded: boolean;
 }
 
-export interface RecordingProxy {
+interface RecordingProxy {
   /** `http://127.0.0.1:PORT` */
   readonly url: string;
   readonly port: number;
