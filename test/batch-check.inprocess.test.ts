@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { updateCertificates, type BatchSettings, type CertificateOutcome } from '../lib/update/batch.ts';
 import { updateCertificate } from '../lib/update/pipeline.ts';
-import { sharedTempFilesIn, type UpdateContext, type UpdateOptions, type UpdateResult } from '../lib/update/context.ts';
+import { sharedTempFilesIn, type UpdateContext, type UpdateResult } from '../lib/update/context.ts';
 import { NoOcspUrlError, UpdateFailure, type FailureKind } from '../lib/update/failure.ts';
 import { checkBundle } from '../lib/check/check-bundle.ts';
 import type { Finding } from '../lib/check/findings.ts';
@@ -41,6 +41,7 @@ import {
   type LeafName,
   type OpensslScript,
   type ResponseName,
+  defaultUpdateOptions,
 } from './helpers/in-process.ts';
 
 type CheckSettings = Parameters<typeof checkBundle>[1];
@@ -63,19 +64,6 @@ function singleOf(response: Buffer): SingleResponse {
 
 /** A minute after the fresh responses were signed. */
 const justAfterSigning = (): Date => new Date(singleOf(fx.responses.good).thisUpdate.getTime() + 60_000);
-
-const defaults: Omit<UpdateOptions, 'cert'> = {
-  dryRun: false,
-  goodOnly: false,
-  partialChain: false,
-  verify: true,
-  skipUpdate: false,
-  timeoutSeconds: 15,
-  retries: 0,
-  lockTimeoutSeconds: 1,
-  deadlineSeconds: 60,
-  skipFresh: false,
-};
 
 /** Which leaf openssl is asked about: the EE file it gets is one of the fixtures' leaves. */
 function leafOf(eeFile: string): LeafName {
@@ -160,7 +148,7 @@ async function batchOf(entries: readonly Entry[], fetch: FetchReply = answersEac
         jobs: 2,
         multiple: true,
         tempDir: runDir,
-        optionsFor: (cert) => ({ cert, ...defaults }),
+        optionsFor: (cert) => ({ cert, ...defaultUpdateOptions }),
         contextFor: (tempDir, log): UpdateContext => {
           tempDirs.push(tempDir);
           return {
@@ -491,7 +479,7 @@ describe('--check of one bundle, in process', () => {
   test('with the real dry run of the update behind it: a revoked certificate is an ocsp-revoked finding', async () => {
     const scene = await checkOf('revoked', { verifyWith: verifyOk, fetch: [answers(fx.responses.revoked)] }, (check) =>
       updateCertificate(
-        { cert: check.cert, ...defaults, dryRun: true, skipUpdate: true },
+        { cert: check.cert, ...defaultUpdateOptions, dryRun: true, skipUpdate: true },
         {
           openssl: check.openssl,
           log: new RecordingLog(),

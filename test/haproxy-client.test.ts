@@ -883,14 +883,7 @@ describe('hostile replies, from a fake admin socket', () => {
     );
     const started = Date.now();
     await rejectsWith(
-      notifier.notify({
-        cert: '/srv/site.pem',
-        responseDer: Buffer.from('ABC'),
-        certIdHex: '30',
-        issuerPem: '',
-        sha1Fingerprint: fingerprintOfNothing,
-        signal: AbortSignal.timeout(500),
-      }),
+      notifier.notify({ ...siteUpdate, signal: AbortSignal.timeout(500) }),
       HaproxyUpdateError,
       /^can't reload haproxy with 'sleep 30; true' \(the certificate's deadline passed\)$/,
     );
@@ -1015,25 +1008,25 @@ describe('what reaches the socket, seen by a fake admin socket', () => {
       },
       quietLog,
     );
-    await assert.rejects(
-      notifier.notify({
-        cert: '/srv/site.pem',
-        responseDer: Buffer.from('ABC'),
-        certIdHex: '30',
-        issuerPem: '',
-        sha1Fingerprint: fingerprintOfNothing,
-      }),
-      (error: unknown) => {
-        assert.ok(error instanceof SocatMissingError, String(error));
-        assert.equal(error.message, 'socat binary not found; adjust SOCAT_BIN variable in the script');
-        return true;
-      },
-    );
+    await assert.rejects(notifier.notify(siteUpdate), (error: unknown) => {
+      assert.ok(error instanceof SocatMissingError, String(error));
+      assert.equal(error.message, 'socat binary not found; adjust SOCAT_BIN variable in the script');
+      return true;
+    });
     assert.deepEqual(server.commands, []);
   });
 });
 
 const fingerprintOfNothing = '00'.repeat(20);
+
+/** A response for a certificate the fake sockets know nothing of, for the notifier tests. */
+const siteUpdate = {
+  cert: '/srv/site.pem',
+  responseDer: Buffer.from('ABC'),
+  certIdHex: '30',
+  issuerPem: '',
+  sha1Fingerprint: fingerprintOfNothing,
+};
 const quietLog = { debug: () => undefined, error: async () => undefined };
 
 function escapeRegExp(text: string): string {

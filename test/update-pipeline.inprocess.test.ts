@@ -38,6 +38,7 @@ import {
   type LeafName,
   type OpensslScript,
   type ResponseName,
+  defaultUpdateOptions,
 } from './helpers/in-process.ts';
 
 let fx: Fixtures;
@@ -66,19 +67,6 @@ function resultFor(action: UpdateResult['action'], response: Buffer): UpdateResu
   const { certStatus, thisUpdate, nextUpdate } = singleOf(response);
   return { action, certStatus, thisUpdate, nextUpdate };
 }
-
-const defaults: Omit<UpdateOptions, 'cert'> = {
-  dryRun: false,
-  goodOnly: false,
-  partialChain: false,
-  verify: true,
-  skipUpdate: false,
-  timeoutSeconds: 15,
-  retries: 0,
-  lockTimeoutSeconds: 1,
-  deadlineSeconds: 60,
-  skipFresh: false,
-};
 
 interface SceneSpec {
   readonly leaf?: LeafName;
@@ -146,7 +134,7 @@ async function sceneOf(spec: SceneSpec = {}): Promise<Scene> {
     throttle,
     delays,
     before: snapshotOf(dir),
-    update: (options = {}) => updateCertificate({ cert, ...defaults, ...options }, context),
+    update: (options = {}) => updateCertificate({ cert, ...defaultUpdateOptions, ...options }, context),
   };
 }
 

@@ -9,28 +9,35 @@ import {
   DEFAULT_TIMEOUT_SECONDS,
   DEFAULT_WARN_DAYS,
 } from './defaults.ts';
+import type { UpdateOptions } from '../update/context.ts';
+
+/** The settings the command line hands each certificate's update as they are. */
+type UpdateSettings = Pick<
+  UpdateOptions,
+  | 'goodOnly'
+  | 'ocspUrl'
+  | 'ocspHost'
+  | 'ocspProxy'
+  | 'partialChain'
+  | 'verify'
+  | 'skipUpdate'
+  | 'timeoutSeconds'
+  | 'retries'
+  | 'lockTimeoutSeconds'
+  | 'deadlineSeconds'
+  | 'skipFresh'
+>;
 
 /** What the command line asks for, before any file or binary is looked at. */
-export interface CliOptions {
+export interface CliOptions extends UpdateSettings {
   readonly certs: readonly string[];
   readonly debug: boolean;
   readonly keepTemp: boolean;
-  readonly goodOnly: boolean;
   readonly syslogPriority?: string;
-  readonly ocspUrl?: string;
-  readonly ocspHost?: string;
-  readonly ocspProxy?: string;
   readonly useCurl: boolean;
-  readonly partialChain: boolean;
   readonly sockets: readonly string[];
+  /** `--VAfile`: a file, or `-` for the chain. */
   readonly vaFile?: string;
-  readonly verify: boolean;
-  readonly skipUpdate: boolean;
-  readonly timeoutSeconds: number;
-  readonly retries: number;
-  readonly lockTimeoutSeconds: number;
-  /** The bound on each certificate's update once its lock is held. */
-  readonly deadlineSeconds: number;
   /** Restarts HAProxy when a response cannot be stapled at run time. */
   readonly reloadCommand: string;
   /** Talk to HAProxy through socat instead of a native socket. */
@@ -39,7 +46,6 @@ export interface CliOptions {
   readonly crtLists: readonly string[];
   /** HAProxy's `crt-base`: where relative crt-list paths point. */
   readonly crtBase?: string;
-  readonly skipFresh: boolean;
   /** Certificates in flight at once. */
   readonly jobs: number;
   readonly json: boolean;

@@ -14,6 +14,7 @@ import { formatOpensslDate, type OpensslVersion } from '../../lib/openssl/output
 import type { CommandResult } from '../../lib/process/run.ts';
 import type { HaproxyNotifier, HaproxyUpdate } from '../../lib/haproxy/notifier.ts';
 import type { Log } from '../../lib/util/log.ts';
+import type { UpdateOptions } from '../../lib/update/context.ts';
 import { parseOcspResponse } from '../../lib/pki/ocsp-response.ts';
 import { keyTypes, OfflinePki } from './pki.ts';
 
@@ -342,3 +343,17 @@ export function snapshotOf(dir: string): Record<string, Buffer> {
       .map((name) => [name, readFileSync(path.join(dir, name))]),
   );
 }
+
+/** The options of a plain run, no retries: each test names only what it changes. */
+export const defaultUpdateOptions: Omit<UpdateOptions, 'cert'> = {
+  dryRun: false,
+  goodOnly: false,
+  partialChain: false,
+  verify: true,
+  skipUpdate: false,
+  timeoutSeconds: 15,
+  retries: 0,
+  lockTimeoutSeconds: 1,
+  deadlineSeconds: 60,
+  skipFresh: false,
+};
