@@ -1,23 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { DerError, UniversalTag, describeTag, parseDer, readChildren } from '../lib/pki/der.ts';
 import {
-  DerError,
   SequenceReader,
-  UniversalTag,
-  describeTag,
-  encodeElement,
-  encodeNull,
-  encodeOctetString,
-  encodeOid,
-  encodeSequence,
   formatOid,
   isContextTag,
   isOid,
   oidFromDotted,
-  parseDer,
   readBitString,
   readBoolean,
-  readChildren,
   readEnumerated,
   readExplicit,
   readGeneralizedTime,
@@ -29,7 +20,9 @@ import {
   readOctetString,
   readOid,
   readSequence,
-} from '../lib/pki/der.ts';
+} from '../lib/pki/der-readers.ts';
+import { encodeNull, encodeOctetString, encodeOid, encodeSequence } from '../lib/pki/der-encode.ts';
+import { encodeElement } from './helpers/der-encode.ts';
 
 const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 const parseHex = (text: string) => parseDer(hex(text));

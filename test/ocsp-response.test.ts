@@ -14,19 +14,17 @@ import {
   withEmptySubject,
   withExtensions,
 } from './helpers/certificate-surgery.ts';
+import { UniversalTag, parseDer } from '../lib/pki/der.ts';
 import {
   SequenceReader,
-  UniversalTag,
-  encodeElement,
-  encodeOctetString,
-  encodeSequence,
   formatOid,
-  parseDer,
   readExplicit,
   readOctetString,
   readOid,
   readSequence,
-} from '../lib/pki/der.ts';
+} from '../lib/pki/der-readers.ts';
+import { encodeOctetString, encodeSequence } from '../lib/pki/der-encode.ts';
+import { encodeElement } from './helpers/der-encode.ts';
 import {
   CertificateParseError,
   OcspParseError,

@@ -6,15 +6,9 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import { LruCache } from '../util/lru-cache.ts';
 import { describeName } from './bundle.ts';
+import { DerError, UniversalTag, contentOffset, parseDer, type DerElement } from './der.ts';
 import {
-  DerError,
   SequenceReader,
-  UniversalTag,
-  contentOffset,
-  encodeNull,
-  encodeOctetString,
-  encodeOid,
-  encodeSequence,
   formatOid,
   isOid,
   oidFromDotted,
@@ -32,9 +26,8 @@ import {
   readOid,
   readSequence,
   isContextTag,
-  parseDer,
-  type DerElement,
-} from './der.ts';
+} from './der-readers.ts';
+import { encodeNull, encodeOctetString, encodeOid, encodeSequence } from './der-encode.ts';
 import { shorten } from '../util/printable.ts';
 
 /** Bytes that are not a well-formed OCSP response (HTML error page, empty body, truncation...). */

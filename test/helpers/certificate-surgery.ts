@@ -3,19 +3,17 @@
 // key, so that it keeps its serial, subject and key (a responder still knows
 // it) and openssl still verifies it.
 import { X509Certificate, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { UniversalTag, parseDer } from '../../lib/pki/der.ts';
 import {
   SequenceReader,
-  UniversalTag,
-  encodeElement,
-  encodeOctetString,
-  encodeSequence,
   formatOid,
   oidFromDotted,
-  parseDer,
   readExplicit,
   readOid,
   readSequence,
-} from '../../lib/pki/der.ts';
+} from '../../lib/pki/der-readers.ts';
+import { encodeOctetString, encodeSequence } from '../../lib/pki/der-encode.ts';
+import { encodeElement } from './der-encode.ts';
 
 /** Signature algorithms of the test PKI, all with SHA-256. */
 const sha256Signatures = new Set(['1.2.840.113549.1.1.11', '1.2.840.10045.4.3.2']);

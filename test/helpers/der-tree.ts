@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { DerError, UniversalTag, parseDer, readChildren } from '../../lib/pki/der.ts';
 import { oidWithHugeArc } from './certificate-surgery.ts';
+import { lengthField } from './der-encode.ts';
 
 export type DerNode =
   | { readonly kind: 'primitive'; readonly identifier: Buffer; readonly content: Buffer }
@@ -67,14 +68,6 @@ function identifierLength(der: Buffer): number {
   let length = 1;
   while (der[length]! & 0x80) length++;
   return length + 1;
-}
-
-/** The definite, minimal length field of LENGTH content bytes. */
-export function lengthField(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const octets: number[] = [];
-  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) octets.unshift(rest % 256);
-  return Buffer.from([0x80 | octets.length, ...octets]);
 }
 
 /**

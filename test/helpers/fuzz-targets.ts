@@ -14,11 +14,14 @@ import {
   UniversalTag,
   contentOffset,
   describeTag,
-  formatOid,
   parseDer,
+  readChildren,
+  type DerElement,
+} from '../../lib/pki/der.ts';
+import {
+  formatOid,
   readBitString,
   readBoolean,
-  readChildren,
   readEnumerated,
   readExplicit,
   readGeneralizedTime,
@@ -30,10 +33,9 @@ import {
   readOctetString,
   readOid,
   readSequence,
-  encodeElement,
-  encodeSequence,
-  type DerElement,
-} from '../../lib/pki/der.ts';
+} from '../../lib/pki/der-readers.ts';
+import { encodeSequence } from '../../lib/pki/der-encode.ts';
+import { encodeElement } from './der-encode.ts';
 import {
   CertificateParseError,
   OcspParseError,
