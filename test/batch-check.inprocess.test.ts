@@ -18,12 +18,8 @@ import { NoOcspUrlError, UpdateFailure, type FailureKind } from '../lib/update/f
 import { checkBundle } from '../lib/check/check-bundle.ts';
 import type { Finding } from '../lib/check/findings.ts';
 import { batchExitCode, ExitCode, failureOf, RunError } from '../lib/cli/exit-codes.ts';
-import {
-  CertificateParseError,
-  OcspParseError,
-  parseOcspResponse,
-  type SingleResponse,
-} from '../lib/pki/ocsp-response.ts';
+import { CertificateParseError } from '../lib/pki/certificate.ts';
+import { OcspParseError, parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response.ts';
 import { DerError, parseDer } from '../lib/pki/der.ts';
 import type { CertificateInput } from '../lib/sources/collect.ts';
 import type { CommandResult } from '../lib/process/run.ts';

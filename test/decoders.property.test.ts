@@ -9,7 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../lib/process/run.ts';
-import { parseCertificateDetails, parseOcspResponse, type OcspResponse } from '../lib/pki/ocsp-response.ts';
+import { parseCertificateDetails } from '../lib/pki/certificate.ts';
+import { parseOcspResponse, type OcspResponse } from '../lib/pki/ocsp-response.ts';
 import { assertTargetHolds, fuzzTargets, loadSeeds, PROPERTY_SEED } from './helpers/fuzz-targets.ts';
 
 /** Inputs per target: about 2 s each on this project's 2-core machine. */

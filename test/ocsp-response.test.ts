@@ -25,17 +25,12 @@ import {
 } from '../lib/pki/der-readers.ts';
 import { encodeOctetString, encodeSequence } from '../lib/pki/der-encode.ts';
 import { encodeElement } from './helpers/der-encode.ts';
+import { certIdHex, certIdMatches, computeCertId, type CertId, type HashAlgorithmName } from '../lib/pki/cert-id.ts';
+import { CertificateParseError, parseCertificateDetails } from '../lib/pki/certificate.ts';
 import {
-  CertificateParseError,
   OcspParseError,
-  certIdHex,
-  certIdMatches,
-  computeCertId,
-  parseCertificateDetails,
   parseOcspResponse,
   type BasicOcspResponse,
-  type CertId,
-  type HashAlgorithmName,
   type OcspResponse,
 } from '../lib/pki/ocsp-response.ts';
 

@@ -2,11 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { computeCertId, type CertId } from '../lib/pki/cert-id.ts';
 import {
-  computeCertId,
   parseOcspResponse,
   type BasicOcspResponse,
-  type CertId,
   type OcspResponse,
   type SingleResponse,
 } from '../lib/pki/ocsp-response.ts';

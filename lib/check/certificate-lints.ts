@@ -1,5 +1,5 @@
 /** The certificates themselves: their validity periods, and the EE's OCSP URL and TLS Feature. */
-import { CertificateParseError, parseCertificateDetails, type CertificateDetails } from '../pki/ocsp-response.ts';
+import { CertificateParseError, parseCertificateDetails, type CertificateDetails } from '../pki/certificate.ts';
 import { shorten } from '../util/printable.ts';
 import type { Findings } from './findings.ts';
 import { describeEntry, type Entry } from './lint-context.ts';

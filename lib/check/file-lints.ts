@@ -1,12 +1,7 @@
 /** CRT.issuer and CRT.ocsp, the files HAProxy loads beside the bundle once hapos-upd has run. */
-import {
-  CertificateParseError,
-  OcspParseError,
-  computeCertId,
-  parseOcspResponse,
-  type CertId,
-  type OcspResponse,
-} from '../pki/ocsp-response.ts';
+import { computeCertId, type CertId } from '../pki/cert-id.ts';
+import { CertificateParseError } from '../pki/certificate.ts';
+import { OcspParseError, parseOcspResponse, type OcspResponse } from '../pki/ocsp-response.ts';
 import { assessResponse, describeRevocation, type ProblemCode } from '../pki/acceptance.ts';
 import { describeName, findIssuer } from '../pki/bundle.ts';
 import type { FindingCode, Findings } from './findings.ts';

@@ -1,5 +1,6 @@
 import { UpdateFailure, type FailureKind } from '../update/failure.ts';
-import { CertificateParseError, OcspParseError } from '../pki/ocsp-response.ts';
+import { CertificateParseError } from '../pki/certificate.ts';
+import { OcspParseError } from '../pki/ocsp-response.ts';
 import { DerError } from '../pki/der.ts';
 import type { Finding } from '../check/findings.ts';
 

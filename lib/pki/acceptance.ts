@@ -3,7 +3,8 @@
  * hand HAProxy a response it will reject or stop stapling, nor one worse than
  * the response in place. Signatures are openssl's business, not checked here.
  */
-import { certIdHex, certIdMatches, type CertId, type OcspResponse, type SingleResponse } from './ocsp-response.ts';
+import { certIdHex, certIdMatches, type CertId } from './cert-id.ts';
+import type { OcspResponse, SingleResponse } from './ocsp-response.ts';
 
 export type ProblemCode =
   | 'not-successful'

@@ -1,5 +1,6 @@
 import { assessResponse, describeRevocation, type ProblemCode } from '../pki/acceptance.ts';
-import type { CertId, SingleResponse } from '../pki/ocsp-response.ts';
+import type { CertId } from '../pki/cert-id.ts';
+import type { SingleResponse } from '../pki/ocsp-response.ts';
 import { parseVerificationOutcome, reportsCertificateStatus } from '../openssl/output.ts';
 import type { Verification } from '../openssl/openssl.ts';
 import type { LockedContext, TempFiles, UpdateOptions } from './context.ts';

@@ -1,5 +1,6 @@
 import type { BundleCertificate, Bundle } from '../pki/bundle.ts';
-import type { CertificateDetails, CertStatus, OcspResponse } from '../pki/ocsp-response.ts';
+import type { CertificateDetails } from '../pki/certificate.ts';
+import type { CertStatus, OcspResponse } from '../pki/ocsp-response.ts';
 import type { OpensslRunner } from '../openssl/openssl.ts';
 import type { ChainVerifier } from '../openssl/chain-verifier.ts';
 import { ContentFiles } from '../fs/content-files.ts';

@@ -1,12 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { endEntityOf, readBundle, type Bundle, type BundleCertificate } from '../pki/bundle.ts';
-import {
-  CertificateParseError,
-  parseCertificateDetails,
-  parseOcspResponse,
-  type CertificateDetails,
-  type OcspResponse,
-} from '../pki/ocsp-response.ts';
+import { CertificateParseError, parseCertificateDetails, type CertificateDetails } from '../pki/certificate.ts';
+import { parseOcspResponse, type OcspResponse } from '../pki/ocsp-response.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
 import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
 import { FileReadError, readRegularFileSync } from '../fs/read.ts';

@@ -1,5 +1,6 @@
 import { compareWithCurrent } from '../pki/acceptance.ts';
-import { certIdHex, type CertId, type OcspResponse, type SingleResponse } from '../pki/ocsp-response.ts';
+import { certIdHex, type CertId } from '../pki/cert-id.ts';
+import type { OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
 import type { BundleCertificate } from '../pki/bundle.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
 import { FileWriteError, replaceFilesAtomically } from '../fs/write.ts';

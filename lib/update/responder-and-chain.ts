@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { findIssuer, parseBundle, readPemFile, type Bundle, type BundleCertificate } from '../pki/bundle.ts';
-import { CertificateParseError, computeCertId, type CertId, type CertificateDetails } from '../pki/ocsp-response.ts';
+import { computeCertId, type CertId } from '../pki/cert-id.ts';
+import { CertificateParseError, type CertificateDetails } from '../pki/certificate.ts';
 import { hostOfUrl, isHttpUrl, type Responder } from '../openssl/fetch.ts';
 import { FileReadError } from '../fs/read.ts';
 import { escapeControls } from '../util/printable.ts';

@@ -36,13 +36,9 @@ import {
 } from '../../lib/pki/der-readers.ts';
 import { encodeSequence } from '../../lib/pki/der-encode.ts';
 import { encodeElement } from './der-encode.ts';
-import {
-  CertificateParseError,
-  OcspParseError,
-  computeCertId,
-  parseCertificateDetails,
-  parseOcspResponse,
-} from '../../lib/pki/ocsp-response.ts';
+import { computeCertId } from '../../lib/pki/cert-id.ts';
+import { CertificateParseError, parseCertificateDetails } from '../../lib/pki/certificate.ts';
+import { OcspParseError, parseOcspResponse } from '../../lib/pki/ocsp-response.ts';
 import { findPemBlocks, splitPemCertificates } from '../../lib/pki/bundle.ts';
 import { CrtListSyntaxError, parseCrtList, type CrtListEntry } from '../../lib/sources/collect.ts';
 import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../../lib/haproxy/replies.ts';
