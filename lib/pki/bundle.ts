@@ -57,7 +57,7 @@ function lastEndLines(text: string): Map<string, number> {
 }
 
 /** Every PEM certificate block of a bundle, in file order; text around them (keys, comments) is ignored. */
-export function splitPemCertificates(text: string): string[] {
+function splitPemCertificates(text: string): string[] {
   return findPemBlocks(text, (label) => label === 'CERTIFICATE').map((block) => `${block.replace(/\r\n/g, '\n')}\n`);
 }
 

@@ -39,7 +39,7 @@ import { encodeElement } from './der-encode.ts';
 import { computeCertId } from '../../lib/pki/cert-id.ts';
 import { CertificateParseError, parseCertificateDetails } from '../../lib/pki/certificate.ts';
 import { OcspParseError, parseOcspResponse } from '../../lib/pki/ocsp-response.ts';
-import { findPemBlocks, splitPemCertificates } from '../../lib/pki/bundle.ts';
+import { findPemBlocks, parseBundle } from '../../lib/pki/bundle.ts';
 import { CrtListSyntaxError, parseCrtList, type CrtListEntry } from '../../lib/sources/collect.ts';
 import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../../lib/haproxy/replies.ts';
 import { generatedDer, mutatedDer } from './der-tree.ts';
@@ -195,13 +195,7 @@ export function loadSeeds(): Seeds {
   const certificates = certificateFiles.flatMap((file) => {
     const bytes = readFileSync(file);
     const candidates = bytes.includes('-----BEGIN CERTIFICATE-----')
-      ? splitPemCertificates(bytes.toString('latin1')).map((pem) => {
-          try {
-            return new X509Certificate(pem).raw;
-          } catch {
-            return Buffer.alloc(0);
-          }
-        })
+      ? parseBundle(bytes.toString('latin1')).certificates.map((certificate) => certificate.x509.raw)
       : [bytes];
     return candidates.filter((der) => der.length > 0 && parsesAsCertificate(der));
   });
@@ -444,7 +438,7 @@ function pemTarget(seeds: Seeds): FuzzTarget {
     cases: text.map((input): FuzzCase => ({
       bytes: () => Buffer.from(input, 'latin1'),
       decode: () => ({
-        certificates: splitPemCertificates(input),
+        certificates: parseBundle(input).blocks.map((block) => block.pem),
         privateKey: findPemBlocks(input, isPrivateKeyLabel)[0],
       }),
       verify: (result) => {
