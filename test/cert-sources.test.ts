@@ -4,12 +4,9 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { run } from '../lib/process/run.ts';
-import {
-  CertificateSourceError,
-  CrtListSyntaxError,
-  collectCertificates,
-  parseCrtList,
-} from '../lib/sources/collect.ts';
+import { collectCertificates } from '../lib/sources/collect.ts';
+import { parseCrtList } from '../lib/sources/crt-list.ts';
+import { CertificateSourceError, CrtListSyntaxError } from '../lib/sources/errors.ts';
 
 let root: string;
 /** A self-signed certificate and its key, PEM. */

@@ -4,7 +4,8 @@
 import { RunError } from './exit-codes.ts';
 import { run } from '../process/run.ts';
 import { Openssl } from '../openssl/openssl.ts';
-import { collectCertificates, CertificateSourceError, type CertificateInput } from '../sources/collect.ts';
+import { collectCertificates, type CertificateInput } from '../sources/collect.ts';
+import { CertificateSourceError } from '../sources/errors.ts';
 import { createKeyedLimiter } from '../util/concurrency.ts';
 import { sharedTempFilesIn, type UpdateContext, type UpdateOptions } from '../update/context.ts';
 import { defaultRetryDelayMs } from '../update/fetch-response.ts';
