@@ -215,7 +215,7 @@ export function loadSeeds(): Seeds {
   return loadedSeeds;
 }
 
-/** Every typed reader of lib/pki/der.ts on every element it can reach, the way the decoders use them. */
+/** Every typed reader of lib/pki/der-readers.ts on every element it can reach, the way the decoders use them. */
 function readEverything(der: Buffer): number {
   const readers: ((element: DerElement) => unknown)[] = [
     (element) => readInteger(element, 'x'),
