@@ -1,14 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkExitCode } from '../lib/cli/exit-codes.ts';
 import { isIssuedBy, orderedChain } from '../lib/pki/bundle.ts';
 import type { Finding, FindingCode } from '../lib/check/findings.ts';
 import { lintBundle } from '../lib/check/lints.ts';
-import { openssl } from './helpers/pki.ts';
+import { keyTypes, OfflinePki } from './helpers/pki.ts';
 import {
   AUTHORITY_INFO_ACCESS,
   TLS_FEATURE,
@@ -20,20 +19,15 @@ import {
 } from './helpers/certificate-surgery.ts';
 
 /*
- * A P-256 PKI made offline in `before`: Root → Int → leaves, plus "Int" re-keyed (same name, another key, as after
- * a CA rotation) and an unrelated root. Leaves point at an OCSP URL nobody contacts; responses come from
- * `openssl ocsp -index` answering requests read from files.
+ * A P-256 PKI made offline by OfflinePki in `before`: Root → Int → leaves, plus "Int" re-keyed (same name, another
+ * key, as after a CA rotation) and an unrelated root. Leaves point at an OCSP URL nobody contacts; responses come
+ * from `openssl ocsp -index` answering requests read from files.
  */
 
 const dayMs = 24 * 60 * 60 * 1000;
 const ocspUrl = 'http://127.0.0.1:9/ocsp';
-const caExtensions = [
-  '-addext',
-  'basicConstraints=critical,CA:TRUE',
-  '-addext',
-  'keyUsage=critical,keyCertSign,cRLSign',
-];
-const aia = (url: string) => ['-addext', `authorityInfoAccess=OCSP;URI:${url}`];
+const caExtensions = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
+const aia = (url: string) => `authorityInfoAccess=OCSP;URI:${url}`;
 
 interface LeafSpec {
   readonly serial: string;
@@ -43,17 +37,17 @@ interface LeafSpec {
 }
 
 const leafSpecs = {
-  leaf: { serial: '1001', days: 90, key: 'leaf', extensions: aia(ocspUrl) },
-  expiring: { serial: '1002', days: 10, key: 'leaf', extensions: aia(ocspUrl) },
+  leaf: { serial: '1001', days: 90, key: 'leaf', extensions: [aia(ocspUrl)] },
+  expiring: { serial: '1002', days: 10, key: 'leaf', extensions: [aia(ocspUrl)] },
   noUrl: { serial: '1003', days: 90, key: 'leaf', extensions: [] },
   mustStaple: {
     serial: '1004',
     days: 90,
     key: 'leaf',
-    extensions: [...aia(ocspUrl), '-addext', '1.3.6.1.5.5.7.1.24=DER:30:03:02:01:05'],
+    extensions: [aia(ocspUrl), '1.3.6.1.5.5.7.1.24=DER:30:03:02:01:05'],
   },
-  other: { serial: '1005', days: 90, key: 'other', extensions: aia(ocspUrl) },
-  ldapUrl: { serial: '1006', days: 90, key: 'leaf', extensions: aia('ldap://127.0.0.1/cn=ocsp') },
+  other: { serial: '1005', days: 90, key: 'other', extensions: [aia(ocspUrl)] },
+  ldapUrl: { serial: '1006', days: 90, key: 'leaf', extensions: [aia('ldap://127.0.0.1/cn=ocsp')] },
 } as const satisfies Record<string, LeafSpec>;
 type LeafName = keyof typeof leafSpecs;
 
@@ -66,94 +60,57 @@ interface Pki {
   readonly ocsp: Readonly<Record<'leafGood' | 'otherGood' | 'expiringRevoked' | 'leafNoNextUpdate', Buffer>>;
 }
 
-function writeKey(dir: string, name: string): Promise<void> {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return writeFile(path.join(dir, `${name}.key`), privateKey.export({ type: 'pkcs8', format: 'pem' }));
-}
-
-async function certify(
-  dir: string,
-  name: string,
-  key: string,
-  subject: string,
-  signer: { readonly cert: string; readonly key: string } | undefined,
-  args: readonly string[],
-): Promise<void> {
-  await openssl(
-    [
-      'req',
-      '-x509',
-      '-new',
-      '-key',
-      `${key}.key`,
-      '-subj',
-      subject,
-      ...(signer ? ['-CA', `${signer.cert}.pem`, '-CAkey', `${signer.key}.key`] : []),
-      ...args,
-      '-out',
-      `${name}.pem`,
-    ],
-    { cwd: dir },
-  );
-}
-
-async function respond(dir: string, leaf: LeafName, name: string, responderArgs: readonly string[]): Promise<Buffer> {
-  await openssl(['ocsp', '-issuer', 'int.pem', '-cert', `${leaf}.pem`, '-no_nonce', '-reqout', `${name}.req`], {
-    cwd: dir,
-  });
-  const index = ['-index', 'index.txt', '-CA', 'int.pem', '-rsigner', 'int.pem', '-rkey', 'int.key'];
-  await openssl(['ocsp', ...index, '-reqin', `${name}.req`, '-respout', `${name}.der`, ...responderArgs], { cwd: dir });
-  return readFile(path.join(dir, `${name}.der`));
-}
-
 async function createPki(): Promise<Pki> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-lint-'));
+  const offline = await OfflinePki.create('hapos-upd-lint-');
   try {
-    await Promise.all(['root', 'int', 'intRekeyed', 'otherRoot', 'leaf', 'other'].map((name) => writeKey(dir, name)));
-    const days = (count: number) => ['-days', String(count)];
-    await certify(dir, 'root', 'root', '/CN=Lint Root', undefined, [...days(3650), ...caExtensions]);
-    const root = { cert: 'root', key: 'root' };
+    const ca = (name: string, subject: string, issuer?: string) =>
+      offline.createCa(name, keyTypes.ec, subject, caExtensions, { issuer, days: 3650 });
     await Promise.all([
-      certify(dir, 'int', 'int', '/CN=Lint Int', root, [...days(3650), ...caExtensions]),
-      certify(dir, 'intRekeyed', 'intRekeyed', '/CN=Lint Int', root, [...days(3650), ...caExtensions]),
-      certify(dir, 'otherRoot', 'otherRoot', '/CN=Other Root', undefined, [...days(3650), ...caExtensions]),
+      ca('root', '/CN=Lint Root'),
+      offline.createKey('leaf', keyTypes.ec),
+      offline.createKey('other', keyTypes.ec),
     ]);
-    const int = { cert: 'int', key: 'int' };
-    await Promise.all(
-      Object.entries(leafSpecs).map(([name, spec]) =>
-        certify(dir, name, spec.key, `/CN=${name}.lint.test`, int, [
-          ...days(spec.days),
-          '-set_serial',
-          `0x${spec.serial}`,
-          '-addext',
-          'basicConstraints=CA:FALSE',
-          ...spec.extensions,
-        ]),
+    await Promise.all([
+      ca('int', '/CN=Lint Int', 'root'),
+      ca('intRekeyed', '/CN=Lint Int', 'root'),
+      ca('otherRoot', '/CN=Other Root'),
+    ]);
+    await Promise.all([
+      ...Object.entries(leafSpecs).map(([name, spec]) =>
+        offline.issueLeaf('int', name, {
+          key: spec.key,
+          subject: `/CN=${name}.lint.test`,
+          days: spec.days,
+          serial: `0x${spec.serial}`,
+          extensions: ['basicConstraints=CA:FALSE', ...spec.extensions],
+        }),
       ),
-    );
-    const indexLine = (status: string, revocation: string, serial: string) =>
-      `${status}\t491231235959Z\t${revocation}\t${serial}\tunknown\t/CN=${serial}.lint.test\n`;
-    await writeFile(
-      path.join(dir, 'index.txt'),
-      indexLine('V', '', '1001') + indexLine('R', '261101000000Z,keyCompromise', '1002') + indexLine('V', '', '1005'),
-    );
-    const [leafGood, otherGood, expiringRevoked, leafNoNextUpdate] = await Promise.all([
-      respond(dir, 'leaf', 'leaf-good', ['-ndays', '7']),
-      respond(dir, 'other', 'other-good', ['-ndays', '7']),
-      respond(dir, 'expiring', 'expiring-revoked', ['-ndays', '7']),
-      respond(dir, 'leaf', 'leaf-no-next-update', []),
+      offline.writeIndex('int', [
+        { serial: '1001' },
+        { serial: '1002', revoked: '261101000000Z,keyCompromise' },
+        { serial: '1005' },
+      ]),
     ]);
-    const read = (name: string) => readFile(path.join(dir, name), 'utf8');
+    // Without -ndays, `openssl ocsp` leaves Next Update out.
+    const respond = async (leaf: LeafName, responderArgs?: readonly string[]) =>
+      (await offline.exchange('int', [leaf], { requestArgs: ['-no_nonce'], responderArgs })).responseDer;
+    const [leafGood, otherGood, expiringRevoked, leafNoNextUpdate] = await Promise.all([
+      respond('leaf'),
+      respond('other'),
+      respond('expiring'),
+      respond('leaf', []),
+    ]);
+    const read = (name: string) => readFile(offline.path(name), 'utf8');
     const names = ['root', 'int', 'intRekeyed', 'otherRoot', ...Object.keys(leafSpecs)] as const;
     const pemTexts = await Promise.all(names.map((name) => read(`${name}.pem`)));
     return {
-      dir,
+      dir: offline.dir,
       pem: Object.fromEntries(names.map((name, i) => [name, pemTexts[i]])) as Pki['pem'],
       keys: { leaf: await read('leaf.key'), other: await read('other.key') },
       ocsp: { leafGood, otherGood, expiringRevoked, leafNoNextUpdate },
     };
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await offline.remove();
     throw error;
   }
 }

@@ -527,6 +527,24 @@ interface ExtensionSection {
   readonly section: string;
 }
 
+/** What `openssl req -x509` is told of a certificate besides its key. */
+interface CertificateSpec {
+  readonly subject: string;
+  /** The CA that signs it, by name; absent: self-signed. */
+  readonly issuer?: string;
+  /** 2 when absent. */
+  readonly days?: number;
+  /** Given to `-set_serial` (`0x1001`); random when absent. */
+  readonly serial?: string;
+  /** Given to `-addext`: `basicConstraints=CA:FALSE`. */
+  readonly extensions?: readonly string[];
+}
+
+interface LeafCertificate extends Omit<CertificateSpec, 'issuer'> {
+  /** The key file's base name, as given to createKey(). */
+  readonly key: string;
+}
+
 interface IndexEntry {
   /** Uppercase hex, as openssl writes it. */
   readonly serial: string;
@@ -583,24 +601,40 @@ export class OfflinePki {
   }
 
   /**
-   * A self-signed CA `ca` with an empty index, plus the CSR (`ca-leaf.csr`,
-   * CN=leaf.test) that issue() signs for its leaves. EXTENSIONS are given to
-   * `-addext`, over openssl's default CA extensions.
+   * A CA `ca` with an empty index, plus the CSR (`ca-leaf.csr`, CN=leaf.test)
+   * that issue() signs for its leaves. EXTENSIONS are given to `-addext`,
+   * over openssl's default CA extensions. It is self-signed unless `issuer`
+   * names the CA to sign it; giving two CAs one subject makes the second a
+   * re-keyed CA of the same name, as after a rotation.
    */
   async createCa(
     ca: string,
     keyArgs: readonly string[],
     subject: string,
     extensions: readonly string[] = [],
+    { issuer, days }: { readonly issuer?: string; readonly days?: number } = {},
   ): Promise<void> {
     await Promise.all([
-      this.opensslInDir([
-        'req', '-x509', ...keyArgs, '-noenc', '-keyout', `${ca}.key`, '-out', `${ca}.pem`,
-        '-subj', subject, '-days', '2', ...extensions.flatMap((extension) => ['-addext', extension]),
-      ]), // prettier-ignore
+      this.certify(ca, [...keyArgs, '-noenc', '-keyout', `${ca}.key`], { subject, issuer, days, extensions }),
       this.newRequest(keyArgs, `${ca}-leaf`, '/CN=leaf.test'),
       this.writeIndex(ca, []),
     ]);
+  }
+
+  /** A private key NAME.key for issueLeaf() to certify, shared by as many leaves as name it. */
+  async createKey(name: string, keyArgs: readonly string[]): Promise<void> {
+    // `openssl req` makes keys of the same types as createCa() does, but writes a CSR too: NAME.csr, unused.
+    await this.newRequest(keyArgs, name, `/CN=${name}`);
+  }
+
+  /**
+   * Issues LEAF (`LEAF.pem`) for the key made by createKey(spec.key), signed
+   * by CA with `openssl req -x509`: unlike issue(), whose leaves share the
+   * CA's CSR, subject, key, validity and extensions are the caller's, and
+   * openssl adds none but the key identifiers.
+   */
+  async issueLeaf(ca: string, leaf: string, spec: LeafCertificate): Promise<void> {
+    await this.certify(leaf, ['-new', '-key', `${spec.key}.key`], { ...spec, issuer: ca });
   }
 
   /**
@@ -681,6 +715,17 @@ export class OfflinePki {
 
   private opensslInDir(args: readonly string[]): Promise<string> {
     return openssl(args, { cwd: this.dir });
+  }
+
+  /** NAME.pem by `openssl req -x509`, whose KEYARGS choose or make its key. */
+  private async certify(name: string, keyArgs: readonly string[], spec: CertificateSpec): Promise<void> {
+    const { subject, issuer, days = 2, serial, extensions = [] } = spec;
+    await this.opensslInDir([
+      'req', '-x509', ...keyArgs, '-out', `${name}.pem`, '-subj', subject, '-days', String(days),
+      ...(issuer === undefined ? [] : ['-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`]),
+      ...(serial === undefined ? [] : ['-set_serial', serial]),
+      ...extensions.flatMap((extension) => ['-addext', extension]),
+    ]); // prettier-ignore
   }
 
   /** A new key NAME.key and a CSR NAME.csr for it. */
