@@ -471,6 +471,16 @@ describe('each failure of the update, in its own words; nothing written', () => 
     );
   });
 
+  test('a bundle of CA certificates only, root first, has no EE to misplace: the plain NoOcspUrlError a batch skips', async () => {
+    const pkiFile = (name: string) => readFileSync(new URL(`../fixtures/pki/${name}`, import.meta.url), 'latin1');
+    const scene = await sceneOf({ bundle: pkiFile('root.pem') + pkiFile('int.pem') });
+
+    const error = await scene.update().catch((caught: unknown) => caught);
+
+    assert.ok(error instanceof NoOcspUrlError);
+    assert.equal(error.message, 'OCSP server URL not found in the EE certificate');
+  });
+
   test('the EE does not verify against the extracted chain: certificate, with openssl’s reason', async () => {
     const scene = await sceneOf({ inPlace: 'goodDayOld', openssl: { verify: verifyRefuses } });
 

@@ -1,7 +1,7 @@
 // A module of their own, so that the crt-list parser and the collection of
 // certificates, which reads the lists, both throw them.
 
-/** A `--dir` or `--crt-list` that cannot be used; the CLI reports it as a program error (exit 9). */
+/** A `--dir` or `--crt-list` that cannot be used: the run has nothing sound to work on. */
 export class CertificateSourceError extends Error {
   override readonly name: string = 'CertificateSourceError';
 

@@ -18,7 +18,11 @@ export class UpdateFailure extends Error {
   }
 }
 
-/** The EE carries no OCSP URL: exit 2 for a single certificate, a skip in a batch. */
+/**
+ * The EE carries no OCSP URL: exit 2 for a single certificate, a skip in a
+ * batch. A misordered bundle's "no URL" gets a note and becomes a plain
+ * UpdateFailure: its first certificate is not the EE, so it is a failure.
+ */
 export class NoOcspUrlError extends UpdateFailure {
   constructor() {
     super('no-ocsp-url', 'OCSP server URL not found in the EE certificate');

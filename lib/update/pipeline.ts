@@ -158,10 +158,14 @@ async function withFailureNotes<R>(inPlace: InPlace, steps: () => Promise<R>): P
   }
 }
 
-/** When the bundle's order is wrong, names the certificate that looks like the EE. */
+/**
+ * When the bundle's order is wrong, names the certificate that looks like the
+ * EE (`orderedChain`'s leaf) and is not a CA: a bundle of CA certificates alone
+ * is missing its EE rather than misordered.
+ */
 function misorderNote(bundle: Bundle): string {
   const leaf = orderedChain(bundle.certificates)?.leaf;
-  if (leaf === undefined || leaf === bundle.certificates[0]) return '';
-  const position = bundle.blocks.find((block) => block.certificate === leaf)?.position;
-  return `the bundle's certificates are out of order: n. ${position} (${describeName(leaf.x509.subject)}) looks like the EE certificate and must come first`;
+  if (leaf === undefined || leaf === bundle.certificates[0] || leaf.x509.ca) return '';
+  const number = bundle.certificates.indexOf(leaf) + 1;
+  return `the bundle's certificates are out of order: n. ${number} (${describeName(leaf.x509.subject)}) looks like the EE certificate and must come first`;
 }
