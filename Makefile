@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
 
-.PHONY: all setup-test setup-demo build typecheck lint format test pki demo bench fuzz pack clean
+.PHONY: all setup-test setup-demo build typecheck lint format test pki demo bench fuzz pack clean matrix-tools
 
 all: build
 
@@ -49,8 +49,12 @@ bench: build
 fuzz: setup-test node_modules pki
 	node --import tsx scripts/fuzz.ts
 
+# Newer HAProxy and OpenSSL builds from Debian's archive, unpacked into .matrix/ (nothing installed).
+matrix-tools:
+	scripts/fetch-matrix.sh
+
 pack: build
 	npm pack
 
 clean:
-	rm -rf dist fixtures/pki *.tgz
+	rm -rf dist fixtures/pki *.tgz .matrix

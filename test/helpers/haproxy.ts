@@ -8,6 +8,18 @@ import { run } from '../../lib/process/run.ts';
 import { parseSocketAddress } from '../../lib/haproxy/address.ts';
 import { sendCommand } from '../../lib/haproxy/client.ts';
 
+/**
+ * The version of the haproxy on PATH as `show version` gives it (`2.6.12-1+deb12u4`), so
+ * that a test expects whichever HAProxy it runs against: the system's, or a newer
+ * one put first in PATH.
+ */
+export async function haproxyVersion(): Promise<string> {
+  const result = await run('haproxy', ['-v']);
+  const version = /^HAProxy version (\S+)/m.exec(result.stdout)?.[1];
+  if (version === undefined) throw new Error(`haproxy -v printed no version: ${result.stdout}${result.stderr}`);
+  return version;
+}
+
 export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
