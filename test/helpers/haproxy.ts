@@ -20,6 +20,12 @@ export async function haproxyVersion(): Promise<string> {
   return version;
 }
 
+/** Whether the haproxy on PATH is MAJOR.MINOR or later, for expectations that differ between versions. */
+export async function haproxyAtLeast(major: number, minor: number): Promise<boolean> {
+  const [runningMajor = 0, runningMinor = 0] = (await haproxyVersion()).split('.').map(Number);
+  return runningMajor > major || (runningMajor === major && runningMinor >= minor);
+}
+
 export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
