@@ -113,6 +113,13 @@ test('why openssl got no OCSP response, from its error queue', () => {
     'fetch-network-unreachable-3.0.txt': { reason: 'network is unreachable', transient: true, connecting: true },
     'fetch-no-route-3.0.txt': { reason: 'no route to host', transient: true, connecting: true },
     'fetch-unknown-host-3.0.txt': { reason: 'could not resolve the host name', transient: true, connecting: true },
+    'fetch-http-404-3.6.txt': { reason: 'HTTP 404 Not Found', transient: false, connecting: false },
+    'fetch-http-500-3.6.txt': { reason: 'HTTP 500', transient: true, connecting: false },
+    'fetch-html-3.6.txt': {
+      reason: 'a text/html body instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
   };
   for (const [name, expected] of Object.entries(expectations)) {
     assert.deepEqual(describeFetchFailure(captured(name)), expected, name);

@@ -138,13 +138,26 @@ export function describeFetchFailure(output: string): FetchFailure {
     connecting,
   });
 
-  const httpError = withReason('received error');
+  // OpenSSL 3.6 says 'status code unsupported' where 3.0 says 'received error'.
+  const httpError = withReason('received error') ?? withReason('status code unsupported');
   if (httpError) {
     const status = /^code=(\d{3}), reason=(.*)$/.exec(httpError.data);
     // openssl leaves out a status line too long for its error record.
     if (!status) return failure('an HTTP error status', true);
     const code = Number(status[1]);
     return failure(`HTTP ${code} ${clipForeignText(status[2]!)}`.trim(), code >= 500);
+  }
+  // OpenSSL 3.6 reports a body that is not DER with the status and media type
+  // only (`expected ASN.1 content but got http code 500 with Content-Type:
+  // text/html`): a server error's reason phrase is not in its output.
+  const mismatch = /^expected ASN\.1 content but got http code (\d{3}) with Content-Type: ([^\s,;]*)/.exec(
+    withReason('content type mismatch')?.data ?? '',
+  );
+  if (mismatch) {
+    const code = Number(mismatch[1]);
+    if (code !== 200) return failure(`HTTP ${code}`, code >= 500);
+    const type = mismatch[2] === '' ? 'another content type' : clipForeignText(mismatch[2]!);
+    return failure(`a ${type} body instead of an OCSP response`, false);
   }
   const contentType = withReason('unexpected content type');
   if (contentType) {
