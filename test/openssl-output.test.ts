@@ -115,6 +115,11 @@ test('why openssl got no OCSP response, from its error queue', () => {
     'fetch-unknown-host-3.0.txt': { reason: 'could not resolve the host name', transient: true, connecting: true },
     'fetch-http-404-3.6.txt': { reason: 'HTTP 404 Not Found', transient: false, connecting: false },
     'fetch-http-500-3.6.txt': { reason: 'HTTP 500', transient: true, connecting: false },
+    'fetch-long-content-type-3.6.txt': {
+      reason: 'a body of another content type instead of an OCSP response',
+      transient: false,
+      connecting: false,
+    },
     'fetch-html-3.6.txt': {
       reason: 'a text/html body instead of an OCSP response',
       transient: false,

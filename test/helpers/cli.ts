@@ -2,8 +2,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from '../../lib/process/run.ts';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/hapos-upd.js', import.meta.url));
+
+/**
+ * Whether the openssl a run of the CLI uses (OPENSSL_BIN, else the one on
+ * PATH) is MAJOR.MINOR or later: its client and verify word some failures
+ * differently from one version to another.
+ */
+export async function cliOpensslAtLeast(major: number, minor: number): Promise<boolean> {
+  const { stdout } = await run(process.env.OPENSSL_BIN || 'openssl', ['version']);
+  const [, runningMajor = '0', runningMinor = '0'] = /OpenSSL (\d+)\.(\d+)/.exec(stdout) ?? [];
+  return Number(runningMajor) > major || (Number(runningMajor) === major && Number(runningMinor) >= minor);
+}
 
 /** Where a run locks CERT while it updates it: a dot-file, which HAProxy does not load from a crt directory. */
 export const lockPathOf = (cert: string) => path.join(path.dirname(cert), `.${path.basename(cert)}.ocsp.lock`);
