@@ -19,12 +19,13 @@ if (onlyArgument === '-h' || onlyArgument === '--help') {
       if (error.code !== 'EPIPE') throw error;
     });
   }
-  const { main, haproxyNotifier } = await loadRunner();
-  process.exitCode = await main(
-    argv,
-    { stdout: process.stdout, stderr: process.stderr, env: process.env, version: packageJson.version },
-    haproxyNotifier,
-  );
+  const { main } = await loadRunner();
+  process.exitCode = await main(argv, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    version: packageJson.version,
+  });
 }
 
 type Runner = typeof import('./runner.ts');

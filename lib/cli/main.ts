@@ -10,10 +10,10 @@ import { reportProgramError } from './program-error.ts';
 import { createTempDir, withTempDir } from './temp-dir.ts';
 import { prepareRun } from './run-setup.ts';
 import { runChecks } from './run-checks.ts';
-import { runUpdates, type NotifierFactory } from './run-updates.ts';
+import { runUpdates } from './run-updates.ts';
 
 /** The whole command: parses argv, runs the update, reports errors; returns the exit code. */
-export async function main(argv: readonly string[], io: CliIo, notifierFor: NotifierFactory): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   const parsed = parseCommandLine(argv);
   switch (parsed.kind) {
     case 'help':
@@ -32,11 +32,11 @@ export async function main(argv: readonly string[], io: CliIo, notifierFor: Noti
       return reportProgramError(io, log, parsed.message, { json: argv.includes('--json') });
     }
   }
-  return runWith(parsed.options, io, notifierFor);
+  return runWith(parsed.options, io);
 }
 
 /** A run whose command line parsed: from its temp dir on, everything it does is logged there too. */
-async function runWith(options: CliOptions, io: CliIo, notifierFor: NotifierFactory): Promise<number> {
+async function runWith(options: CliOptions, io: CliIo): Promise<number> {
   const log = new RunLog({
     debugToStdout: options.debug,
     ...(options.json && { debugStream: io.stderr }),
@@ -50,23 +50,15 @@ async function runWith(options: CliOptions, io: CliIo, notifierFor: NotifierFact
   const tempDir = await createTempDir();
   if ('problem' in tempDir) return reportProgramError(io, log, tempDir.problem, options);
   log.writeTo(path.join(tempDir.path, 'log'));
-  return withTempDir(tempDir.path, { keep: options.keepTemp, log }, () =>
-    runCommand(options, log, tempDir.path, io, notifierFor),
-  );
+  return withTempDir(tempDir.path, { keep: options.keepTemp, log }, () => runCommand(options, log, tempDir.path, io));
 }
 
 /** The check or the update; whatever ends it early is reported here, while its temp dir still takes the log. */
-async function runCommand(
-  options: CliOptions,
-  log: RunLog,
-  tempDir: string,
-  io: CliIo,
-  notifierFor: NotifierFactory,
-): Promise<number> {
+async function runCommand(options: CliOptions, log: RunLog, tempDir: string, io: CliIo): Promise<number> {
   try {
     log.debug(`Temporary directory: ${tempDir}`);
     const run = await prepareRun(options, io, log, tempDir);
-    return options.check ? await runChecks(run) : await runUpdates(run, notifierFor);
+    return options.check ? await runChecks(run) : await runUpdates(run);
   } catch (error) {
     return await reportRunFailure(error, options, log, io);
   }

@@ -7,14 +7,24 @@ import { plannedVerification } from '../update/verify-ee.ts';
 import { paletteFor } from './color.ts';
 import { StatusLine } from './status-line.ts';
 import { progressLine, renderJson, renderSummary, totalsOf } from './batch-report.ts';
-import type { HaproxyNotifier } from '../haproxy/notifier.ts';
+import { haproxyNotifier, type HaproxyNotifier } from '../haproxy/notifier.ts';
 import type { CliOptions } from './args.ts';
 import type { RunLog } from './run-log.ts';
 import { reportProgramError } from './program-error.ts';
 import { certificateContext, updateOptionsFor, type Run } from './run-setup.ts';
 
-/** Builds the HAProxy side of the install step for one run's options. */
-export type NotifierFactory = (options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv) => HaproxyNotifier;
+/** The notifier for a run: the HAProxy settings picked out of the command line and the environment. */
+function notifierFor(options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv): HaproxyNotifier {
+  return haproxyNotifier(
+    {
+      sockets: options.sockets,
+      useSocat: options.useSocat,
+      reloadCommand: options.reloadCommand,
+      socatBinary: env.SOCAT_BIN || undefined,
+    },
+    log,
+  );
+}
 
 /** An update run, and whether it is of one `--cert`, which behaves exactly as the original; anything more is a batch. */
 interface UpdateRun extends Run {
@@ -22,7 +32,7 @@ interface UpdateRun extends Run {
 }
 
 /** Updates every certificate and reports how it went. */
-export async function runUpdates(prepared: Run, notifierFor: NotifierFactory): Promise<number> {
+export async function runUpdates(prepared: Run): Promise<number> {
   const { inputs, options, log, tempDir, tools } = prepared;
   const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
   const run: UpdateRun = { ...prepared, single };

@@ -13,12 +13,17 @@ import { sendCommand } from '../../lib/haproxy/client.ts';
  * that a test expects whichever HAProxy it runs against: the system's, or a newer
  * one put first in PATH.
  */
-export async function haproxyVersion(): Promise<string> {
-  const result = await run('haproxy', ['-v']);
-  const version = /^HAProxy version (\S+)/m.exec(result.stdout)?.[1];
-  if (version === undefined) throw new Error(`haproxy -v printed no version: ${result.stdout}${result.stderr}`);
-  return version;
+export function haproxyVersion(): Promise<string> {
+  // PATH does not change while the tests run: asked once.
+  versionOnPath ??= run('haproxy', ['-v']).then((result) => {
+    const version = /^HAProxy version (\S+)/m.exec(result.stdout)?.[1];
+    if (version === undefined) throw new Error(`haproxy -v printed no version: ${result.stdout}${result.stderr}`);
+    return version;
+  });
+  return versionOnPath;
 }
+
+let versionOnPath: Promise<string> | undefined;
 
 /** Whether the haproxy on PATH is MAJOR.MINOR or later, for expectations that differ between versions. */
 export async function haproxyAtLeast(major: number, minor: number): Promise<boolean> {
