@@ -18,6 +18,8 @@ import { NoOcspUrlError, UpdateFailure, type FailureKind } from '../lib/update/f
 import { checkBundle } from '../lib/check/check-bundle.ts';
 import type { Finding } from '../lib/check/findings.ts';
 import { batchExitCode, ExitCode, failureOf, RunError } from '../lib/cli/exit-codes.ts';
+import { renderJson, renderSummary } from '../lib/cli/batch-report.ts';
+import { Chalk } from 'chalk';
 import { CertificateParseError } from '../lib/pki/certificate.ts';
 import { OcspParseError, parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response.ts';
 import { DerError, parseDer } from '../lib/pki/der.ts';
@@ -38,6 +40,7 @@ import {
   type OpensslScript,
   type ResponseName,
   defaultUpdateOptions,
+  recordedPush,
 } from './helpers/in-process.ts';
 
 type CheckSettings = Parameters<typeof checkBundle>[1];
@@ -111,7 +114,11 @@ interface BatchScene {
 }
 
 /** Bundles named after their leaves, in one directory, updated as one batch. */
-async function batchOf(entries: readonly Entry[], fetch: FetchReply = answersEachLeaf()): Promise<BatchScene> {
+async function batchOf(
+  entries: readonly Entry[],
+  fetch: FetchReply = answersEachLeaf(),
+  haproxy = new RecordingNotifier(),
+): Promise<BatchScene> {
   const dir = await fx.tempDir('certs-');
   const runDir = await fx.tempDir('run-');
   const inputs = await Promise.all(
@@ -122,7 +129,6 @@ async function batchOf(entries: readonly Entry[], fetch: FetchReply = answersEac
     }),
   );
   const openssl = new FakeOpenssl({ fetch });
-  const haproxy = new RecordingNotifier();
   const logs = new Map<string, CertificateLog>();
   const tempDirs: string[] = [];
   const reported: [string, unknown][] = [];
@@ -186,10 +192,36 @@ function summary(outcome: CertificateOutcome) {
 
 const updated = (response: Buffer) => {
   const { certStatus, thisUpdate, nextUpdate } = singleOf(response);
-  return { action: 'updated', certStatus, thisUpdate, nextUpdate: nextUpdate ?? null };
+  return { action: 'updated', certStatus, thisUpdate, nextUpdate: nextUpdate ?? null, haproxy: recordedPush };
 };
 
 describe('the batch, in process', () => {
+  test("what HAProxy did reaches --json and the summary; HAProxy saying it updates a certificate itself overrides the crt-list's off", async () => {
+    // The second certificate: its crt-list line says off, HAProxy says it updates it, and staples a newer response.
+    const notifier = new RecordingNotifier(undefined, (update) =>
+      update.cert.includes('2-other')
+        ? [{ socket: 'a.sock', action: 'holds-newer', updatesItself: true }]
+        : [{ socket: 'a.sock', action: 'pushed', updatesItself: false }],
+    );
+    const batch = await batchOf(['good', 'other'], answersEachLeaf(), notifier);
+    const outcomes = await batch.run();
+    assert.deepEqual(
+      outcomes.map((outcome) => [outcome.ocspUpdate, outcome.haproxy?.map((report) => report.action)]),
+      [
+        ['on', ['pushed']],
+        ['on', ['holds-newer']],
+      ],
+    );
+    const json = JSON.parse(renderJson(outcomes));
+    assert.deepEqual(json.results[1].haproxy, [{ socket: 'a.sock', action: 'holds-newer', updatesItself: true }]);
+    const rows = renderSummary(outcomes, new Chalk({ level: 0 })).split('\n');
+    assert.match(rows[1]!, /^updated .* HAProxy updates it itself \(ocsp-update on\)$/);
+    assert.match(
+      rows[2]!,
+      /^updated .* HAProxy staples a newer response: not replaced; HAProxy updates it itself \(ocsp-update on\)$/,
+    );
+  });
+
   test('outcomes in input order; a certificate without URL skipped; a failure recorded and reported', async () => {
     const batch = await batchOf(['good', 'noUrl', 'missing', 'revoked']);
     const [good, noUrl, missing, revoked] = batch.inputs.map((input) => input.path) as [string, string, string, string];

@@ -6,8 +6,12 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
-import { fetchStapledResponse, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createTestPki, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
+import { fetchStapledResponse, haproxyAtLeast, startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
+import { startFakeHttpServer } from './helpers/responder.ts';
+import { sendCommand } from '../lib/haproxy/client.ts';
+import { parseSocketAddress } from '../lib/haproxy/address.ts';
 import { recordingWrapper, runCli } from './helpers/cli.ts';
 import { run } from '../lib/process/run.ts';
 
@@ -219,6 +223,86 @@ describe('updating a real HAProxy', () => {
     );
   });
 });
+
+/**
+ * The response HAProxy fetched itself for the one certificate it updates
+ * (`show ssl ocsp-updates` counts a success), and its CertID; within 10 s.
+ */
+async function responseHaproxyFetched(haproxy: RunningHaproxy): Promise<{ certId: string; der: Buffer }> {
+  const admin = parseSocketAddress(haproxy.socketPath);
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
+    const row = (await sendCommand(admin, 'show ssl ocsp-updates')).split('\n')[1]?.split(' | ');
+    const [certId, , , , successes] = row ?? [];
+    if (certId && Number(successes) > 0) return { certId, der: await stapledBytes(haproxy, certId) };
+  }
+  throw new Error(`HAProxy fetched no response itself within 10 s:\n${haproxy.output()}`);
+}
+
+async function stapledBytes(haproxy: RunningHaproxy, certId: string): Promise<Buffer> {
+  const reply = await sendCommand(parseSocketAddress(haproxy.socketPath), `show ssl ocsp-response base64 ${certId}`);
+  return Buffer.from(reply.trim(), 'base64');
+}
+
+describe(
+  'a certificate HAProxy updates itself (ocsp-update on, HAProxy 2.8 and later)',
+  { skip: !(await haproxyAtLeast(2, 8)) && 'HAProxy before 2.8 has no ocsp-update' },
+  () => {
+    async function haproxyUpdating(cert: string) {
+      const haproxy = await startHaproxy({ certificates: [], updatedByHaproxy: [cert] });
+      running.push(haproxy);
+      return { haproxy, own: await responseHaproxyFetched(haproxy) };
+    }
+
+    test('the newer response is still pushed, HAProxy staples exactly its bytes, and --json says HAProxy updates it', async () => {
+      const cert = await site('updatedByHaproxy');
+      const { haproxy, own } = await haproxyUpdating(cert);
+      await sleep(1100); // A This Update one second later than HAProxy's own.
+      const result = await update(['--socket', haproxy.socketPath, '--json', '--cert', cert]);
+      assert.equal(result.exitCode, 0, result.stderr);
+      const [entry] = JSON.parse(result.stdout).results;
+      assert.deepEqual(
+        [entry.action, entry.ocspUpdate, entry.haproxy],
+        ['updated', 'on', [{ socket: haproxy.socketPath, action: 'pushed', updatesItself: true }]],
+      );
+      assert.match(
+        result.log,
+        /updates the response for .*site\.pem itself \(ocsp-update on\): it will replace this one at its next update\.$/m,
+      );
+      const written = await readFile(`${cert}.ocsp`);
+      assert.notDeepEqual(written, own.der);
+      assert.deepEqual(await stapledBytes(haproxy, own.certId), written);
+    });
+
+    test('HAProxy staples a newer response than the one received: .ocsp is written for a restart, HAProxy keeps its own', async () => {
+      const cert = await site('updatedByHaproxy');
+      const { haproxy, own } = await haproxyUpdating(cert);
+      const hourOld = await responseSignedAt(pki, 'updatedByHaproxy', '-1h');
+      const responder = await startFakeHttpServer(() => ({ body: hourOld }));
+      try {
+        const result = await update([
+          '--socket',
+          haproxy.socketPath,
+          '--json',
+          '--ocsp-url',
+          responder.url,
+          '--cert',
+          cert,
+        ]);
+        assert.equal(result.exitCode, 0, result.stderr);
+        const [entry] = JSON.parse(result.stdout).results;
+        assert.deepEqual(
+          [entry.action, entry.haproxy],
+          ['updated', [{ socket: haproxy.socketPath, action: 'holds-newer', updatesItself: true }]],
+        );
+        assert.match(result.log, /staples a newer response for .*site\.pem: not replaced\.$/m);
+        assert.deepEqual(await readFile(`${cert}.ocsp`), hourOld);
+        assert.deepEqual(await stapledBytes(haproxy, own.certId), own.der);
+      } finally {
+        await responder.close();
+      }
+    });
+  },
+);
 
 describe('sockets that cannot be used: exit 5, nothing created', () => {
   test('a socket path that does not exist', async () => {

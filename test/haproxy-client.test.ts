@@ -848,9 +848,11 @@ describe('hostile replies, from a fake admin socket', () => {
   });
 
   test("a certificate's deadline stops its own commands only: the next certificate asks the socket again", async () => {
-    const asked = { 'show proc': 0, 'set ssl ocsp-response': 0 };
+    const asked = { 'show proc': 0, 'show ssl ocsp-updates': 0, 'set ssl ocsp-response': 0 };
     const server = await fake((command) => {
       if (command.startsWith('show proc')) return asked['show proc']++ === 0 ? { kind: 'silence' } : unknownCommand;
+      if (command.startsWith('show ssl ocsp-updates'))
+        return asked['show ssl ocsp-updates']++ === 0 ? { kind: 'silence' } : unknownCommand;
       if (command.startsWith('set ssl ocsp-response')) {
         return asked['set ssl ocsp-response']++ === 0 ? { kind: 'silence' } : text('OCSP Response updated!\n');
       }
@@ -866,12 +868,13 @@ describe('hostile replies, from a fake admin socket', () => {
       certIdHex: '30ab',
       issuerPem: '',
       sha1Fingerprint: fingerprintOfNothing,
+      isOlderThan: () => false,
     };
     const failed = (command: string) =>
       new RegExp(
         `^can't update haproxy ssl ocsp-response using ${escapeRegExp(server.socketPath)} socket \\(the certificate's deadline passed before HAProxy socket ${escapeRegExp(server.socketPath)} answered '${command}'\\)$`,
       );
-    for (const command of ['show proc', 'set ssl ocsp-response']) {
+    for (const command of ['show proc', 'show ssl ocsp-updates', 'set ssl ocsp-response']) {
       const started = Date.now();
       await rejectsWith(
         notifier.notify({ ...update, signal: AbortSignal.timeout(200) }),
@@ -1042,6 +1045,7 @@ const siteUpdate = {
   certIdHex: '30',
   issuerPem: '',
   sha1Fingerprint: fingerprintOfNothing,
+  isOlderThan: () => false,
 };
 const quietLog = { debug: () => undefined, error: async () => undefined };
 

@@ -2,7 +2,7 @@
  * The HAProxy notifier (lib/haproxy/notifier.ts) run in this process. The
  * one fake is HAProxy itself: the fake admin socket of
  * test/helpers/fake-haproxy.ts, listening on a UNIX socket in a temporary
- * directory (or on 127.0.0.1), answering as HAProxy 2.6 does. The client,
+ * directory (or on 127.0.0.1), answering as HAProxy 2.6 or 3.x does. The client,
  * the commands, the reply parsing and the reload (`sh -c`, here a command
  * that appends to a marker file) are the real ones. Each test asserts every
  * command HAProxy received, whole and in order, the debug lines, and how the
@@ -48,7 +48,10 @@ const issuerPem = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE--
 const certIdOf = (serial: string) =>
   `304d300906052b0e03021a05000414d08ce9dae861987de0483e887955106165f6f7d404148e8198c84f844507f092eb340cc89af394dc797f0214${serial.padStart(40, '0')}`;
 
-/** The notifier never looks inside the response: any bytes stand for one. */
+/**
+ * The notifier never looks inside the response: any bytes stand for one,
+ * and a response HAProxy staples is newer when its bytes start with `Newer`.
+ */
 function site(file: string, serial: string): Site {
   const name = path.join(dir, file);
   const responseDer = Buffer.from(`OCSP response for ${file}`);
@@ -61,6 +64,7 @@ function site(file: string, serial: string): Site {
       certIdHex: certIdOf(serial),
       issuerPem,
       sha1Fingerprint: serial.padStart(40, 'AB'),
+      isOlderThan: (stapled) => stapled.toString().startsWith('Newer'),
     },
   };
 }
@@ -217,9 +221,11 @@ test(
     });
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    await notifier.notify(a.update);
+    assert.deepEqual(await notifier.notify(a.update), [
+      { socket: socket.socketPath, action: 'pushed', updatesItself: false },
+    ]);
 
-    assert.deepEqual(socket.received, ['show proc\n', ...plainUpdate(a)]);
+    assert.deepEqual(socket.received, ['show proc\n', 'show ssl ocsp-updates\n', ...plainUpdate(a)]);
     assert.deepEqual(log.lines, [updating, staples(socket.socketPath)]);
     assert.equal(await reloads(), 0);
   },
@@ -240,7 +246,7 @@ test(
       notifier.notify(a.update),
       `can't update haproxy ssl ocsp-response using ${socket.socketPath} socket (HAProxy at ${socket.socketPath} accepted the OCSP response but does not list its certificate ID afterwards (show ssl ocsp-response))`,
     );
-    assert.deepEqual(socket.received, ['show proc\n', ...plainUpdate(a)]);
+    assert.deepEqual(socket.received, ['show proc\n', 'show ssl ocsp-updates\n', ...plainUpdate(a)]);
     assert.deepEqual(log.lines, [updating]);
     assert.equal(await reloads(), 0);
   },
@@ -262,13 +268,23 @@ test(
     });
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    await notifier.notify(a.update);
-    await notifier.notify(b.update);
+    const pushed = [4101, 4102].map((workerPid) => ({
+      socket: socket.socketPath,
+      workerPid,
+      action: 'pushed',
+      updatesItself: false,
+    }));
+    assert.deepEqual(await notifier.notify(a.update), pushed);
+    assert.deepEqual(await notifier.notify(b.update), pushed);
 
     assert.deepEqual(socket.received, [
       'show proc\n',
       ...[a, b].flatMap((each) =>
-        [4101, 4102].flatMap((pid) => plainUpdate(each).map((command) => `@!${pid} ${command}`)),
+        [4101, 4102].flatMap((pid) =>
+          [...(each === a ? ['show ssl ocsp-updates\n'] : []), ...plainUpdate(each)].map(
+            (command) => `@!${pid} ${command}`,
+          ),
+        ),
       ),
     ]);
     const byWorker = (pid: number) => staples(`${socket.socketPath} (worker ${pid})`);
@@ -285,10 +301,13 @@ test(
     const socket = await haproxy(firstStapleScript(a));
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    await notifier.notify(a.update);
+    assert.deepEqual(await notifier.notify(a.update), [
+      { socket: socket.socketPath, action: 'transaction', updatesItself: false },
+    ]);
 
     assert.deepEqual(socket.received, [
       'show proc\n',
+      'show ssl ocsp-updates\n',
       `set ssl ocsp-response ${a.base64}\n`,
       ...transactionCommands(a),
       'show ssl ocsp-response\n',
@@ -310,9 +329,16 @@ test(
     });
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    await notifier.notify(a.update);
+    assert.deepEqual(await notifier.notify(a.update), [
+      { socket: socket.socketPath, action: 'reload', updatesItself: false },
+    ]);
 
-    assert.deepEqual(socket.received, ['show proc\n', `set ssl ocsp-response ${a.base64}\n`, 'show ssl cert\n']);
+    assert.deepEqual(socket.received, [
+      'show proc\n',
+      'show ssl ocsp-updates\n',
+      `set ssl ocsp-response ${a.base64}\n`,
+      'show ssl cert\n',
+    ]);
     assert.deepEqual(log.lines, [updating, notListed(socket.socketPath, a), 'debug: Reloading haproxy.']);
     assert.equal(await reloads(), 1);
   },
@@ -334,6 +360,7 @@ test(
 
     assert.deepEqual(socket.received, [
       'show proc\n',
+      'show ssl ocsp-updates\n',
       `set ssl ocsp-response ${a.base64}\n`,
       ...transactionCommands(a).slice(0, 4),
       `abort ssl cert ${a.name}\n`,
@@ -357,7 +384,12 @@ test('a reload command that fails: HaproxyUpdateError quoting it', bounded, asyn
   const { notifier, log, reloadCommand, reloads } = await notifierFor([socket.socketPath], '; exit 3');
 
   await rejectsWithUpdateError(notifier.notify(a.update), `can't reload haproxy with '${reloadCommand}'`);
-  assert.deepEqual(socket.received, ['show proc\n', `set ssl ocsp-response ${a.base64}\n`, 'show ssl cert\n']);
+  assert.deepEqual(socket.received, [
+    'show proc\n',
+    'show ssl ocsp-updates\n',
+    `set ssl ocsp-response ${a.base64}\n`,
+    'show ssl cert\n',
+  ]);
   assert.deepEqual(log.lines, [updating, notListed(socket.socketPath, a), 'debug: Reloading haproxy.']);
   assert.equal(await reloads(), 1);
 });
@@ -379,8 +411,12 @@ test("sockets that fail do not stop the others: each failure is named, joined by
       `can't update haproxy ssl ocsp-response using ipv4@${rejecting.tcpAddress} socket (HAProxy socket ${rejecting.tcpAddress} rejected the OCSP response: Unable to parse OCSP response.)`,
     ].join('; '),
   );
-  assert.deepEqual(good.received, ['show proc\n', ...plainUpdate(a)]);
-  assert.deepEqual(rejecting.received, ['show proc\n', `set ssl ocsp-response ${a.base64}\n`]);
+  assert.deepEqual(good.received, ['show proc\n', 'show ssl ocsp-updates\n', ...plainUpdate(a)]);
+  assert.deepEqual(rejecting.received, [
+    'show proc\n',
+    'show ssl ocsp-updates\n',
+    `set ssl ocsp-response ${a.base64}\n`,
+  ]);
   assert.deepEqual(log.lines, [updating, staples(good.socketPath)]);
   assert.equal(await reloads(), 0);
 });
@@ -398,6 +434,7 @@ test(
 
     assert.deepEqual(socket.received, [
       'show proc\n',
+      'show ssl ocsp-updates\n',
       ...[a, b].flatMap((each) => [
         `set ssl ocsp-response ${each.base64}\n`,
         ...transactionCommands(each),
@@ -409,5 +446,134 @@ test(
       [a, b].flatMap((each) => [updating, stapling(socket.socketPath, each), staples(socket.socketPath)]),
     );
     assert.equal(await reloads(), 0);
+  },
+);
+
+/**
+ * HAProxy 3.x serving OF: `show ssl ocsp-updates` lists the certificates it
+ * updates itself, and `show ssl ocsp-response base64 ID` shows the bytes it
+ * staples: STAPLED before a push, then what `set ssl ocsp-response` left
+ * (the bytes sent, unless AFTER_PUSH says otherwise).
+ */
+function haproxy3Script(
+  of: Site,
+  settings: { readonly updatesItself?: boolean; readonly stapled?: Buffer; readonly afterPush?: Buffer },
+): Record<string, Reply> {
+  let stapled = settings.stapled;
+  const updatesHeader =
+    'OCSP Certid | Path | Next Update | Last Update | Successes | Failures | Last Update Status | Last Update Status (str)\n';
+  return {
+    'show ssl ocsp-updates': text(
+      `${updatesHeader}${settings.updatesItself ? `${of.update.certIdHex} | ${of.name} | 03/Dec/2026:23:00:00 +0000 | 03/Dec/2026:22:00:00 +0000 | 1 | 0 | 1 | Update successful\n` : ''}`,
+    ),
+    [`show ssl ocsp-response base64 ${of.update.certIdHex}`]: () =>
+      text(
+        stapled === undefined
+          ? 'Certificate ID or path does not match any certificate.\n'
+          : `${stapled.toString('base64')}\n`,
+      ),
+    'set ssl ocsp-response': () => {
+      stapled = settings.afterPush ?? of.update.responseDer;
+      return updated;
+    },
+  };
+}
+
+const showStapled = (of: Site) => `show ssl ocsp-response base64 ${of.update.certIdHex}\n`;
+
+test(
+  'HAProxy 3.x: the bytes it staples before and after the push are read back; the sent ones must be there',
+  bounded,
+  async () => {
+    const a = site('a.pem', '1001');
+    const socket = await haproxy(haproxy3Script(a, { stapled: Buffer.from('Older response') }));
+    const { notifier, log } = await notifierFor([socket.socketPath]);
+
+    assert.deepEqual(await notifier.notify(a.update), [
+      { socket: socket.socketPath, action: 'pushed', updatesItself: false },
+    ]);
+    assert.deepEqual(socket.received, [
+      'show proc\n',
+      'show ssl ocsp-updates\n',
+      showStapled(a),
+      `set ssl ocsp-response ${a.base64}\n`,
+      showStapled(a),
+    ]);
+    assert.deepEqual(log.lines, [updating, staples(socket.socketPath)]);
+  },
+);
+
+test(
+  'HAProxy 3.x updates the certificate itself (ocsp-update on): the response is still pushed, and the report says so',
+  bounded,
+  async () => {
+    const a = site('a.pem', '1001');
+    const socket = await haproxy(haproxy3Script(a, { updatesItself: true, stapled: Buffer.from('Older response') }));
+    const { notifier, log } = await notifierFor([socket.socketPath]);
+
+    assert.deepEqual(await notifier.notify(a.update), [
+      { socket: socket.socketPath, action: 'pushed', updatesItself: true },
+    ]);
+    assert.deepEqual(log.lines, [
+      updating,
+      `debug: HAProxy at ${socket.socketPath} updates the response for ${a.name} itself (ocsp-update on): it will replace this one at its next update.`,
+      staples(socket.socketPath),
+    ]);
+  },
+);
+
+test('HAProxy 3.x staples a newer response than the one received: nothing is pushed', bounded, async () => {
+  const a = site('a.pem', '1001');
+  const socket = await haproxy(haproxy3Script(a, { updatesItself: true, stapled: Buffer.from('Newer response') }));
+  const { notifier, log } = await notifierFor([socket.socketPath]);
+
+  assert.deepEqual(await notifier.notify(a.update), [
+    { socket: socket.socketPath, action: 'holds-newer', updatesItself: true },
+  ]);
+  assert.deepEqual(socket.received, ['show proc\n', 'show ssl ocsp-updates\n', showStapled(a)]);
+  assert.equal(
+    log.lines.at(-1),
+    `debug: HAProxy at ${socket.socketPath} staples a newer response for ${a.name}: not replaced.`,
+  );
+});
+
+test('HAProxy 3.x already staples the very bytes received: nothing is pushed', bounded, async () => {
+  const a = site('a.pem', '1001');
+  const socket = await haproxy(haproxy3Script(a, { stapled: a.update.responseDer }));
+  const { notifier, log } = await notifierFor([socket.socketPath]);
+
+  assert.deepEqual(await notifier.notify(a.update), [
+    { socket: socket.socketPath, action: 'holds-same', updatesItself: false },
+  ]);
+  assert.deepEqual(socket.received, ['show proc\n', 'show ssl ocsp-updates\n', showStapled(a)]);
+  assert.deepEqual(log.lines, [updating, `debug: HAProxy at ${socket.socketPath} already staples this response.`]);
+});
+
+test('HAProxy 3.x says it took the response but staples other bytes: HaproxyUpdateError', bounded, async () => {
+  const a = site('a.pem', '1001');
+  const socket = await haproxy(haproxy3Script(a, { afterPush: Buffer.from('Something else') }));
+  const { notifier } = await notifierFor([socket.socketPath]);
+
+  await rejectsWithUpdateError(
+    notifier.notify(a.update),
+    `can't update haproxy ssl ocsp-response using ${socket.socketPath} socket (HAProxy at ${socket.socketPath} accepted the OCSP response but staples 14 other bytes instead of its ${a.update.responseDer.length} afterwards (show ssl ocsp-response base64))`,
+  );
+});
+
+test(
+  'HAProxy 3.x fetched a newer response itself between the push and the check: it keeps stapling that one',
+  bounded,
+  async () => {
+    const a = site('a.pem', '1001');
+    const socket = await haproxy(haproxy3Script(a, { updatesItself: true, afterPush: Buffer.from('Newer, fetched') }));
+    const { notifier, log } = await notifierFor([socket.socketPath]);
+
+    assert.deepEqual(await notifier.notify(a.update), [
+      { socket: socket.socketPath, action: 'holds-newer', updatesItself: true },
+    ]);
+    assert.equal(
+      log.lines.at(-1),
+      `debug: HAProxy at ${socket.socketPath} fetched a newer response for ${a.name} itself meanwhile: it staples that one.`,
+    );
   },
 );

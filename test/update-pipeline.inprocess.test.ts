@@ -40,6 +40,7 @@ import {
   type OpensslScript,
   type ResponseName,
   defaultUpdateOptions,
+  recordedPush,
 } from './helpers/in-process.ts';
 
 let fx: Fixtures;
@@ -64,9 +65,14 @@ function singleOf(response: Buffer): SingleResponse {
 const justAfterSigning = (): Date => new Date(singleOf(der('good')).thisUpdate.getTime() + 60_000);
 
 /** What the update returns for a response it accepted. */
-function resultFor(action: UpdateResult['action'], response: Buffer): UpdateResult {
+/** The result of an update ending in ACTION with RESPONSE; one that updated told HAProxy (RecordingNotifier) unless `haproxy` is empty. */
+function resultFor(
+  action: UpdateResult['action'],
+  response: Buffer,
+  haproxy = action === 'updated' ? recordedPush : [],
+): UpdateResult {
   const { certStatus, thisUpdate, nextUpdate } = singleOf(response);
-  return { action, certStatus, thisUpdate, nextUpdate };
+  return { action, certStatus, thisUpdate, nextUpdate, ...(haproxy.length > 0 && { haproxy }) };
 }
 
 interface SceneSpec {
@@ -205,7 +211,7 @@ describe('the update of one certificate, in process', () => {
     assert.deepEqual(readBytes(`${scene.cert}.issuer`), Buffer.from(fx.caPem, 'latin1'));
 
     assert.equal(scene.haproxy.updates.length, 1);
-    const [{ signal, ...update }] = scene.haproxy.updates as [(typeof scene.haproxy.updates)[0]];
+    const [{ signal, isOlderThan, ...update }] = scene.haproxy.updates as [(typeof scene.haproxy.updates)[0]];
     assert.deepEqual(update, {
       cert: scene.cert,
       responseDer: der('good'),
@@ -215,6 +221,13 @@ describe('the update of one certificate, in process', () => {
       sha1Fingerprint: createHash('sha1').update(fx.leaves.good.x509.raw).digest('hex').toUpperCase(),
     });
     assert.ok(signal instanceof AbortSignal && !signal.aborted, "the certificate's deadline goes along");
+    // Only a newer response about this very certificate keeps HAProxy from getting the one received.
+    assert.deepEqual([der('good'), der('goodDayOld'), der('other'), Buffer.from('not DER')].map(isOlderThan), [
+      false,
+      false,
+      false,
+      false,
+    ]);
 
     assert.deepEqual(scene.openssl.methods, ['verify', 'fetchResponse']);
     const [verify] = scene.openssl.callsOf('verify');
@@ -378,7 +391,7 @@ describe('the update of one certificate, in process', () => {
   test('--skip-update: installed, HAProxy not notified', async () => {
     const scene = await sceneOf({ openssl: { fetch: [answers(der('good'))] } });
 
-    assert.deepEqual(await scene.update({ skipUpdate: true }), resultFor('updated', der('good')));
+    assert.deepEqual(await scene.update({ skipUpdate: true }), resultFor('updated', der('good'), []));
 
     assert.deepEqual(readBytes(`${scene.cert}.ocsp`), der('good'));
     assert.deepEqual(readBytes(`${scene.cert}.issuer`), Buffer.from(fx.caPem, 'latin1'));

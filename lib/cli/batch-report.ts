@@ -46,6 +46,7 @@ export function renderJson(outcomes: readonly CertificateOutcome[]): string {
     ...reportOf(outcome),
     durationMs: outcome.durationMs,
     ...(outcome.ocspUpdate !== undefined && { ocspUpdate: outcome.ocspUpdate }),
+    ...(outcome.haproxy !== undefined && { haproxy: outcome.haproxy }),
   }));
   return `${JSON.stringify({ results, totals: totalsOf(outcomes) }, null, 2)}\n`;
 }
@@ -53,6 +54,18 @@ export function renderJson(outcomes: readonly CertificateOutcome[]): string {
 /** `--json` for a run that stopped before any certificate: still one document, which scripts can test for `error`. */
 export function renderJsonError(exitCode: number, message: string): string {
   return `${JSON.stringify({ error: { exitCode, message } }, null, 2)}\n`;
+}
+
+/**
+ * What a summary row says of HAProxy: that it staples a newer response than
+ * the one received, or that it will replace the one pushed with its own.
+ */
+function haproxyNote(outcome: CertificateOutcome): string {
+  const notes: string[] = [];
+  if (outcome.haproxy?.some((report) => report.action === 'holds-newer'))
+    notes.push('HAProxy staples a newer response: not replaced');
+  if (outcome.ocspUpdate === 'on') notes.push('HAProxy updates it itself (ocsp-update on)');
+  return notes.join('; ');
 }
 
 /** The one-line tally that closes a summary: `3 certificates: 2 updated, 1 failed`. */
@@ -71,7 +84,7 @@ export function renderSummary(outcomes: readonly CertificateOutcome[], palette: 
     outcome.certStatus ?? '-',
     outcome.nextUpdate?.toISOString().replace(/\.\d{3}Z$/, 'Z') ?? '-',
     printableLine(outcome.cert),
-    outcome.action === 'failed' ? printableLine(reportOf(outcome).message) : '',
+    outcome.action === 'failed' ? printableLine(reportOf(outcome).message) : haproxyNote(outcome),
   ]);
   const header = ['ACTION', 'STATUS', 'NEXT UPDATE', 'CERTIFICATE', 'MESSAGE'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));

@@ -14,9 +14,12 @@ import {
   certificateIdMismatchReply,
 } from './errors.ts';
 import {
+  isUnknownCommand,
   oneLine,
+  parseBase64Response,
   parseCertificateList,
   parseOcspResponseIds,
+  parseOcspUpdates,
   parseWorkerPids,
   type CertificateList,
 } from './replies.ts';
@@ -177,6 +180,40 @@ export async function showOcspResponseIds(address: SocketAddress, options: Comma
   const ids = parseOcspResponseIds(reply);
   if (!ids) throw unexpectedReply(address, command, reply);
   return ids;
+}
+
+/**
+ * `show ssl ocsp-updates`: the CertIDs of the certificates HAProxy updates
+ * itself, or undefined from a version without the command (before 2.8),
+ * which also cannot show a response's bytes.
+ */
+export async function showOcspUpdates(
+  address: SocketAddress,
+  options: CommandOptions = {},
+): Promise<ReadonlySet<string> | undefined> {
+  const command = 'show ssl ocsp-updates';
+  const reply = await sendCommand(address, command, options);
+  if (isUnknownCommand(reply)) return undefined;
+  const ids = parseOcspUpdates(reply);
+  if (!ids) throw unexpectedReply(address, command, reply);
+  return ids;
+}
+
+/**
+ * `show ssl ocsp-response base64 ID` (HAProxy 2.8+): the bytes HAProxy
+ * staples for the certificate with that ID, or undefined when it holds none.
+ */
+export async function showStapledResponse(
+  address: SocketAddress,
+  certIdHex: string,
+  options: CommandOptions = {},
+): Promise<Buffer | undefined> {
+  if (!/^[0-9a-f]+$/i.test(certIdHex)) throw new HaproxyArgumentError('a certificate ID must be hexadecimal');
+  const command = `show ssl ocsp-response base64 ${certIdHex}`;
+  const reply = await sendCommand(address, command, options);
+  const response = parseBase64Response(reply);
+  if (response === undefined) throw unexpectedReply(address, 'show ssl ocsp-response base64', reply);
+  return response === 'none' ? undefined : response;
 }
 
 interface TransactionOptions extends CommandOptions {

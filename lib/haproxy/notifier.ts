@@ -7,6 +7,8 @@ import {
   masterWorkers,
   setOcspResponse,
   showOcspResponseIds,
+  showOcspUpdates,
+  showStapledResponse,
   stapleThroughTransaction,
 } from './commands.ts';
 import {
@@ -41,13 +43,35 @@ export interface HaproxyUpdate {
   readonly issuerPem: string;
   /** Upper-case hex, no colons: how `show ssl cert NAME` identifies the certificate. */
   readonly sha1Fingerprint: string;
+  /**
+   * Whether a response HAProxy already staples for the certificate is newer
+   * than this one, which then is not pushed: HAProxy may fetch responses itself.
+   */
+  readonly isOlderThan: (stapledDer: Buffer) => boolean;
   /** Aborts when the certificate's deadline passes: every exchange with HAProxy stops then. */
   readonly signal?: AbortSignal;
 }
 
+/**
+ * What one HAProxy did with the response: took it (`pushed`), took it in a
+ * `set ssl cert` transaction, will load it from the file when reloaded,
+ * or already staples a newer response or this very one.
+ */
+export type HaproxyAction = 'pushed' | 'transaction' | 'reload' | 'holds-newer' | 'holds-same';
+
+export interface HaproxyTargetReport {
+  /** The socket, as given. */
+  readonly socket: string;
+  /** Behind a master CLI, the worker. */
+  readonly workerPid?: number;
+  readonly action: HaproxyAction;
+  /** HAProxy fetches this certificate's responses itself (`ocsp-update on`) and will replace the one pushed. */
+  readonly updatesItself: boolean;
+}
+
 export interface HaproxyNotifier {
-  /** Hands HAProxy the new response. */
-  notify(update: HaproxyUpdate): Promise<void>;
+  /** Hands HAProxy the new response; says what each HAProxy did with it. */
+  notify(update: HaproxyUpdate): Promise<readonly HaproxyTargetReport[]>;
 }
 
 /**
@@ -81,6 +105,22 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNo
     }
     return targets;
   };
+  // Asked once per HAProxy (each worker behind a master CLI) and run, like the workers.
+  const updatesKnown = new Map<string, Promise<OcspUpdates>>();
+  const ocspUpdatesOf = (address: SocketAddress, commandOptions: CommandOptions) => {
+    const key = `${formatSocketAddress(address)} ${commandOptions.workerPid ?? ''}`;
+    let known = updatesKnown.get(key);
+    if (known === undefined) {
+      known = showOcspUpdates(address, commandOptions).then((ids) =>
+        ids === undefined ? { supported: false } : { supported: true, ids },
+      );
+      updatesKnown.set(key, known);
+      known.catch((error: unknown) => {
+        if (error instanceof HaproxySocketError && error.failure === 'deadline') updatesKnown.delete(key);
+      });
+    }
+    return known;
+  };
   // HAProxy applies `set ssl cert` to whichever transaction is open: one update at a time.
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -93,12 +133,14 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNo
     }
     log.debug('Updating haproxy.');
     const failures: string[] = [];
-    let reloadNeeded = false;
+    const reports: HaproxyTargetReport[] = [];
     for (const { spec, address } of sockets) {
       try {
         for (const workerPid of await targetsOf(address, update.signal)) {
-          const outcome = await updateTarget(address, update, { transport, workerPid, signal: update.signal }, log);
-          if (outcome === 'reload-needed') reloadNeeded = true;
+          const commandOptions = { transport, workerPid, signal: update.signal };
+          const ocspUpdates = await ocspUpdatesOf(address, commandOptions);
+          const report = await updateTarget(address, update, commandOptions, ocspUpdates, log);
+          reports.push({ socket: spec, ...(workerPid !== undefined && { workerPid }), ...report });
         }
       } catch (error) {
         // A value HAProxy must never be sent is a fault of the program, not of this socket.
@@ -107,8 +149,9 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNo
         failures.push(`can't update haproxy ssl ocsp-response using ${spec} socket (${error.message})`);
       }
     }
-    if (reloadNeeded) await reload(settings.reloadCommand, log, update.signal);
+    if (reports.some((report) => report.action === 'reload')) await reload(settings.reloadCommand, log, update.signal);
     if (failures.length > 0) throw new HaproxyUpdateError(failures.join('; '));
+    return reports;
   };
 
   return {
@@ -120,56 +163,107 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNo
   };
 }
 
-type TargetOutcome = 'updated' | 'reload-needed';
+/** What `show ssl ocsp-updates` told: whether HAProxy has it (2.8+), and the IDs it updates itself. */
+type OcspUpdates = { readonly supported: false } | { readonly supported: true; readonly ids: ReadonlySet<string> };
 
-/** HAProxy took the response without complaint, yet does not list it: the failure it kept silent. */
-class ResponseNotListedError extends HaproxyError {
-  override readonly name = 'ResponseNotListedError';
+type TargetOutcome = Omit<HaproxyTargetReport, 'socket' | 'workerPid'>;
+
+/** HAProxy took the response without complaint, yet does not list it or staples other bytes: the failure it kept silent. */
+class ResponseNotStapledError extends HaproxyError {
+  override readonly name = 'ResponseNotStapledError';
 }
 
 async function updateTarget(
   address: SocketAddress,
   update: HaproxyUpdate,
   commandOptions: CommandOptions,
+  ocspUpdates: OcspUpdates,
   log: Log,
 ): Promise<TargetOutcome> {
   const where = `${formatSocketAddress(address)}${commandOptions.workerPid === undefined ? '' : ` (worker ${commandOptions.workerPid})`}`;
+  const updatesItself = ocspUpdates.supported && ocspUpdates.ids.has(update.certIdHex);
+  if (updatesItself) {
+    log.debug(
+      `HAProxy at ${where} updates the response for ${update.cert} itself (ocsp-update on): it will replace this one at its next update.`,
+    );
+  }
+  if (ocspUpdates.supported) {
+    const stapled = await showStapledResponse(address, update.certIdHex, commandOptions);
+    if (stapled?.equals(update.responseDer)) {
+      log.debug(`HAProxy at ${where} already staples this response.`);
+      return { action: 'holds-same', updatesItself };
+    }
+    if (stapled !== undefined && update.isOlderThan(stapled)) {
+      log.debug(`HAProxy at ${where} staples a newer response for ${update.cert}: not replaced.`);
+      return { action: 'holds-newer', updatesItself };
+    }
+  }
+  const action = await pushResponse(address, update, commandOptions, where, log);
+  if (action === 'reload') return { action, updatesItself };
+  if (ocspUpdates.supported) {
+    // From 2.8 HAProxy shows the very bytes it staples: nothing less proves the push.
+    const stapled = await showStapledResponse(address, update.certIdHex, commandOptions);
+    if (stapled !== undefined && !stapled.equals(update.responseDer) && update.isOlderThan(stapled)) {
+      log.debug(
+        `HAProxy at ${where} fetched a newer response for ${update.cert} itself meanwhile: it staples that one.`,
+      );
+      return { action: 'holds-newer', updatesItself };
+    }
+    if (!stapled?.equals(update.responseDer)) {
+      throw new ResponseNotStapledError(
+        `HAProxy at ${where} accepted the OCSP response but ${stapled === undefined ? 'holds none for its certificate ID' : `staples ${stapled.length} other bytes instead of its ${update.responseDer.length}`} afterwards (show ssl ocsp-response base64)`,
+      );
+    }
+  } else {
+    const held = await showOcspResponseIds(address, commandOptions);
+    if (!held.includes(update.certIdHex)) {
+      throw new ResponseNotStapledError(
+        `HAProxy at ${where} accepted the OCSP response but does not list its certificate ID afterwards (show ssl ocsp-response)`,
+      );
+    }
+  }
+  log.debug(`HAProxy at ${where} staples the new response.`);
+  return { action, updatesItself };
+}
+
+/** `set ssl ocsp-response`; for a certificate HAProxy holds no response for yet, a transaction or else a reload. */
+async function pushResponse(
+  address: SocketAddress,
+  update: HaproxyUpdate,
+  commandOptions: CommandOptions,
+  where: string,
+  log: Log,
+): Promise<'pushed' | 'transaction' | 'reload'> {
   const base64 = update.responseDer.toString('base64');
   try {
     await setOcspResponse(address, base64, commandOptions);
+    return 'pushed';
   } catch (error) {
     if (!(error instanceof OcspResponseRejectedError) || !error.certificateIdMismatch) throw error;
-    // HAProxy 2.6 files responses only for certificates that had one (or an
-    // empty .ocsp) when it started: staple this first one in a transaction.
-    const name = await findCertificateName(address, update.cert, {
-      ...commandOptions,
-      sha1Fingerprint: update.sha1Fingerprint,
-    });
-    if (name === undefined) {
-      log.debug(`HAProxy at ${where} does not list ${update.cert}: a reload will load it.`);
-      return 'reload-needed';
-    }
-    log.debug(
-      `HAProxy at ${where} holds no response for ${name} yet: stapling it with 'set ssl cert ${name}.ocsp' and 'commit ssl cert ${name}'.`,
-    );
-    try {
-      await stapleThroughTransaction(address, name, base64, { ...commandOptions, issuerPem: update.issuerPem });
-    } catch (transactionError) {
-      if (transactionError instanceof HaproxyReplyError && /Unknown command/i.test(transactionError.reply)) {
-        log.debug(`HAProxy at ${where} has no 'set ssl cert' (before 2.2): a reload will load the response.`);
-        return 'reload-needed';
-      }
-      throw transactionError;
-    }
   }
-  const held = await showOcspResponseIds(address, commandOptions);
-  if (!held.includes(update.certIdHex)) {
-    throw new ResponseNotListedError(
-      `HAProxy at ${where} accepted the OCSP response but does not list its certificate ID afterwards (show ssl ocsp-response)`,
-    );
+  // HAProxy files responses only for certificates that had one (or an empty
+  // .ocsp, or ocsp-update on) when it started: staple this first one in a transaction.
+  const name = await findCertificateName(address, update.cert, {
+    ...commandOptions,
+    sha1Fingerprint: update.sha1Fingerprint,
+  });
+  if (name === undefined) {
+    log.debug(`HAProxy at ${where} does not list ${update.cert}: a reload will load it.`);
+    return 'reload';
   }
-  log.debug(`HAProxy at ${where} staples the new response.`);
-  return 'updated';
+  log.debug(
+    `HAProxy at ${where} holds no response for ${name} yet: stapling it with 'set ssl cert ${name}.ocsp' and 'commit ssl cert ${name}'.`,
+  );
+  try {
+    await stapleThroughTransaction(address, name, base64, { ...commandOptions, issuerPem: update.issuerPem });
+  } catch (transactionError) {
+    if (transactionError instanceof HaproxyReplyError && /Unknown command/i.test(transactionError.reply)) {
+      log.debug(`HAProxy at ${where} has no 'set ssl cert' (before 2.2): a reload will load the response.`);
+      return 'reload';
+    }
+    throw transactionError;
+  }
+  return 'transaction';
 }
 
 async function reload(command: string, log: Log, signal: AbortSignal | undefined): Promise<void> {

@@ -61,6 +61,38 @@ export function parseOcspResponseIds(reply: string): string[] | undefined {
   return ids;
 }
 
+/**
+ * Parses `show ssl ocsp-updates` (HAProxy 2.8+): the CertIDs, lower case, of
+ * the certificates HAProxy fetches responses for itself (`ocsp-update on`).
+ * Each row after the header starts with the ID, then ` | `.
+ */
+export function parseOcspUpdates(reply: string): Set<string> | undefined {
+  if (!reply.startsWith('OCSP Certid |')) return undefined;
+  const ids = new Set<string>();
+  for (const line of linesOf(reply)) {
+    const id = /^([0-9a-fA-F]+) \|/.exec(line)?.[1];
+    if (id !== undefined) ids.add(id.toLowerCase());
+  }
+  return ids;
+}
+
+/** Whether HAProxy answered that it does not know a command: a version without it. */
+export function isUnknownCommand(reply: string): boolean {
+  return reply.startsWith('Unknown command');
+}
+
+/**
+ * Parses `show ssl ocsp-response base64 ID` (HAProxy 2.8+): the response's
+ * DER bytes, `none` when HAProxy holds none under that ID (what 2.6 answers
+ * for every ID), undefined for any other reply.
+ */
+export function parseBase64Response(reply: string): Buffer | 'none' | undefined {
+  const trimmed = reply.trim();
+  if (/^Certificate ID (or path )?does not match any certificate\.$/.test(trimmed)) return 'none';
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) return undefined;
+  return Buffer.from(trimmed, 'base64');
+}
+
 const showProcHeader = '#<PID>';
 
 /** Parses `show proc` on a master CLI: the PIDs under `# workers` (not `# old workers`). */

@@ -5,6 +5,7 @@ import type { CertificateInput } from '../sources/collect.ts';
 import type { CertStatus } from '../pki/ocsp-response.ts';
 import type { Log } from '../util/log.ts';
 import { updateCertificate } from './pipeline.ts';
+import type { HaproxyTargetReport } from '../haproxy/notifier.ts';
 import type { UpdateAction, UpdateContext, UpdateOptions } from './context.ts';
 import { NoOcspUrlError } from './failure.ts';
 
@@ -20,8 +21,13 @@ export interface CertificateOutcome {
   /** Why the update failed, when it did: whatever it threw. */
   readonly failure?: unknown;
   readonly durationMs: number;
-  /** The crt-list's `ocsp-update` setting, when the certificate came from one. */
+  /**
+   * `on` when an HAProxy said it updates the certificate's response itself;
+   * otherwise the crt-list's `ocsp-update` setting, when it came from one.
+   */
   readonly ocspUpdate?: 'on' | 'off';
+  /** What each HAProxy did with the response, when one was notified. */
+  readonly haproxy?: readonly HaproxyTargetReport[];
 }
 
 export interface BatchSettings {
@@ -52,11 +58,13 @@ export function updateCertificates(
     const tempDir = settings.multiple ? path.join(settings.tempDir, String(index + 1)) : settings.tempDir;
     const outcome = await updateOne(input, tempDir, log, settings);
     log.finish();
+    const updatesItself = outcome.haproxy?.some((report) => report.updatesItself) === true;
+    const ocspUpdate = updatesItself ? 'on' : input.ocspUpdate;
     const finished: CertificateOutcome = {
       ...outcome,
       cert: input.path,
       durationMs: Math.round(clock() - started),
-      ...(input.ocspUpdate !== undefined && { ocspUpdate: input.ocspUpdate }),
+      ...(ocspUpdate !== undefined && { ocspUpdate }),
     };
     settings.onOutcome?.(finished);
     return finished;
@@ -79,6 +87,7 @@ async function updateOne(
       certStatus: result.certStatus,
       thisUpdate: result.thisUpdate,
       nextUpdate: result.nextUpdate ?? null,
+      ...(result.haproxy !== undefined && { haproxy: result.haproxy }),
     };
   } catch (error) {
     if (settings.multiple && error instanceof NoOcspUrlError) {

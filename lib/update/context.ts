@@ -4,7 +4,7 @@ import type { CertStatus, OcspResponse } from '../pki/ocsp-response.ts';
 import type { OpensslRunner } from '../openssl/openssl.ts';
 import type { ChainVerifier } from '../openssl/chain-verifier.ts';
 import { ContentFiles } from '../fs/content-files.ts';
-import type { HaproxyNotifier } from '../haproxy/notifier.ts';
+import type { HaproxyNotifier, HaproxyTargetReport } from '../haproxy/notifier.ts';
 import type { Log } from '../util/log.ts';
 import type { Deadline } from './deadline.ts';
 
@@ -80,6 +80,8 @@ export interface UpdateResult {
   readonly certStatus: CertStatus;
   readonly thisUpdate: Date;
   readonly nextUpdate?: Date;
+  /** What each HAProxy did with the response, when one was notified. */
+  readonly haproxy?: readonly HaproxyTargetReport[];
 }
 
 /** What is in place before anything is asked: the bundle, its EE and the response HAProxy has now. */

@@ -1,10 +1,11 @@
 import { compareWithCurrent } from '../pki/acceptance.ts';
 import { certIdHex, type CertId } from '../pki/cert-id.ts';
-import type { OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
+import { parseOcspResponse, type OcspResponse, type SingleResponse } from '../pki/ocsp-response.ts';
 import type { BundleCertificate } from '../pki/bundle.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
 import { FileWriteError, replaceFilesAtomically } from '../fs/write.ts';
 import { HaproxyUpdateError, SocatMissingError } from '../haproxy/errors.ts';
+import type { HaproxyTargetReport } from '../haproxy/notifier.ts';
 import type { Chain, LockedContext } from './context.ts';
 import { UpdateFailure } from './failure.ts';
 
@@ -20,17 +21,18 @@ export async function keepsNewerInPlace(
   expectedCertId: CertId,
   context: LockedContext,
 ): Promise<boolean> {
-  const currentSingle =
-    current?.responseStatus === 'successful' &&
-    current.responses[0] !== undefined &&
-    certIdHex(current.responses[0].certId) === certIdHex(expectedCertId)
-      ? current.responses[0]
-      : undefined;
+  const currentSingle = current && singleResponseFor(current, expectedCertId);
   if (currentSingle === undefined || compareWithCurrent(received, currentSingle) !== 'older') return false;
   await context.log.error(
     `${cert}.ocsp in place is newer (This Update ${formatOpensslDate(currentSingle.thisUpdate)}) than the response received (This Update ${formatOpensslDate(received.thisUpdate)}): keeping it`,
   );
   return true;
+}
+
+/** The response's first single response, when it is about the certificate with CERTID. */
+function singleResponseFor(response: OcspResponse, certId: CertId): SingleResponse | undefined {
+  const single = response.responseStatus === 'successful' ? response.responses[0] : undefined;
+  return single !== undefined && certIdHex(single.certId) === certIdHex(certId) ? single : undefined;
 }
 
 /**
@@ -52,29 +54,34 @@ export async function installFiles(cert: string, responseDer: Buffer, chain: Cha
   }
 }
 
-/** Notify HAProxy: hand it the new response, unless --skip-update. */
+/**
+ * Notify HAProxy: hand it the new response, unless --skip-update. Says what
+ * each HAProxy did with it (nothing when skipped).
+ */
 export async function notifyHaproxy(
   update: {
     readonly cert: string;
     readonly der: Buffer;
+    readonly single: SingleResponse;
     readonly certId: CertId;
     readonly issuer: BundleCertificate;
     readonly ee: BundleCertificate;
   },
   skipUpdate: boolean,
   context: LockedContext,
-): Promise<void> {
+): Promise<readonly HaproxyTargetReport[]> {
   if (skipUpdate) {
     context.log.debug('Not notifying haproxy because skip-update is set.');
-    return;
+    return [];
   }
   try {
-    await context.haproxy.notify({
+    return await context.haproxy.notify({
       cert: update.cert,
       responseDer: update.der,
       certIdHex: certIdHex(update.certId),
       issuerPem: update.issuer.pem,
       sha1Fingerprint: update.ee.x509.fingerprint.replace(/:/g, ''),
+      isOlderThan: (stapledDer) => isOlderThanStapled(update.single, stapledDer, update.certId),
       signal: context.deadline.signal,
     });
   } catch (error) {
@@ -82,4 +89,20 @@ export async function notifyHaproxy(
     if (error instanceof SocatMissingError) throw new UpdateFailure('run', error.message);
     throw error;
   }
+}
+
+/**
+ * Whether the response HAProxy staples is newer than RECEIVED. One HAProxy
+ * cannot decode, or one about another certificate, counts as older: the
+ * received one replaces it.
+ */
+function isOlderThanStapled(received: SingleResponse, stapledDer: Buffer, certId: CertId): boolean {
+  let stapled: OcspResponse;
+  try {
+    stapled = parseOcspResponse(stapledDer);
+  } catch {
+    return false;
+  }
+  const single = singleResponseFor(stapled, certId);
+  return single !== undefined && compareWithCurrent(received, single) === 'older';
 }

@@ -70,12 +70,12 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
 
         if (lock.unwritable !== undefined) throw lock.unwritable;
         await installFiles(options.cert, received.der, chain);
-        await notifyHaproxy(
-          { cert: options.cert, der: received.der, certId, issuer, ee: inPlace.ee },
+        const haproxy = await notifyHaproxy(
+          { cert: options.cert, der: received.der, single, certId, issuer, ee: inPlace.ee },
           options.skipUpdate,
           locked,
         );
-        return resultOf('updated', single);
+        return { ...resultOf('updated', single), ...(haproxy.length > 0 && { haproxy }) };
       });
     } finally {
       deadline.clear();

@@ -46,6 +46,11 @@ interface HaproxyOptions {
   readonly masterWorker?: boolean;
   /** `tune.bufsize`; HAProxy's default is 16384. */
   readonly bufsize?: number;
+  /**
+   * Certificates loaded from a crt-list with `[ocsp-update on]`: HAProxy
+   * (2.8 and later) fetches their responses itself, from their AIA's URL.
+   */
+  readonly updatedByHaproxy?: readonly string[];
 }
 
 export interface RunningHaproxy {
@@ -85,7 +90,10 @@ async function startHaproxyOnce(options: HaproxyOptions): Promise<RunningHaproxy
   const [tlsPort, cliPort] = [await freePort(), await freePort()];
   const tcpAddress = `ipv4@127.0.0.1:${cliPort}`;
   const configPath = path.join(dir, 'haproxy.cfg');
-  await writeFile(configPath, haproxyConfig({ socketPath, tcpAddress, tlsPort, ...options }));
+  const updatedByHaproxy = options.updatedByHaproxy ?? [];
+  const crtList = updatedByHaproxy.length > 0 ? path.join(dir, 'ocsp-update.list') : undefined;
+  if (crtList) await writeFile(crtList, updatedByHaproxy.map((file) => `${file} [ocsp-update on]\n`).join(''));
+  await writeFile(configPath, haproxyConfig({ socketPath, tcpAddress, tlsPort, crtList, ...options }));
   const args = ['-db', ...(masterSocket ? ['-W', '-S', masterSocket] : []), '-f', configPath];
   // setpriv: HAProxy gets SIGTERM should this test process die without stopping it.
   const child = spawn('setpriv', ['--pdeathsig', 'TERM', 'haproxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -129,6 +137,7 @@ function haproxyConfig(settings: {
   tcpAddress: string;
   tlsPort: number;
   certificates: readonly string[];
+  crtList: string | undefined;
   bufsize?: number;
 }): string {
   const quoted = (file: string) => {
@@ -146,7 +155,10 @@ function haproxyConfig(settings: {
     '  timeout client 5s',
     '  timeout server 5s',
     'frontend tls',
-    `  bind 127.0.0.1:${settings.tlsPort} ssl ${settings.certificates.map((file) => `crt ${quoted(file)}`).join(' ')}`,
+    `  bind 127.0.0.1:${settings.tlsPort} ssl ${[
+      ...settings.certificates.map((file) => `crt ${quoted(file)}`),
+      ...(settings.crtList ? [`crt-list ${quoted(settings.crtList)}`] : []),
+    ].join(' ')}`,
     '  http-request return status 200',
     '',
   ].join('\n');

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { ChainArgs, CheckArgs, FetchArgs, OpensslRunner, VerifyArgs } from '../../lib/openssl/openssl.ts';
 import { formatOpensslDate, type OpensslVersion } from '../../lib/openssl/output.ts';
 import type { CommandResult } from '../../lib/process/run.ts';
-import type { HaproxyNotifier, HaproxyUpdate } from '../../lib/haproxy/notifier.ts';
+import type { HaproxyNotifier, HaproxyTargetReport, HaproxyUpdate } from '../../lib/haproxy/notifier.ts';
 import type { Log } from '../../lib/util/log.ts';
 import type { UpdateOptions } from '../../lib/update/context.ts';
 import { parseOcspResponse } from '../../lib/pki/ocsp-response.ts';
@@ -294,15 +294,27 @@ export class RecordingLog implements Log {
   }
 }
 
-/** Records every update HAProxy would get; fails each with `failure` when given. */
+/** What RecordingNotifier says HAProxy did with each update. */
+export const recordedPush: readonly HaproxyTargetReport[] = [
+  { socket: 'recorded.sock', action: 'pushed', updatesItself: false },
+];
+
+/**
+ * Records every update HAProxy would get; fails each with `failure` when
+ * given, and otherwise answers what `reportsOf` says HAProxy did (recordedPush).
+ */
 export class RecordingNotifier implements HaproxyNotifier {
   readonly updates: HaproxyUpdate[] = [];
 
-  constructor(private readonly failure?: Error) {}
+  constructor(
+    private readonly failure?: Error,
+    private readonly reportsOf: (update: HaproxyUpdate) => readonly HaproxyTargetReport[] = () => recordedPush,
+  ) {}
 
-  async notify(update: HaproxyUpdate): Promise<void> {
+  async notify(update: HaproxyUpdate): Promise<readonly HaproxyTargetReport[]> {
     this.updates.push(update);
     if (this.failure !== undefined) throw this.failure;
+    return this.reportsOf(update);
   }
 }
 

@@ -69,6 +69,12 @@ interface LeafSpec {
   readonly indexStatus: 'good' | 'revoked' | 'absent';
   readonly validity: Validity;
   readonly mustStaple: boolean;
+  /**
+   * The AIA's URL without its final `/`. HAProxy's own updater appends `/`
+   * and the request to the URL it finds there, and openssl's responder
+   * cannot read a GET path starting with `//`.
+   */
+  readonly bareUrl?: boolean;
 }
 
 const usualLeaf: LeafSpec = {
@@ -96,6 +102,8 @@ const leafSpecs = {
   expiringSoon: { validity: { from: -1, to: 5 } },
   mustStaple: { mustStaple: true },
   otherChain: { issuer: 'otherIntermediate', indexStatus: 'absent' },
+  // HAProxy's own updater trusts only the certificate's chain: the issuer signs.
+  updatedByHaproxy: { responder: 'issuerSigned', bareUrl: true },
 } as const satisfies Record<string, Partial<LeafSpec>>;
 export type LeafName = keyof typeof leafSpecs;
 
@@ -177,7 +185,7 @@ export async function createTestPki(): Promise<TestPki> {
           caDir,
           issuerCert: certOf(plan.spec.issuer),
           issuerKey: keyOf(plan.spec.issuer),
-          ocspUrl: plan.spec.responder === null ? undefined : startedResponders[plan.spec.responder].url,
+          ocspUrl: aiaUrlOf(plan.spec, startedResponders),
         });
         return [plan.name, leaf] as const;
       }),
@@ -206,6 +214,12 @@ export async function createTestPki(): Promise<TestPki> {
     await cleanUp(dir, responders ? Object.values(responders) : []);
     throw error;
   }
+}
+
+function aiaUrlOf(spec: LeafSpec, responders: Record<ResponderName, OcspResponder>): string | undefined {
+  if (spec.responder === null) return undefined;
+  const { url } = responders[spec.responder];
+  return spec.bareUrl ? url.replace(/\/$/, '') : url;
 }
 
 /** Starts one responder per ResponderName; if any fails, stops the others. */
