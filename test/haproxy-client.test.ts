@@ -27,7 +27,14 @@ import {
   UncommittedTransactionError,
   type SocketFailure,
 } from '../lib/haproxy/errors.ts';
-import { oneLine, parseCertificateList, parseOcspResponseIds, parseWorkerPids } from '../lib/haproxy/replies.ts';
+import {
+  oneLine,
+  parseBase64Response,
+  parseCertificateList,
+  parseOcspResponseIds,
+  parseOcspUpdates,
+  parseWorkerPids,
+} from '../lib/haproxy/replies.ts';
 import { sendCommandWithSocat } from '../lib/haproxy/socat.ts';
 import { haproxyNotifier } from '../lib/haproxy/notifier.ts';
 import {
@@ -126,6 +133,49 @@ describe('reply parsing', () => {
     ]);
     assert.deepEqual(parseOcspResponseIds('# Certificate IDs\n\n'), []);
     assert.equal(parseOcspResponseIds('Permission denied\n'), undefined);
+  });
+
+  test('show ssl ocsp-response (HAProxy 3.4.7): a Certificate path line after each ID', () => {
+    const id =
+      '3049300906052b0e03021a050004140672957c1af1703f5aea168a71bfb6150d3e401e0414b29bc49ad1c7fb7f6f9546e4843ae89c045fa7fe02104c657ba5d1138581f721375222d4a9cd';
+    const reply = [
+      '# Certificate IDs',
+      `Certificate ID key : ${id}`,
+      'Certificate path : /etc/haproxy/stapled.pem',
+      ' Certificate ID:',
+      '   Issuer Name Hash: 0672957C1AF1703F5AEA168A71BFB6150D3E401E',
+      '   Issuer Key Hash: B29BC49AD1C7FB7F6F9546E4843AE89C045FA7FE',
+      '   Serial Number: 4C657BA5D1138581F721375222D4A9CD',
+      '',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseOcspResponseIds(reply), [id]);
+  });
+
+  test('show ssl ocsp-updates (HAProxy 3.4.7): the IDs of the certificates HAProxy updates itself', () => {
+    const header =
+      'OCSP Certid | Path | Next Update | Last Update | Successes | Failures | Last Update Status | Last Update Status (str)';
+    const row =
+      '3041300906052B0E03021A050004143639044eed420c98f7f14de48a6b80ddad7324270414c1bb37720145a4642d49b5ad4afc40de93bc71d90208759566e77a064342 | /etc/haproxy/a.pem | 03/Dec/2026:22:31:33 +0000 | - | 0 | 1 | 4 | OCSP response check failure (OCSP_basic_verify() failed)';
+    assert.deepEqual(
+      [...(parseOcspUpdates(`${header}\n${row}\n\n`) ?? [])],
+      [
+        '3041300906052b0e03021a050004143639044eed420c98f7f14de48a6b80ddad7324270414c1bb37720145a4642d49b5ad4afc40de93bc71d90208759566e77a064342',
+      ],
+    );
+    assert.deepEqual(parseOcspUpdates(`${header}\n\n`), new Set());
+    assert.equal(
+      parseOcspUpdates('Unknown command, but maybe one of the following ones is a better match:\n'),
+      undefined,
+    );
+  });
+
+  test('show ssl ocsp-response base64 ID: the bytes, none (2.6 for every ID; 3.x wording too), or not a reply', () => {
+    assert.deepEqual(parseBase64Response('MIIBCgoBAA==\n'), Buffer.from('MIIBCgoBAA==', 'base64'));
+    assert.equal(parseBase64Response('Certificate ID does not match any certificate.\n'), 'none');
+    assert.equal(parseBase64Response('Certificate ID or path does not match any certificate.\n'), 'none');
+    assert.equal(parseBase64Response('Permission denied\n'), undefined);
+    assert.equal(parseBase64Response('MIIBCgoBAA=\n'), undefined, 'base64 cut short');
   });
 
   test('show proc on a master CLI (HAProxy 2.6.12, during a reload)', () => {
