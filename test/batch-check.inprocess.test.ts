@@ -190,9 +190,11 @@ function summary(outcome: CertificateOutcome) {
   };
 }
 
+/** The outcome of installing RESPONSE: `revoked` when it says the certificate is. */
 const updated = (response: Buffer) => {
   const { certStatus, thisUpdate, nextUpdate } = singleOf(response);
-  return { action: 'updated', certStatus, thisUpdate, nextUpdate: nextUpdate ?? null, haproxy: recordedPush };
+  const action = certStatus === 'revoked' ? 'revoked' : 'updated';
+  return { action, certStatus, thisUpdate, nextUpdate: nextUpdate ?? null, haproxy: recordedPush };
 };
 
 describe('the batch, in process', () => {
@@ -212,9 +214,18 @@ describe('the batch, in process', () => {
         ['on', ['holds-newer']],
       ],
     );
-    const json = JSON.parse(renderJson(outcomes));
+    const json = JSON.parse(renderJson(outcomes, 'done'));
     assert.deepEqual(json.results[1].haproxy, [{ socket: 'a.sock', action: 'holds-newer', updatesItself: true }]);
-    const rows = renderSummary(outcomes, new Chalk({ level: 0 })).split('\n');
+    assert.deepEqual(json.haproxy, {
+      sockets: [{ socket: 'a.sock', pushed: 1, transaction: 0, reload: 0, 'holds-newer': 1, 'holds-same': 0 }],
+      reload: 'done',
+    });
+    const rows = renderSummary(outcomes, 'done', new Chalk({ level: 0 })).split('\n');
+    assert.deepEqual(rows.slice(-3), [
+      'HAProxy a.sock: 1 pushed, 1 holds-newer',
+      'HAProxy reloaded once, after every certificate',
+      '',
+    ]);
     assert.match(rows[1]!, /^updated .* HAProxy updates it itself \(ocsp-update on\)$/);
     assert.match(
       rows[2]!,
@@ -305,7 +316,7 @@ describe('the batch, in process', () => {
 
       assert.deepEqual(
         outcomes.map((outcome) => outcome.action),
-        Array(6).fill('updated'),
+        ['updated', 'revoked', 'updated', 'updated', 'updated', 'updated'],
       );
       assert.equal(most, jobs, `--jobs ${jobs}`);
     }

@@ -110,6 +110,7 @@ function assertWellFormed(report: JsonReport): void {
 
 const zeroTotals = {
   updated: 0,
+  revoked: 0,
   checked: 0,
   'kept-current': 0,
   'skipped-fresh': 0,
@@ -288,7 +289,7 @@ describe('input: repeated --cert, --dir, --crt-list, multi-certificate bundles',
       [siteA, 'updated', 'good', 0],
       [siteB, 'updated', 'good', 0],
       [siteC, 'updated', 'good', 0],
-      [siteD, 'updated', 'revoked', 0],
+      [siteD, 'revoked', 'revoked', 0],
     ]);
     assert.deepEqual(
       report.results.map((entry) => entry.ocspUpdate),
@@ -559,7 +560,7 @@ describe('--json', () => {
     assert.deepEqual(report.results.map(outcomeOf), [
       [certs[0], 'skipped-fresh', 'good', 0],
       [certs[1], 'updated', 'good', 0],
-      [certs[2], 'updated', 'revoked', 0],
+      [certs[2], 'revoked', 'revoked', 0],
       [certs[3], 'failed', null, 1],
       [certs[4], 'skipped-no-url', null, 0],
       // Stapling an `unknown` status is refused outright, unlike the original.
@@ -572,7 +573,7 @@ describe('--json', () => {
       [
         'the response in place is still fresh',
         'new response in place',
-        'new response in place',
+        'new response in place: the certificate is revoked',
         missingFileMessage(certs[3]!),
         'no OCSP URL in the certificate',
         unknownMessage,
@@ -580,7 +581,10 @@ describe('--json', () => {
         'new response in place',
       ],
     );
-    assert.deepEqual(report.totals, totals({ updated: 3, 'skipped-fresh': 1, 'skipped-no-url': 1, failed: 3 }, 8));
+    assert.deepEqual(
+      report.totals,
+      totals({ updated: 2, revoked: 1, 'skipped-fresh': 1, 'skipped-no-url': 1, failed: 3 }, 8),
+    );
     for (const entry of report.results.filter((entry) => entry.thisUpdate !== null)) {
       assert.ok(Date.parse(entry.nextUpdate!) > Date.parse(entry.thisUpdate!), entry.cert);
       assert.ok(Date.parse(entry.thisUpdate!) <= Date.now(), entry.cert);
@@ -692,7 +696,7 @@ describe('--skip-fresh', () => {
     assert.equal(goodOnly.result.stderr, `${certError(cert, 'OCSP response, certificate status not good')}\n`);
     const plain = await runWith([]);
     assert.equal(plain.result.exitCode, 0, plain.result.stderr);
-    assert.deepEqual([plain.entry?.action, plain.entry?.certStatus], ['updated', 'revoked']);
+    assert.deepEqual([plain.entry?.action, plain.entry?.certStatus], ['revoked', 'revoked']);
     assert.match(plain.result.stderr, /revoked/);
   });
 
@@ -800,7 +804,7 @@ describe('--jobs', () => {
       oneAtATime.outcome.results.map(([cert, action, certStatus]) => [cert, action, certStatus]),
       [
         ['DIR/good.pem', 'updated', 'good'],
-        ['DIR/revoked.pem', 'updated', 'revoked'],
+        ['DIR/revoked.pem', 'revoked', 'revoked'],
         ['DIR/noUrl.pem', 'skipped-no-url', null],
         ['DIR/missing.pem', 'failed', null],
         ['DIR/rogue.pem', 'failed', null],

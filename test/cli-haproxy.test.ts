@@ -112,6 +112,57 @@ describe('updating a real HAProxy', () => {
     await stat(marker);
   });
 
+  test('three certificates HAProxy does not serve: one reload, after all three; the summary and --json say so', async () => {
+    const served = await site('goodEc');
+    const haproxy = await haproxyServing([served]);
+    const certs = [await site(), await site(), await site()];
+    const marker = path.join(workDir, `reloaded-${sites}`);
+    const reloadArgs = ['--socket', haproxy.socketPath, '--reload-cmd', `echo reloaded >> '${marker}'`];
+    const certArgs = certs.flatMap((cert) => ['--cert', cert]);
+
+    const summary = await update([...reloadArgs, ...certArgs]);
+    assert.equal(summary.exitCode, 0, summary.stderr);
+    assert.equal(await readFile(marker, 'utf8'), 'reloaded\n');
+    assert.deepEqual(summary.stdout.trimEnd().split('\n').slice(-3), [
+      '3 certificates: 3 updated',
+      `HAProxy ${haproxy.socketPath}: 3 reload`,
+      'HAProxy reloaded once, after every certificate',
+    ]);
+
+    const json = await update([...reloadArgs, '--json', ...certArgs]);
+    assert.equal(json.exitCode, 0, json.stderr);
+    assert.equal(await readFile(marker, 'utf8'), 'reloaded\nreloaded\n');
+    assert.deepEqual(JSON.parse(json.stdout).haproxy, {
+      sockets: [
+        { socket: haproxy.socketPath, pushed: 0, transaction: 0, reload: 3, 'holds-newer': 0, 'holds-same': 0 },
+      ],
+      reload: 'done',
+    });
+  });
+
+  test('a failing reload in a batch: each certificate that needed it fails with exit 5, once', async () => {
+    const served = await site('goodEc');
+    const haproxy = await haproxyServing([served]);
+    const certs = [await site(), await site()];
+    const marker = path.join(workDir, `reloaded-${sites}`);
+    const command = `echo reloaded >> '${marker}'; exit 1`;
+    const result = await update([
+      '--socket',
+      haproxy.socketPath,
+      '--reload-cmd',
+      command,
+      ...certs.flatMap((cert) => ['--cert', cert]),
+    ]);
+    assert.equal(result.exitCode, 5);
+    assert.equal(
+      result.stderr,
+      certs.map((cert) => `Error processing '${cert}': can't reload haproxy with '${command}'\n`).join(''),
+    );
+    assert.equal(await readFile(marker, 'utf8'), 'reloaded\n');
+    assert.match(result.stdout, /^2 certificates: 2 failed$/m);
+    assert.match(result.stdout, /^HAProxy reload failed$/m);
+  });
+
   test('a failing reload command is exit 5 with the original message', async () => {
     const haproxy = await haproxyServing([await site('goodEc')]);
     const cert = await site();

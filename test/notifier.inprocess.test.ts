@@ -318,10 +318,11 @@ test(
 );
 
 test(
-  'HAProxy does not list the certificate (show ssl cert): the reload command runs and the update succeeds',
+  'HAProxy does not list the certificates (show ssl cert): the reload command runs once, after both, and the updates succeed',
   bounded,
   async () => {
     const a = site('a.pem', '1001');
+    const b = site('b.pem', '2002');
     const other = path.join(dir, 'other.pem');
     const socket = await haproxy({
       'set ssl ocsp-response': mismatch,
@@ -329,17 +330,28 @@ test(
     });
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
-    assert.deepEqual(await notifier.notify(a.update), [
-      { socket: socket.socketPath, action: 'reload', updatesItself: false },
-    ]);
+    assert.equal(await notifier.reloadIfNeeded(), false, 'nothing needs a reload yet');
+    for (const each of [a, b]) {
+      assert.deepEqual(await notifier.notify(each.update), [
+        { socket: socket.socketPath, action: 'reload', updatesItself: false },
+      ]);
+    }
+    assert.equal(await reloads(), 0, 'not while updating');
+    assert.equal(await notifier.reloadIfNeeded(), true);
+    assert.equal(await notifier.reloadIfNeeded(), false, 'once');
 
     assert.deepEqual(socket.received, [
       'show proc\n',
       'show ssl ocsp-updates\n',
-      `set ssl ocsp-response ${a.base64}\n`,
-      'show ssl cert\n',
+      ...[a, b].flatMap((each) => [`set ssl ocsp-response ${each.base64}\n`, 'show ssl cert\n']),
     ]);
-    assert.deepEqual(log.lines, [updating, notListed(socket.socketPath, a), 'debug: Reloading haproxy.']);
+    assert.deepEqual(log.lines, [
+      updating,
+      notListed(socket.socketPath, a),
+      updating,
+      notListed(socket.socketPath, b),
+      'debug: Reloading haproxy.',
+    ]);
     assert.equal(await reloads(), 1);
   },
 );
@@ -357,6 +369,7 @@ test(
     const { notifier, log, reloads } = await notifierFor([socket.socketPath]);
 
     await notifier.notify(a.update);
+    assert.equal(await notifier.reloadIfNeeded(), true);
 
     assert.deepEqual(socket.received, [
       'show proc\n',
@@ -383,7 +396,8 @@ test('a reload command that fails: HaproxyUpdateError quoting it', bounded, asyn
   });
   const { notifier, log, reloadCommand, reloads } = await notifierFor([socket.socketPath], '; exit 3');
 
-  await rejectsWithUpdateError(notifier.notify(a.update), `can't reload haproxy with '${reloadCommand}'`);
+  await notifier.notify(a.update);
+  await rejectsWithUpdateError(notifier.reloadIfNeeded(), `can't reload haproxy with '${reloadCommand}'`);
   assert.deepEqual(socket.received, [
     'show proc\n',
     'show ssl ocsp-updates\n',

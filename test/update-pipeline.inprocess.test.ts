@@ -65,11 +65,11 @@ function singleOf(response: Buffer): SingleResponse {
 const justAfterSigning = (): Date => new Date(singleOf(der('good')).thisUpdate.getTime() + 60_000);
 
 /** What the update returns for a response it accepted. */
-/** The result of an update ending in ACTION with RESPONSE; one that updated told HAProxy (RecordingNotifier) unless `haproxy` is empty. */
+/** The result of an update ending in ACTION with RESPONSE; one that installed it told HAProxy (RecordingNotifier) unless `haproxy` is empty. */
 function resultFor(
   action: UpdateResult['action'],
   response: Buffer,
-  haproxy = action === 'updated' ? recordedPush : [],
+  haproxy = action === 'updated' || action === 'revoked' ? recordedPush : [],
 ): UpdateResult {
   const { certStatus, thisUpdate, nextUpdate } = singleOf(response);
   return { action, certStatus, thisUpdate, nextUpdate, ...(haproxy.length > 0 && { haproxy }) };
@@ -371,7 +371,7 @@ describe('the update of one certificate, in process', () => {
   test('--skip-fresh never skips a revoked response in place: it is asked again', async () => {
     const scene = await sceneOf({ leaf: 'revoked', inPlace: 'revoked', openssl: { fetch: [answers(der('revoked'))] } });
 
-    assert.deepEqual(await scene.update({ skipFresh: true }), resultFor('updated', der('revoked')));
+    assert.deepEqual(await scene.update({ skipFresh: true }), resultFor('revoked', der('revoked')));
 
     assert.deepEqual(scene.openssl.methods, ['verify', 'fetchResponse']);
   });
@@ -402,7 +402,7 @@ describe('the update of one certificate, in process', () => {
   test('a revoked certificate without -g: installed, and the revocation reported', async () => {
     const scene = await sceneOf({ leaf: 'revoked', openssl: { fetch: [answers(der('revoked'))] } });
 
-    assert.deepEqual(await scene.update(), resultFor('updated', der('revoked')));
+    assert.deepEqual(await scene.update(), resultFor('revoked', der('revoked')));
 
     assert.deepEqual(scene.log.errors, [
       `${scene.cert}: certificate revoked at 2026-01-01T00:00:00.000Z (reason: keyCompromise)`,

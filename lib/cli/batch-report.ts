@@ -1,10 +1,12 @@
 import type { ChalkInstance } from 'chalk';
 import type { CertificateAction, CertificateOutcome } from '../update/batch.ts';
+import type { HaproxyAction } from '../haproxy/notifier.ts';
 import { printableLine } from '../util/printable.ts';
 import { ExitCode, failureOf } from './exit-codes.ts';
 
 const MESSAGES: Record<Exclude<CertificateAction, 'failed'>, string> = {
   updated: 'new response in place',
+  revoked: 'new response in place: the certificate is revoked',
   checked: 'response fetched and checked (debug mode: nothing written)',
   'kept-current': 'the response in place is newer than the one received: kept',
   'skipped-fresh': 'the response in place is still fresh',
@@ -20,6 +22,7 @@ function reportOf(outcome: CertificateOutcome): { exitCode: number; message: str
 
 const actions: readonly CertificateAction[] = [
   'updated',
+  'revoked',
   'checked',
   'kept-current',
   'skipped-fresh',
@@ -35,8 +38,29 @@ export function totalsOf(outcomes: readonly CertificateOutcome[]): Totals {
   return { ...totals, certificates: outcomes.length };
 }
 
+/** Whether the run reloaded HAProxy, which it does once at most, after every certificate. */
+export type ReloadState = 'not-needed' | 'done' | 'failed';
+
+const haproxyActions: readonly HaproxyAction[] = ['pushed', 'transaction', 'reload', 'holds-newer', 'holds-same'];
+
+type SocketTally = { readonly socket: string } & Record<HaproxyAction, number>;
+
+/** What the run did to each HAProxy: per socket, how many responses went which way (every worker behind a master CLI counted). */
+function socketTallies(outcomes: readonly CertificateOutcome[]): SocketTally[] {
+  const tallies = new Map<string, Record<HaproxyAction, number>>();
+  for (const report of outcomes.flatMap((outcome) => outcome.haproxy ?? [])) {
+    let tally = tallies.get(report.socket);
+    if (tally === undefined) {
+      tally = Object.fromEntries(haproxyActions.map((action) => [action, 0])) as Record<HaproxyAction, number>;
+      tallies.set(report.socket, tally);
+    }
+    tally[report.action]++;
+  }
+  return [...tallies].map(([socket, tally]) => ({ socket, ...tally }));
+}
+
 /** `--json`: one document for scripts and monitoring, dates in ISO 8601. */
-export function renderJson(outcomes: readonly CertificateOutcome[]): string {
+export function renderJson(outcomes: readonly CertificateOutcome[], reload: ReloadState): string {
   const results = outcomes.map((outcome) => ({
     cert: outcome.cert,
     action: outcome.action,
@@ -48,7 +72,9 @@ export function renderJson(outcomes: readonly CertificateOutcome[]): string {
     ...(outcome.ocspUpdate !== undefined && { ocspUpdate: outcome.ocspUpdate }),
     ...(outcome.haproxy !== undefined && { haproxy: outcome.haproxy }),
   }));
-  return `${JSON.stringify({ results, totals: totalsOf(outcomes) }, null, 2)}\n`;
+  const sockets = socketTallies(outcomes);
+  const haproxy = sockets.length > 0 || reload !== 'not-needed' ? { haproxy: { sockets, reload } } : {};
+  return `${JSON.stringify({ results, totals: totalsOf(outcomes), ...haproxy }, null, 2)}\n`;
 }
 
 /** `--json` for a run that stopped before any certificate: still one document, which scripts can test for `error`. */
@@ -75,10 +101,31 @@ function describeTotals(totals: Totals): string {
   return `${totals.certificates} ${noun}: ${counted.join(', ') || 'nothing done'}`;
 }
 
+/** The lines that close a summary: what the run did to each HAProxy, and the reload. */
+function describeHaproxy(outcomes: readonly CertificateOutcome[], reload: ReloadState): string[] {
+  const lines = socketTallies(outcomes).map((tally) => {
+    const counted = haproxyActions.filter((action) => tally[action] > 0).map((action) => `${tally[action]} ${action}`);
+    return `HAProxy ${printableLine(tally.socket)}: ${counted.join(', ')}`;
+  });
+  if (reload === 'done') lines.push('HAProxy reloaded once, after every certificate');
+  if (reload === 'failed') lines.push('HAProxy reload failed');
+  return lines;
+}
+
 /** A table of outcomes, one row per certificate, coloured by the palette (plain when it has no colours). */
-export function renderSummary(outcomes: readonly CertificateOutcome[], palette: ChalkInstance): string {
+export function renderSummary(
+  outcomes: readonly CertificateOutcome[],
+  reload: ReloadState,
+  palette: ChalkInstance,
+): string {
   const colourOf = (action: CertificateAction) =>
-    action === 'failed' ? palette.red : action === 'updated' || action === 'checked' ? palette.green : palette.yellow;
+    action === 'failed'
+      ? palette.red
+      : action === 'revoked'
+        ? palette.magenta
+        : action === 'updated' || action === 'checked'
+          ? palette.green
+          : palette.yellow;
   const rows = outcomes.map((outcome) => [
     outcome.action,
     outcome.certStatus ?? '-',
@@ -98,7 +145,14 @@ export function renderSummary(outcomes: readonly CertificateOutcome[], palette: 
     const action = outcomes[index]!.action;
     return colourOf(action)(text.slice(0, action.length)) + text.slice(action.length);
   });
-  return [palette.bold(line(header)), ...body, describeTotals(totalsOf(outcomes))].join('\n') + '\n';
+  return (
+    [
+      palette.bold(line(header)),
+      ...body,
+      describeTotals(totalsOf(outcomes)),
+      ...describeHaproxy(outcomes, reload),
+    ].join('\n') + '\n'
+  );
 }
 
 /** `[12/1000] 10 updated, 2 failed` — rewritten in place on a terminal. */

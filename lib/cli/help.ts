@@ -103,7 +103,8 @@ Options:
 
      --reload-cmd cmd  : command that reloads HAProxy when a first response
                          cannot be stapled at run time (HAProxy older than
-                         2.2, or a certificate it does not list); default
+                         2.2, or a certificate it does not list); run once,
+                         after every certificate; default
                          '${defaults.DEFAULT_RELOAD_COMMAND}'.
 
      --socat           : talk to the admin socket through socat, as the

@@ -6,15 +6,17 @@ import { ChainVerifier } from '../openssl/chain-verifier.ts';
 import { plannedVerification } from '../update/verify-ee.ts';
 import { paletteFor } from './color.ts';
 import { StatusLine } from './status-line.ts';
-import { progressLine, renderJson, renderSummary, totalsOf } from './batch-report.ts';
-import { haproxyNotifier, type HaproxyNotifier } from '../haproxy/notifier.ts';
+import { progressLine, renderJson, renderSummary, totalsOf, type ReloadState } from './batch-report.ts';
+import { haproxyNotifier, type HaproxyRunNotifier } from '../haproxy/notifier.ts';
+import { HaproxyUpdateError } from '../haproxy/errors.ts';
+import { UpdateFailure } from '../update/failure.ts';
 import type { CliOptions } from './args.ts';
 import type { RunLog } from './run-log.ts';
 import { reportProgramError } from './program-error.ts';
 import { certificateContext, updateOptionsFor, type Run } from './run-setup.ts';
 
 /** The notifier for a run: the HAProxy settings picked out of the command line and the environment. */
-function notifierFor(options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv): HaproxyNotifier {
+function notifierFor(options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv): HaproxyRunNotifier {
   return haproxyNotifier(
     {
       sockets: options.sockets,
@@ -50,9 +52,34 @@ export async function runUpdates(prepared: Run): Promise<number> {
     reportFailure: (cert, error) => reportFailure(cert, error, run),
     onOutcome: progressReport(run),
   });
+  const reloaded = await reloadOnce(haproxy, outcomes, run);
   log.closeStatusLine();
-  printOutcomes(outcomes, run);
-  return batchExitCode(outcomes);
+  printOutcomes(reloaded.outcomes, reloaded.reload, run);
+  return batchExitCode(reloaded.outcomes);
+}
+
+/**
+ * The run's one reload, when some certificate needed it. When it fails, so
+ * did the update of each certificate that needed it, reported as such.
+ */
+async function reloadOnce(
+  haproxy: HaproxyRunNotifier,
+  outcomes: CertificateOutcome[],
+  run: UpdateRun,
+): Promise<{ outcomes: CertificateOutcome[]; reload: ReloadState }> {
+  try {
+    const ran = await haproxy.reloadIfNeeded(AbortSignal.timeout(run.options.deadlineSeconds * 1000));
+    return { outcomes, reload: ran ? 'done' : 'not-needed' };
+  } catch (error) {
+    if (!(error instanceof HaproxyUpdateError)) throw error;
+    const failure = new UpdateFailure('haproxy', error.message);
+    const needed = (outcome: CertificateOutcome) => outcome.haproxy?.some((report) => report.action === 'reload');
+    for (const outcome of outcomes) if (needed(outcome)) await reportFailure(outcome.cert, failure, run);
+    return {
+      outcomes: outcomes.map((outcome) => (needed(outcome) ? { ...outcome, action: 'failed', failure } : outcome)),
+      reload: 'failed',
+    };
+  }
 }
 
 /** Verify the EE, for a whole batch up front: a few openssl processes instead of one per certificate. */
@@ -88,10 +115,14 @@ function progressReport({ single, options, log, io, inputs }: UpdateRun): BatchS
 }
 
 /** `--json`'s document, or a batch's summary; a lone certificate has said all it had to already. */
-function printOutcomes(outcomes: readonly CertificateOutcome[], { single, options, io }: UpdateRun): void {
+function printOutcomes(
+  outcomes: readonly CertificateOutcome[],
+  reload: ReloadState,
+  { single, options, io }: UpdateRun,
+): void {
   if (options.json) {
-    io.stdout.write(renderJson(outcomes));
+    io.stdout.write(renderJson(outcomes, reload));
   } else if (!single && !options.quiet) {
-    io.stdout.write(renderSummary(outcomes, paletteFor(io.stdout, io.env)));
+    io.stdout.write(renderSummary(outcomes, reload, paletteFor(io.stdout, io.env)));
   }
 }

@@ -69,9 +69,22 @@ export interface HaproxyTargetReport {
   readonly updatesItself: boolean;
 }
 
+/** What the update of one certificate needs. */
 export interface HaproxyNotifier {
-  /** Hands HAProxy the new response; says what each HAProxy did with it. */
+  /**
+   * Hands HAProxy the new response; says what each HAProxy did with it. A
+   * `reload` is only noted: the run's reloadIfNeeded() runs it, once.
+   */
   notify(update: HaproxyUpdate): Promise<readonly HaproxyTargetReport[]>;
+}
+
+/** What a run needs: the updates, then at most one reload. */
+export interface HaproxyRunNotifier extends HaproxyNotifier {
+  /**
+   * Runs the reload command once if any update needed it: true when it ran.
+   * Throws HaproxyUpdateError when it fails or is still running when SIGNAL aborts.
+   */
+  reloadIfNeeded(signal?: AbortSignal): Promise<boolean>;
 }
 
 /**
@@ -82,7 +95,7 @@ export interface HaproxyNotifier {
  * the certificate's ID. Only when no transaction is possible does the reload
  * command run.
  */
-export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNotifier {
+export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyRunNotifier {
   const sockets = settings.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
   const { socatBinary } = settings;
   const transport: CommandOptions['transport'] = settings.useSocat
@@ -123,6 +136,8 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNo
   };
   // HAProxy applies `set ssl cert` to whichever transaction is open: one update at a time.
   let queue: Promise<unknown> = Promise.resolve();
+  // A reload restarts every worker: one per run, after every update, however many need it.
+  let reloadNeeded = false;
 
   const notifyOne = async (update: HaproxyUpdate) => {
     if (settings.useSocat) {
@@ -149,8 +164,8 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNo
         failures.push(`can't update haproxy ssl ocsp-response using ${spec} socket (${error.message})`);
       }
     }
-    if (reports.some((report) => report.action === 'reload')) await reload(settings.reloadCommand, log, update.signal);
     if (failures.length > 0) throw new HaproxyUpdateError(failures.join('; '));
+    if (reports.some((report) => report.action === 'reload')) reloadNeeded = true;
     return reports;
   };
 
@@ -159,6 +174,13 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyNo
       const done = queue.then(() => notifyOne(update));
       queue = done.catch(() => undefined);
       return done;
+    },
+    async reloadIfNeeded(signal) {
+      await queue;
+      if (!reloadNeeded) return false;
+      reloadNeeded = false;
+      await reload(settings.reloadCommand, log, signal);
+      return true;
     },
   };
 }
@@ -270,7 +292,7 @@ async function reload(command: string, log: Log, signal: AbortSignal | undefined
   log.debug('Reloading haproxy.');
   const reloaded = await run('sh', ['-c', command], { signal, ownProcessGroup: true });
   if (reloaded.stopped === 'aborted') {
-    throw new HaproxyUpdateError(`can't reload haproxy with '${command}' (the certificate's deadline passed)`);
+    throw new HaproxyUpdateError(`can't reload haproxy with '${command}' (still running at the deadline, --deadline)`);
   }
   if (reloaded.exitCode !== 0) throw new HaproxyUpdateError(`can't reload haproxy with '${command}'`);
 }

@@ -69,11 +69,12 @@ export function sharedTempFilesIn(tempDir: string): SharedTempFiles {
   return { chains: new ContentFiles(tempDir, 'chain.pem'), trusts: new ContentFiles(tempDir, 'trust.pem') };
 }
 
-export type UpdateAction = 'updated' | 'checked' | 'kept-current' | 'skipped-fresh';
+export type UpdateAction = 'updated' | 'revoked' | 'checked' | 'kept-current' | 'skipped-fresh';
 
 export interface UpdateResult {
   /**
-   * `checked` in debug mode (nothing written), `kept-current` when the
+   * `updated`, or `revoked` when the response installed says the certificate
+   * is; `checked` in debug mode (nothing written), `kept-current` when the
    * response in place is newer, `skipped-fresh` when it was fresh enough.
    */
   readonly action: UpdateAction;

@@ -75,7 +75,8 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
           options.skipUpdate,
           locked,
         );
-        return { ...resultOf('updated', single), ...(haproxy.length > 0 && { haproxy }) };
+        const action = single.certStatus === 'revoked' ? 'revoked' : 'updated';
+        return { ...resultOf(action, single), ...(haproxy.length > 0 && { haproxy }) };
       });
     } finally {
       deadline.clear();
