@@ -945,6 +945,8 @@ describe('what reaches the socket, seen by a fake admin socket', () => {
       'set ssl ocsp-response QUJDQUJD\n',
     ]);
     await assert.rejects(setOcspResponse(address, 'QUJD;show sess'), HaproxyArgumentError);
+    // Not whole groups of four: HAProxy would find it invalid.
+    await assert.rejects(setOcspResponse(address, 'QUJDQQ'), HaproxyArgumentError);
     assert.equal(received.length, 3, 'nothing was sent');
   });
 

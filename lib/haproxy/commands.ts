@@ -54,7 +54,8 @@ function ocspUpdateCommand(base64Der: string): OcspUpdateCommand {
 function strictBase64(text: string): string {
   const base64 = text.replace(/\s+/g, '');
   // A stray newline or semicolon would end the command and start another one.
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64))
+  // Padded to whole groups, as HAProxy decodes it: its 'invalid base64' then means a response too big.
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0)
     throw new HaproxyArgumentError('the OCSP response to send to HAProxy is not base64');
   return base64;
 }
