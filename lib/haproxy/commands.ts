@@ -4,14 +4,19 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { formatSocketAddress, type SocketAddress } from './address.ts';
-import { bufferHint, DEFAULT_TIMEOUT_MS, sendCommand, SINGLE_LINE_LIMIT_BYTES, type CommandOptions } from './client.ts';
+import {
+  commandTooBig,
+  DEFAULT_TIMEOUT_MS,
+  sendCommand,
+  SINGLE_LINE_LIMIT_BYTES,
+  type CommandOptions,
+} from './client.ts';
 import {
   HaproxyArgumentError,
   HaproxyReplyError,
   HaproxySocketError,
   OcspResponseRejectedError,
   UncommittedTransactionError,
-  certificateIdMismatchReply,
 } from './errors.ts';
 import {
   oneLine,
@@ -61,6 +66,8 @@ function strictBase64(text: string): string {
 }
 
 const ocspUpdatedReply = 'OCSP Response updated!';
+/** HAProxy 3.4's answer to a response larger than tune.bufsize, which it decodes into a buffer of that size. */
+const tooBigToDecodeReply = "'set ssl ocsp-response' received invalid base64 encoded response";
 
 interface OcspUpdate {
   readonly form: CommandForm;
@@ -79,10 +86,11 @@ export async function setOcspResponse(
   const command = ocspUpdateCommand(base64Der);
   const reply = await sendCommand(address, command.text, options);
   if (reply.trim() === ocspUpdatedReply) return { form: command.form };
-  const hint = reply.includes(certificateIdMismatchReply) ? '' : bufferHint(Buffer.byteLength(command.text));
+  if (reply.startsWith(tooBigToDecodeReply))
+    throw commandTooBig(address, command.text, options, `it answered ${oneLine(reply)}`);
   throw new OcspResponseRejectedError(
     reply,
-    `HAProxy socket ${formatSocketAddress(address)} rejected the OCSP response: ${oneLine(reply)}${hint}`,
+    `HAProxy socket ${formatSocketAddress(address)} rejected the OCSP response: ${oneLine(reply)}`,
   );
 }
 
