@@ -18,6 +18,7 @@ import {
 } from '../lib/haproxy/commands.ts';
 import {
   HaproxyArgumentError,
+  HaproxyCommandTooBigError,
   HaproxyError,
   HaproxyReplyError,
   HaproxySocketError,
@@ -239,12 +240,20 @@ const base64 = (der: Buffer) => der.toString('base64');
 const throughSocat: CommandOptions['transport'] = (address, command, options) =>
   sendCommandWithSocat(address, command, options);
 
-/** Options that send natively and keep each command as written, payload included (before any `@!PID`). */
-function recordingSent(): { readonly sent: string[]; readonly options: CommandOptions } {
+/**
+ * Options that send natively (or through THROUGH) and keep each command as
+ * written, payload included (before any `@!PID`).
+ */
+function recordingSent(through?: CommandOptions['transport']): {
+  readonly sent: string[];
+  readonly options: CommandOptions;
+} {
   const sent: string[] = [];
   const transport: CommandOptions['transport'] = (address, command, options) => {
     sent.push(command);
-    return sendCommand(address, command, { ...options, transport: undefined });
+    return through
+      ? through(address, command, options)
+      : sendCommand(address, command, { ...options, transport: undefined });
   };
   return { sent, options: { transport } };
 }
@@ -424,8 +433,52 @@ describe('against HAProxy', () => {
   });
 
   test('a response larger than tune.bufsize: exit 5 naming tune.bufsize, and HAProxy still answers', async () => {
-    const response = await pki.ocspResponse(stapled, { paddedTo: 13_000 });
-    await rejectsWith(setOcspResponse(admin, base64(response)), HaproxyError, /tune\.bufsize/);
+    // About 26.7 KB of base64: more than the default buffer holds in either form, and a response
+    // larger than the buffer HAProxy 3.4 decodes it into.
+    const response = base64(await pki.ocspResponse(stapled, { paddedTo: 20_000 }));
+    const how = !(await haproxyAtLeast(3, 0))
+      ? 'it closed the connection without a reply'
+      : (await haproxyAtLeast(3, 4))
+        ? "it answered 'set ssl ocsp-response' received invalid base64 encoded response\\."
+        : // 3.0 words it 'The command is too big…', 3.2 'The command line is too big…'.
+          'it answered The command (line )?is too big for the buffer size\\. Please change tune\\.bufsize in the configuration to use a bigger command\\.';
+    for (const transport of [undefined, throughSocat]) {
+      const recorder = recordingSent(transport);
+      await rejectsWith(
+        setOcspResponse(admin, response, recorder.options),
+        HaproxyCommandTooBigError,
+        new RegExp(
+          `^HAProxy socket ${escapeRegExp(haproxy.socketPath)} can't take 'set ssl ocsp-response' of \\d+ bytes, more than its tune\\.bufsize holds \\(16384 by default\\): ${how}$`,
+        ),
+        (error) => assert.match(error.message, new RegExp(` of ${recorder.sent[0]?.length} bytes, `)),
+      );
+      assert.equal(recorder.sent.length, 1);
+      assert.match(await sendCommand(admin, 'show version'), await versionReply());
+    }
+  });
+
+  test('no command over 49152 bytes is sent, as HAProxy 3.4 would never answer it; one of 49152 bytes is answered', async () => {
+    // About 53 KB of base64.
+    const response = await pki.ocspResponse(stapled, { paddedTo: 40_000 });
+    const recorder = recordingSent();
+    await rejectsWith(
+      setOcspResponse(admin, base64(response), recorder.options),
+      HaproxyCommandTooBigError,
+      new RegExp(
+        `^'set ssl ocsp-response' not sent to HAProxy socket ${escapeRegExp(haproxy.socketPath)}: the command is \\d+ bytes, and none over 49152 is sent, as HAProxy 3\\.4 never answers one of more than 3 × tune\\.bufsize \\(16384 by default\\) and holds its connection for good$`,
+      ),
+    );
+    const largest = `set ssl ocsp-response <<\n${'A'.repeat(49_152 - 27)}\n\n`;
+    assert.equal(Buffer.byteLength(largest), 49_152);
+    await assert.rejects(sendCommand(admin, `${largest}\n`, recorder.options), HaproxyCommandTooBigError);
+    assert.deepEqual(recorder.sent, [], 'nothing was sent');
+    // Answered, however refused, where 3.4 leaves 49,154 bytes unanswered (its words: this base64 is not whole groups).
+    const answered = sendCommand(admin, largest, { timeoutMs: 5_000 });
+    if (await haproxyAtLeast(3, 4)) {
+      assert.match(await answered, /^'set ssl ocsp-response' received invalid base64 encoded response\.\n/);
+    } else {
+      await rejectsWith(answered, HaproxyCommandTooBigError, /of 49152 bytes, more than its tune\.bufsize holds/);
+    }
     assert.match(await sendCommand(admin, 'show version'), await versionReply());
   });
 
@@ -596,15 +649,39 @@ describe('against HAProxy', () => {
       assert.equal(await findCertificateName(master, stapled.bundlePath, { workerPid }), stapled.bundlePath);
     });
 
-    test('a master CLI cuts commands at about 15 KiB, whatever tune.bufsize', async () => {
+    test('a master CLI forwards no line longer than 15360 bytes, whatever tune.bufsize: none is sent', async () => {
+      const workerPid = workerPids[0];
       // About 20 KiB of base64: fits this instance's 32 KiB tune.bufsize.
       const big = base64(await pki.ocspResponse(stapled, { paddedTo: 15_000 }));
+      const recorder = recordingSent();
       await rejectsWith(
-        setOcspResponse(master, big, { workerPid: workerPids[0] }),
-        OcspResponseRejectedError,
-        /: Unable to parse OCSP response\. \(the command is \d+ bytes: .*a master CLI about 15 KiB\)$/,
+        setOcspResponse(master, big, { ...recorder.options, workerPid }),
+        HaproxyCommandTooBigError,
+        new RegExp(
+          `^'set ssl ocsp-response' not sent through HAProxy master CLI ${escapeRegExp(mw.masterSocket ?? '')}: the command is \\d+ bytes, and a master CLI forwards no line longer than 15360 bytes, whatever tune\\.bufsize; send it to the worker's own stats socket$`,
+        ),
       );
+      assert.deepEqual(recorder.sent, [], 'nothing was sent');
       assert.deepEqual(await setOcspResponse(parseSocketAddress(mw.socketPath), big), { form: 'payload' });
+    });
+
+    test('a master CLI forwards a line of 15360 bytes whole, and answers a longer one with its own help', async () => {
+      const workerPid = workerPids[0];
+      const name = (lineBytes: number) => `/${'x'.repeat(lineBytes - `@!${workerPid} show ssl cert /\n`.length)}`;
+      // The worker looked the name up: the line reached it whole.
+      assert.match(
+        await sendCommand(master, `show ssl cert ${name(15_360)}`, { workerPid }),
+        /^Can't display the certificate: Not found/,
+      );
+      // One byte longer, written as is: the master keeps it and lists what it can do itself.
+      const routedByHand = `@!${workerPid} show ssl cert ${name(15_361)}`;
+      assert.equal(Buffer.byteLength(`${routedByHand}\n`), 15_361);
+      assert.match(await sendCommand(master, routedByHand), /^The following commands are valid at this level:/);
+      await rejectsWith(
+        sendCommand(master, `show ssl cert ${name(15_361)}`, { workerPid }),
+        HaproxyCommandTooBigError,
+        /: the command is 15361 bytes, and a master CLI forwards no line longer than 15360 bytes/,
+      );
     });
 
     test('socat reaches the workers too', async () => {
@@ -999,7 +1076,37 @@ describe('what reaches the socket, seen by a fake admin socket', () => {
       'set ssl ocsp-response QUJDQUJD\n',
     ]);
     await assert.rejects(setOcspResponse(address, 'QUJD;show sess'), HaproxyArgumentError);
+    // Not whole groups of four: HAProxy would find it invalid.
+    await assert.rejects(setOcspResponse(address, 'QUJDQQ'), HaproxyArgumentError);
     assert.equal(received.length, 3, 'nothing was sent');
+  });
+
+  test('a command longer than the buffer, refused as HAProxy 3.0 words it or with no reply at all, is too big', async () => {
+    const tooBig = (how: string) =>
+      new RegExp(
+        `can't take 'set ssl ocsp-response' of 20027 bytes, more than its tune\\.bufsize holds \\(16384 by default\\): ${how}$`,
+      );
+    const long = 'A'.repeat(20_000);
+    const { address: answering } = await recordingFake(() =>
+      text(
+        'The command is too big for the buffer size. Please change tune.bufsize in the configuration to use a bigger command.\n',
+      ),
+    );
+    await rejectsWith(
+      setOcspResponse(answering, long),
+      HaproxyCommandTooBigError,
+      tooBig('it answered The command is too big for the buffer size\\. Please change tune\\.bufsize .*'),
+    );
+    const { address: closing } = await recordingFake(() => ({ kind: 'close' }));
+    for (const transport of [undefined, throughSocat]) {
+      await rejectsWith(
+        setOcspResponse(closing, long, { transport }),
+        HaproxyCommandTooBigError,
+        tooBig('it closed the connection without a reply'),
+      );
+    }
+    // A short command hung up on is no matter of size.
+    await rejectsWith(setOcspResponse(closing, 'QUJD'), OcspResponseRejectedError, /: \(empty reply\)$/);
   });
 
   test('a certificate name is escaped where it would end a word or a command', async () => {

@@ -5,8 +5,8 @@ import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import { printableLine } from '../util/printable.ts';
 import { formatSocketAddress, type SocketAddress } from './address.ts';
-import { HaproxySocketError, type SocketFailure } from './errors.ts';
-import { QUOTED_REPLY_CHARACTERS } from './replies.ts';
+import { HaproxyCommandTooBigError, HaproxySocketError, type SocketFailure } from './errors.ts';
+import { oneLine, QUOTED_REPLY_CHARACTERS } from './replies.ts';
 
 export interface CommandOptions {
   /** From connection to HAProxy closing it after its reply; 10 s by default. */
@@ -38,23 +38,35 @@ export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 const maxReplyText = '64 MiB';
 
 /*
- * HAProxy reads a whole command, payload included, into one buffer of
- * tune.bufsize bytes (16384 by default). Measured on 2.6.12: beyond that the
- * connection is closed or reset without a reply; single-line commands from
- * about 15,340 bytes on sometimes hang the CLI session (it then holds one of
- * the socket's 10 connection slots until `stats timeout`), while the payload
- * form is answered up to the full buffer. A master CLI forwards about 15 KiB
- * at most, whatever tune.bufsize: longer commands reach the worker cut short.
+ * How much of a command HAProxy takes, measured on 2.6, 3.2 and 3.4 (3.0's
+ * answer read from its source). HAProxy reads a command, payload included,
+ * into one buffer of tune.bufsize bytes (16384 by default) and refuses one
+ * that does not fit: 2.6 closes the connection without a reply, 3.0 answers
+ * 'The command is too big for the buffer size…', 3.2 and later 'The command
+ * line is too big…'. 3.4 reads a payload past the buffer, but
+ * `set ssl ocsp-response` decodes it into one buffer (commands.ts).
+ *
+ * Some commands are never answered, and their connection is then held until
+ * HAProxy restarts, one of the socket's few CLI sessions lost for good: on
+ * 3.4, a command with a payload of more than 3 × tune.bufsize bytes in all
+ * (by default 49,153 bytes are answered, 49,154 are not); on 2.6, now and
+ * then, a single line longer than 15,360 bytes (tune.bufsize less 1024,
+ * tune.maxrewrite), where the payload form is answered up to the full buffer.
+ * Hence the payload form past 14 KiB, and no command over 49,152 bytes,
+ * whatever tune.bufsize may be.
+ *
+ * A master CLI forwards lines of at most 15,360 bytes, newline and `@!PID `
+ * included, whatever tune.bufsize: it answers a longer command line with its
+ * help, and hands the worker `help` in place of a longer payload line. Hence
+ * no longer line through it.
  */
 export const SINGLE_LINE_LIMIT_BYTES = 14 * 1024;
 const defaultBufsize = 16_384;
+const maxRequestBytes = 3 * defaultBufsize;
+const masterCliLineBytes = 15_360;
 
-/** Why HAProxy may have left a command unanswered: it was longer than its CLI reads. */
-export function bufferHint(requestBytes: number): string {
-  return requestBytes > SINGLE_LINE_LIMIT_BYTES
-    ? ` (the command is ${requestBytes} bytes: HAProxy's CLI takes at most tune.bufsize bytes, ${defaultBufsize} by default, and a master CLI about 15 KiB)`
-    : '';
-}
+/** How HAProxy 3.0 and later answer a command longer than tune.bufsize. */
+const tooBigReply = /^The command (line )?is too big for the buffer size/;
 
 /** What is written for COMMAND: addressed to a master CLI's worker when one is given, and ended by a newline. */
 export function routedRequest(command: string, workerPid: number | undefined): string {
@@ -66,16 +78,81 @@ export function routedRequest(command: string, workerPid: number | undefined): s
  * Sends one command and returns HAProxy's whole reply. HAProxy's
  * non-interactive mode answers one command per connection; a master CLI only
  * closes once the client has closed its side, hence the half-close after
- * writing.
+ * writing. A command HAProxy would not take whole is not sent, and one it
+ * refused for its size is a HaproxyCommandTooBigError.
  */
 export async function sendCommand(
   address: SocketAddress,
   command: string,
   options: CommandOptions = {},
 ): Promise<string> {
-  if (options.transport !== undefined) return options.transport(address, command, options);
-  if (options.signal?.aborted) throw deadlinePassed(address, command);
   const request = routedRequest(command, options.workerPid);
+  refuseUnsafeRequest(address, command, request, options.workerPid);
+  // No reply at all to a command the default buffer cannot hold: 2.6 refusing it.
+  const beyondDefaultBuffer = Buffer.byteLength(request) >= defaultBufsize;
+  const unanswered = () => commandTooBig(address, command, options, 'it closed the connection without a reply');
+  let reply: string;
+  try {
+    reply =
+      options.transport === undefined
+        ? await sendNatively(address, command, request, options)
+        : await options.transport(address, command, options);
+  } catch (error) {
+    if (beyondDefaultBuffer && error instanceof HaproxySocketError && error.failure === 'reset') throw unanswered();
+    throw error;
+  }
+  if (beyondDefaultBuffer && reply === '') throw unanswered();
+  if (tooBigReply.test(reply)) throw commandTooBig(address, command, options, `it answered ${oneLine(reply)}`);
+  return reply;
+}
+
+/** Throws rather than send a request HAProxy 3.4 would never answer, or a master CLI would not forward whole. */
+function refuseUnsafeRequest(
+  address: SocketAddress,
+  command: string,
+  request: string,
+  workerPid: number | undefined,
+): void {
+  const bytes = Buffer.byteLength(request);
+  const name = commandName(command);
+  const where = formatSocketAddress(address);
+  if (bytes > maxRequestBytes) {
+    throw new HaproxyCommandTooBigError(
+      `'${name}' not sent to HAProxy socket ${where}: the command is ${bytes} bytes, and none over ${maxRequestBytes} is sent, as HAProxy 3.4 never answers one of more than 3 × tune.bufsize (${defaultBufsize} by default) and holds its connection for good`,
+    );
+  }
+  if (workerPid !== undefined && longestLineBytes(request) > masterCliLineBytes) {
+    throw new HaproxyCommandTooBigError(
+      `'${name}' not sent through HAProxy master CLI ${where}: the command is ${bytes} bytes, and a master CLI forwards no line longer than ${masterCliLineBytes} bytes, whatever tune.bufsize; send it to the worker's own stats socket`,
+    );
+  }
+}
+
+/** The longest line of REQUEST in bytes, its newline included. */
+function longestLineBytes(request: string): number {
+  return request.split('\n').reduce((longest, line) => Math.max(longest, Buffer.byteLength(line) + 1), 0);
+}
+
+/** The error for a command HAProxy could not take whole; HOW says how HAProxy told. */
+export function commandTooBig(
+  address: SocketAddress,
+  command: string,
+  options: Pick<CommandOptions, 'workerPid'>,
+  how: string,
+): HaproxyCommandTooBigError {
+  const bytes = Buffer.byteLength(routedRequest(command, options.workerPid));
+  return new HaproxyCommandTooBigError(
+    `HAProxy socket ${formatSocketAddress(address)} can't take '${commandName(command)}' of ${bytes} bytes, more than its tune.bufsize holds (${defaultBufsize} by default): ${how}`,
+  );
+}
+
+async function sendNatively(
+  address: SocketAddress,
+  command: string,
+  request: string,
+  options: CommandOptions,
+): Promise<string> {
+  if (options.signal?.aborted) throw deadlinePassed(address, command);
   try {
     return await exchange(address, request, {
       connectTimeoutMs: options.connectTimeoutMs ?? defaultConnectTimeoutMs,
@@ -83,7 +160,7 @@ export async function sendCommand(
       signal: options.signal,
     });
   } catch (error) {
-    throw await explainSocketFailure(address, error, command, Buffer.byteLength(request));
+    throw await explainSocketFailure(address, error, command);
   }
 }
 
@@ -174,7 +251,6 @@ async function explainSocketFailure(
   address: SocketAddress,
   error: unknown,
   command: string,
-  requestBytes: number,
 ): Promise<HaproxySocketError> {
   const where = formatSocketAddress(address);
   const fail = (failure: SocketFailure, message: string) => new HaproxySocketError(failure, message);
@@ -188,10 +264,7 @@ async function explainSocketFailure(
       case 'timeout':
         return stop.phase === 'connect'
           ? fail('timeout', `timed out after ${stop.afterMs} ms connecting to HAProxy socket ${where}`)
-          : fail(
-              'timeout',
-              `HAProxy socket ${where} did not finish replying within ${stop.afterMs} ms${bufferHint(requestBytes)}`,
-            );
+          : fail('timeout', `HAProxy socket ${where} did not finish replying within ${stop.afterMs} ms`);
     }
   }
   const code = (error as NodeJS.ErrnoException).code;
@@ -210,7 +283,7 @@ async function explainSocketFailure(
       return fail('busy', `HAProxy socket ${where} accepts no more connections (too many CLI sessions open)`);
     case 'ECONNRESET':
     case 'EPIPE':
-      return fail('reset', `HAProxy socket ${where} closed the connection without a reply${bufferHint(requestBytes)}`);
+      return fail('reset', `HAProxy socket ${where} closed the connection without a reply`);
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EHOSTUNREACH':

@@ -4,14 +4,19 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { formatSocketAddress, type SocketAddress } from './address.ts';
-import { bufferHint, DEFAULT_TIMEOUT_MS, sendCommand, SINGLE_LINE_LIMIT_BYTES, type CommandOptions } from './client.ts';
+import {
+  commandTooBig,
+  DEFAULT_TIMEOUT_MS,
+  sendCommand,
+  SINGLE_LINE_LIMIT_BYTES,
+  type CommandOptions,
+} from './client.ts';
 import {
   HaproxyArgumentError,
   HaproxyReplyError,
   HaproxySocketError,
   OcspResponseRejectedError,
   UncommittedTransactionError,
-  certificateIdMismatchReply,
 } from './errors.ts';
 import {
   isUnknownCommand,
@@ -57,12 +62,15 @@ function ocspUpdateCommand(base64Der: string): OcspUpdateCommand {
 function strictBase64(text: string): string {
   const base64 = text.replace(/\s+/g, '');
   // A stray newline or semicolon would end the command and start another one.
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64))
+  // Padded to whole groups, as HAProxy decodes it: its 'invalid base64' then means a response too big.
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0)
     throw new HaproxyArgumentError('the OCSP response to send to HAProxy is not base64');
   return base64;
 }
 
 const ocspUpdatedReply = 'OCSP Response updated!';
+/** HAProxy 3.4's answer to a response larger than tune.bufsize, which it decodes into a buffer of that size. */
+const tooBigToDecodeReply = "'set ssl ocsp-response' received invalid base64 encoded response";
 
 interface OcspUpdate {
   readonly form: CommandForm;
@@ -81,10 +89,11 @@ export async function setOcspResponse(
   const command = ocspUpdateCommand(base64Der);
   const reply = await sendCommand(address, command.text, options);
   if (reply.trim() === ocspUpdatedReply) return { form: command.form };
-  const hint = reply.includes(certificateIdMismatchReply) ? '' : bufferHint(Buffer.byteLength(command.text));
+  if (reply.startsWith(tooBigToDecodeReply))
+    throw commandTooBig(address, command.text, options, `it answered ${oneLine(reply)}`);
   throw new OcspResponseRejectedError(
     reply,
-    `HAProxy socket ${formatSocketAddress(address)} rejected the OCSP response: ${oneLine(reply)}${hint}`,
+    `HAProxy socket ${formatSocketAddress(address)} rejected the OCSP response: ${oneLine(reply)}`,
   );
 }
 

@@ -37,6 +37,15 @@ export class HaproxySocketError extends HaproxyError {
   }
 }
 
+/**
+ * A command longer than HAProxy takes whole: refused for its tune.bufsize, or
+ * not sent at all, because a master CLI would cut it or HAProxy would never
+ * answer it.
+ */
+export class HaproxyCommandTooBigError extends HaproxyError {
+  override readonly name = 'HaproxyCommandTooBigError';
+}
+
 /** HAProxy answered, but not what the command needs to have succeeded. */
 export class HaproxyReplyError extends HaproxyError {
   override readonly name: string = 'HaproxyReplyError';
@@ -52,7 +61,7 @@ export class HaproxyReplyError extends HaproxyError {
 }
 
 /** What HAProxy answers `set ssl ocsp-response` for a response about no certificate it holds. */
-export const certificateIdMismatchReply = 'Certificate ID does not match any certificate or issuer';
+const certificateIdMismatchReply = 'Certificate ID does not match any certificate or issuer';
 
 /** `set ssl ocsp-response` was refused. */
 export class OcspResponseRejectedError extends HaproxyReplyError {

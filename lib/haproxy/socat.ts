@@ -81,5 +81,7 @@ function socatFailure(complaint: string, address: SocketAddress): SocketFailure 
   if (/Permission denied/.test(complaint)) return 'permission-denied';
   if (/Connection refused/.test(complaint)) return address.kind === 'unix' ? 'not-listening' : 'refused';
   if (/No such file or directory/.test(complaint)) return 'missing';
+  // HAProxy 2.6 hangs up on a command longer than its buffer, while socat is still writing or reading.
+  if (/Broken pipe|Connection reset/.test(complaint)) return 'reset';
   return 'failed';
 }
