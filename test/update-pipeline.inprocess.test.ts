@@ -19,6 +19,7 @@ import { parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response
 import { formatOpensslDate } from '../lib/openssl/output.ts';
 import { HaproxyUpdateError, SocatMissingError } from '../lib/haproxy/errors.ts';
 import { acquireLock } from '../lib/fs/lock.ts';
+import { encodeTree, nodesOf, parseTree, replaceNode } from './helpers/der-tree.ts';
 import {
   answers,
   answersTryLater,
@@ -804,6 +805,27 @@ describe('--nonce, in process', () => {
       );
     });
   }
+
+  test("a responder's nonce of any length is cut short in the message", async () => {
+    const [exchange] = fx.withNonce;
+    // The response with its nonce's extnValue made 1,004 bytes long; the
+    // signature no longer matches, but the nonce is checked before openssl's verdict.
+    const tree = parseTree(exchange.response)!;
+    const sentNonce = Buffer.from(hexOf(exchange.response), 'hex');
+    const at = nodesOf(tree).findIndex((node) => node.kind === 'primitive' && node.content.equals(sentNonce));
+    const longNonce = Buffer.concat([Buffer.from('048203e8', 'hex'), Buffer.alloc(1000, 0xab)]);
+    const response = encodeTree(replaceNode(tree, at, (node) => ({ ...node, content: longNonce })));
+    assert.equal(hexOf(response), longNonce.toString('hex'));
+    const scene = await sceneOf({ openssl: { fetch: [sends(exchange.request, answers(response))] } });
+    await assertFails(
+      scene,
+      { nonce: true },
+      {
+        kind: 'ocsp',
+        message: `OCSP response carries nonce 048203e8abababab… (1992 more characters) where the request sent ${sentNonce.toString('hex')} (--nonce): a cached or replayed response`,
+      },
+    );
+  });
 
   test('an openssl that writes no request, or one without a nonce: certificate, as for any request it cannot make', async () => {
     const [exchange] = fx.withNonce;

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChainArgs, CheckArgs, FetchArgs, OpensslRunner, VerifyArgs } from '../../lib/openssl/openssl.ts';
+import type { CheckArgs, FetchArgs, OpensslRunner, RequestArgs, VerifyArgs } from '../../lib/openssl/openssl.ts';
 import { formatOpensslDate, type OpensslVersion } from '../../lib/openssl/output.ts';
 import type { CommandResult } from '../../lib/process/run.ts';
 import type { HaproxyNotifier, HaproxyTargetReport, HaproxyUpdate } from '../../lib/haproxy/notifier.ts';
@@ -280,7 +280,7 @@ export class FakeOpenssl implements OpensslRunner {
     return result;
   }
 
-  writeRequest(_args: ChainArgs & { requestOut: string }): Promise<CommandResult> {
+  writeRequest(_args: RequestArgs & { requestOut: string }): Promise<CommandResult> {
     throw new Error('unexpected openssl ocsp -reqout: the in-process tests never use curl');
   }
 
