@@ -33,6 +33,7 @@ test('defaults match the original', () => {
   assert.equal(options.useSocat, false);
   assert.deepEqual([options.dirs, options.crtLists, options.crtBase], [[], [], undefined]);
   assert.equal(options.skipFresh, false);
+  assert.equal(options.nonce, false, 'no nonce, as HAProxy and the original send none');
   assert.equal(options.jobs, Math.max(2, availableParallelism()));
   assert.deepEqual([options.json, options.quiet], [false, false]);
   assert.deepEqual([options.check, options.requireOcsp, options.strict], [false, false, false]);
@@ -93,6 +94,7 @@ test('every long option is recognised', () => {
     '--crt-base',
     '/etc/ssl/private',
     '--skip-fresh',
+    '--nonce',
     '--jobs',
     '8',
     '--json',
@@ -132,6 +134,7 @@ test('every long option is recognised', () => {
     crtLists: ['/etc/haproxy/crt-list.txt'],
     crtBase: '/etc/ssl/private',
     skipFresh: true,
+    nonce: true,
     jobs: 8,
     json: true,
     quiet: true,

@@ -55,6 +55,7 @@ describe('help, version and argument errors (exit 9)', () => {
       '-s, --socket file',
       '-v, --VAfile file',
       '--noverify',
+      '--nonce',
       '-S, --skip-update',
       '-h, --help',
     ]) {

@@ -33,6 +33,8 @@ import {
   type BasicOcspResponse,
   type OcspResponse,
 } from '../lib/pki/ocsp-response.ts';
+import { readRequestNonce } from '../lib/pki/ocsp-request.ts';
+import { DerError } from '../lib/pki/der.ts';
 
 /*
  * fixtures/ocsp was made once with OpenSSL 3.0 (P-256 CA "O=hapos-upd, CN=Fixture CA", leaf serial 1001 with
@@ -266,6 +268,21 @@ describe('parseOcspResponse on committed fixtures', () => {
   });
 });
 
+describe('readRequestNonce on committed fixtures', () => {
+  it("reads the nonce of the request good.der answers, the response's nonce byte for byte", () => {
+    const nonce = readRequestNonce(fixture('good-req.der'));
+    assert.equal(nonce?.toString('hex'), '041074c5a7cc1b3775fde49eb02ef1139926');
+    assert.deepEqual(nonce, assertBasic(parseOcspResponse(fixture('good.der'))).nonce);
+  });
+
+  it('throws DerError for what is not an OCSPRequest: a response, a truncated request', () => {
+    const request = fixture('good-req.der');
+    for (const bytes of [fixture('good.der'), request.subarray(0, request.length - 1), Buffer.alloc(0)]) {
+      assert.throws(() => readRequestNonce(bytes), DerError);
+    }
+  });
+});
+
 describe('hostile responses and certificates', () => {
   const leaf = fixtureCertificate('leaf.pem');
   const ca = fixtureCertificate('ca.pem');
@@ -496,6 +513,19 @@ describe('parseOcspResponse and computeCertId against openssl', () => {
     assert.deepEqual(response.nonce, request.nonce);
     assert.deepEqual(response.certificates, [(await certificate('ec')).raw]);
     assert.deepEqual(response.responderId, { byName: subjectNameDer(await certificate('ec')) });
+  });
+
+  it('reads the nonce of a request as openssl prints it, signed or not, and none with -no_nonce', async () => {
+    const signed = ['-signer', pki.path('ec.pem'), '-signkey', pki.path('ec.key')];
+    for (const requestArgs of [[], signed]) {
+      const { requestPath } = await pki.exchange('ec', ['ec-good'], { requestArgs });
+      const requestText = await openssl(['ocsp', '-reqin', requestPath, '-req_text']);
+      const nonce = readRequestNonce(await readFile(requestPath));
+      assert.equal(nonce?.length, 18, 'an OCTET STRING of 16 random bytes');
+      assert.equal(nonce.toString('hex').toUpperCase(), /OCSP Nonce: \n\s*([0-9A-F]+)\n/.exec(requestText)?.[1]);
+    }
+    const { requestPath } = await pki.exchange('ec', ['ec-good'], { requestArgs: ['-no_nonce'] });
+    assert.equal(readRequestNonce(await readFile(requestPath)), undefined);
   });
 
   it('has no nextUpdate when the responder sets none', async () => {

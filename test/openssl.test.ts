@@ -40,6 +40,7 @@ async function hostHeaderArgsOf(version: string, hostHeader: string | undefined)
       issuer: 'chain.pem',
       cert: 'ee.pem',
       partialChain: false,
+      nonce: false,
       url: 'http://ocsp.example/',
       ...(hostHeader !== undefined && { hostHeader }),
       responseOut: 'response.der',
@@ -58,6 +59,38 @@ test('the Host header takes the syntax of each OpenSSL generation', async () => 
   assert.deepEqual(await hostHeaderArgsOf('1.1.1w', 'ocsp.example'), ['-header', 'Host=ocsp.example']);
   assert.deepEqual(await hostHeaderArgsOf('3.0.13', 'ocsp.example:8080'), ['-header', 'Host=ocsp.example:8080']);
   assert.deepEqual(await hostHeaderArgsOf('3.0.13', undefined), []);
+});
+
+test('a nonce only with --nonce, the request then written where its nonce can be read; never in the separate check', async () => {
+  await withFakeOpenssl('3.0.13', async (openssl, lastArgs) => {
+    const chain = { issuer: 'chain.pem', cert: 'ee.pem', partialChain: false };
+    const fetchArgs = {
+      ...chain,
+      url: 'http://ocsp.example/',
+      responseOut: 'response.der',
+      timeoutSeconds: 10,
+      verification: { caFile: 'chain.pem', verify: true },
+    };
+    const requestPart = async () => {
+      const args = await lastArgs();
+      return args.slice(
+        args.indexOf('-issuer'),
+        args.findIndex((arg) => arg === '-respout' || arg === '-respin'),
+      );
+    };
+    await openssl.fetchResponse({ ...fetchArgs, nonce: false });
+    assert.deepEqual(await requestPart(), ['-issuer', 'chain.pem', '-cert', 'ee.pem', '-no_nonce']);
+    await openssl.fetchResponse({ ...fetchArgs, nonce: true, requestOut: 'request.der' });
+    assert.deepEqual(await requestPart(), ['-issuer', 'chain.pem', '-cert', 'ee.pem', '-reqout', 'request.der']);
+    await openssl.writeRequest({ ...chain, nonce: true, requestOut: 'request.der' });
+    assert.deepEqual(await lastArgs(), ['ocsp', '-issuer', 'chain.pem', '-cert', 'ee.pem', '-reqout', 'request.der']);
+    await openssl.writeRequest({ ...chain, nonce: false, requestOut: 'request.der' });
+    assert.deepEqual(await lastArgs(), [
+      'ocsp', '-issuer', 'chain.pem', '-cert', 'ee.pem', '-no_nonce', '-reqout', 'request.der',
+    ]); // prettier-ignore
+    await openssl.checkResponse({ ...chain, responseIn: 'response.der', verification: fetchArgs.verification });
+    assert.deepEqual(await requestPart(), ['-issuer', 'chain.pem', '-cert', 'ee.pem', '-no_nonce']);
+  });
 });
 
 test('only OpenSSL before 1.1 needs the Host header spelled out', async () => {

@@ -19,6 +19,7 @@ import { parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response
 import { formatOpensslDate } from '../lib/openssl/output.ts';
 import { HaproxyUpdateError, SocatMissingError } from '../lib/haproxy/errors.ts';
 import { acquireLock } from '../lib/fs/lock.ts';
+import { encodeTree, nodesOf, parseTree, replaceNode } from './helpers/der-tree.ts';
 import {
   answers,
   answersTryLater,
@@ -33,8 +34,10 @@ import {
   RecordingLog,
   RecordingNotifier,
   RecordingThrottle,
+  sends,
   snapshotOf,
   statusOutput,
+  type FetchReply,
   type Fixtures,
   type LeafName,
   type OpensslScript,
@@ -243,6 +246,8 @@ describe('the update of one certificate, in process', () => {
       issuer: scene.chainFile,
       cert: scene.eeFile,
       partialChain: false,
+      nonce: false,
+      requestOut: undefined,
       url: OCSP_URL,
       hostHeader: undefined,
       proxy: undefined,
@@ -735,5 +740,136 @@ describe('each failure of the update, in its own words; nothing written', () => 
     const bug = new TypeError('a bug in the notifier');
     const buggy = await sceneOf({ openssl: { fetch: [answers(der('good'))] }, notifyFailure: bug });
     await assert.rejects(buggy.update(), (caught) => caught === bug);
+  });
+});
+
+describe('--nonce, in process', () => {
+  /** A nonce's extnValue, as the messages print it. */
+  const hexOf = (response: Buffer) => {
+    const decoded = parseOcspResponse(response);
+    assert.ok(decoded.responseStatus === 'successful' && decoded.nonce);
+    return decoded.nonce.toString('hex');
+  };
+  const requestOutOf = (scene: Scene) => path.join(scene.tempDir, 'ocsp-request.der');
+
+  test('a response that echoes the nonce sent is installed; openssl is asked for a nonce and for the request it sends', async () => {
+    const [exchange] = fx.withNonce;
+    const scene = await sceneOf({ openssl: { fetch: [sends(exchange.request, answers(exchange.response))] } });
+
+    assert.deepEqual(await scene.update({ nonce: true }), resultFor('updated', exchange.response));
+
+    assert.deepEqual(readBytes(`${scene.cert}.ocsp`), exchange.response);
+    const [fetch] = scene.openssl.callsOf('fetchResponse');
+    assert.deepEqual([fetch?.args.nonce, fetch?.args.requestOut], [true, requestOutOf(scene)]);
+    assert.deepEqual(scene.log.lines, [
+      ...responderLines,
+      ...extractedChainLines('good'),
+      `debug: OCSP response nonce matches the one sent: ${hexOf(exchange.response)}`,
+      ...checkedLines(scene, exchange.response),
+    ]);
+  });
+
+  for (const version of ['3.0', '3.6']) {
+    test(`a response for another nonce, at which OpenSSL ${version} stops (exit 1, no status): ocsp, not an unreadable response`, async () => {
+      const [exchange, another] = fx.withNonce;
+      const verdict = { exitCode: 1, stdout: '', stderr: captured(`fetch-nonce-mismatch-${version}.txt`) };
+      const scene = await sceneOf({
+        inPlace: 'goodHalfSpent',
+        openssl: { fetch: [sends(exchange.request, () => ({ save: another.response, result: verdict }))] },
+      });
+      await assertFails(
+        scene,
+        { nonce: true },
+        {
+          kind: 'ocsp',
+          message: `OCSP response carries nonce ${hexOf(another.response)} where the request sent ${hexOf(exchange.response)} (--nonce): a cached or replayed response`,
+        },
+      );
+    });
+
+    test(`a response without a nonce, of which OpenSSL ${version} only warns: ocsp`, async () => {
+      const [exchange] = fx.withNonce;
+      const verdict = captured(`fetch-nonce-missing-${version}.txt`);
+      const scene = await sceneOf({
+        inPlace: 'goodHalfSpent',
+        openssl: { fetch: [sends(exchange.request, answers(der('good'), verdict))] },
+      });
+      await assertFails(
+        scene,
+        { nonce: true },
+        {
+          kind: 'ocsp',
+          message:
+            'OCSP response carries no nonce, though the request sent one (--nonce): the responder, or a cache before it, ignores nonces',
+        },
+      );
+    });
+  }
+
+  test("a responder's nonce of any length is cut short in the message", async () => {
+    const [exchange] = fx.withNonce;
+    // The response with its nonce's extnValue made 1,004 bytes long; the
+    // signature no longer matches, but the nonce is checked before openssl's verdict.
+    const tree = parseTree(exchange.response)!;
+    const sentNonce = Buffer.from(hexOf(exchange.response), 'hex');
+    const at = nodesOf(tree).findIndex((node) => node.kind === 'primitive' && node.content.equals(sentNonce));
+    const longNonce = Buffer.concat([Buffer.from('048203e8', 'hex'), Buffer.alloc(1000, 0xab)]);
+    const response = encodeTree(replaceNode(tree, at, (node) => ({ ...node, content: longNonce })));
+    assert.equal(hexOf(response), longNonce.toString('hex'));
+    const scene = await sceneOf({ openssl: { fetch: [sends(exchange.request, answers(response))] } });
+    await assertFails(
+      scene,
+      { nonce: true },
+      {
+        kind: 'ocsp',
+        message: `OCSP response carries nonce 048203e8abababab… (1992 more characters) where the request sent ${sentNonce.toString('hex')} (--nonce): a cached or replayed response`,
+      },
+    );
+  });
+
+  test('an openssl that writes no request, or one without a nonce: certificate, as for any request it cannot make', async () => {
+    const [exchange] = fx.withNonce;
+    const cases: [FetchReply, string][] = [
+      [answers(exchange.response), "can't create the OCSP request with a nonce (openssl wrote no readable request)"],
+      [
+        sends(fx.requestWithoutNonce, answers(der('good'))),
+        "can't create the OCSP request with a nonce (openssl added none)",
+      ],
+    ];
+    for (const [reply, message] of cases) {
+      const scene = await sceneOf({ openssl: { fetch: [reply] } });
+      await assertFails(scene, { nonce: true }, { kind: 'certificate', message });
+    }
+  });
+
+  test("each attempt reads the nonce of its own request, never an earlier attempt's", async () => {
+    const [exchange, another] = fx.withNonce;
+    const tryLater = sends(another.request, answersTryLater(der('tryLater')));
+    const echoed = await sceneOf({
+      openssl: { fetch: [tryLater, sends(exchange.request, answers(exchange.response))] },
+    });
+    assert.deepEqual(await echoed.update({ nonce: true, retries: 1 }), resultFor('updated', exchange.response));
+
+    // The second attempt's openssl writes no request: the first one's is gone, not taken for it.
+    const unwritten = await sceneOf({ openssl: { fetch: [tryLater, answers(another.response)] } });
+    await assertFails(
+      unwritten,
+      { nonce: true, retries: 1 },
+      {
+        kind: 'certificate',
+        message: "can't create the OCSP request with a nonce (openssl wrote no readable request)",
+      },
+    );
+  });
+
+  test('without --nonce, none is asked for nor read back, and a nonce in the response is ignored', async () => {
+    const [exchange] = fx.withNonce;
+    const scene = await sceneOf({ openssl: { fetch: [answers(exchange.response)] } });
+
+    assert.deepEqual(await scene.update(), resultFor('updated', exchange.response));
+
+    const [fetch] = scene.openssl.callsOf('fetchResponse');
+    assert.deepEqual([fetch?.args.nonce, fetch?.args.requestOut], [false, undefined]);
+    assert.ok(!scene.log.lines.some((line) => line.includes('nonce')), scene.log.lines.join('\n'));
   });
 });

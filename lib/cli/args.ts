@@ -26,6 +26,7 @@ type UpdateSettings = Pick<
   | 'lockTimeoutSeconds'
   | 'deadlineSeconds'
   | 'skipFresh'
+  | 'nonce'
 >;
 
 /** What the command line asks for, before any file or binary is looked at. */
@@ -113,6 +114,7 @@ const flagOptions = {
   'skip-update': { alias: 'S' },
   socat: {},
   'skip-fresh': {},
+  nonce: {},
   json: {},
   quiet: { alias: 'q' },
   check: {},
@@ -239,6 +241,7 @@ function toOptions(args: Arguments): CliOptions {
     crtLists: all('crt-list'),
     crtBase: last('crt-base'),
     skipFresh: args['skip-fresh'] === true,
+    nonce: args.nonce === true,
     jobs: wholeNumber('jobs', defaultJobs(), ranges.jobs),
     json: args.json === true,
     quiet: args.quiet === true,

@@ -82,6 +82,13 @@ Options:
 
      --noverify        : Do not verify OCSP response.
 
+     --nonce           : send a nonce in the OCSP request and accept only
+                         a response that carries it back (exit 4
+                         otherwise), for responders that refuse requests
+                         without one. A response made for a nonce cannot
+                         be cached: CDNs and RFC 5019 responders may
+                         ignore the nonce or refuse the request.
+
  -S, --skip-update     : Do not notify haproxy of the new OCSP response.
 
      --timeout seconds : give up an OCSP HTTP exchange after this many

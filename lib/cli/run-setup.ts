@@ -102,5 +102,6 @@ export function updateOptionsFor(cert: string, options: CliOptions): UpdateOptio
     lockTimeoutSeconds: options.lockTimeoutSeconds,
     deadlineSeconds: options.deadlineSeconds,
     skipFresh: options.skipFresh,
+    nonce: options.nonce,
   };
 }

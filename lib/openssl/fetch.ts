@@ -1,4 +1,6 @@
 import { rmSync, writeFileSync } from 'node:fs';
+import { DerError } from '../pki/der.ts';
+import { readRequestNonce } from '../pki/ocsp-request.ts';
 import { runForBytes, type CommandResult } from '../process/run.ts';
 import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
 import { FileReadError, readRegularFileSync } from '../fs/read.ts';
@@ -21,6 +23,8 @@ interface FetchFiles {
 
 interface FetchSettings {
   readonly partialChain: boolean;
+  /** `--nonce`: the request carries a nonce, which is read back from the request file. */
+  readonly nonce: boolean;
   readonly timeoutSeconds: number;
   /** The curl binary when `--use-curl` is set. */
   readonly curl?: string;
@@ -34,6 +38,8 @@ export interface Fetched {
   readonly body: Buffer;
   /** OpenSSL's verdict on the answer when its client fetched it; curl leaves that to a separate check. */
   readonly verdict?: CommandResult;
+  /** With `--nonce`, the nonce the request carried, for the response to echo. */
+  readonly sentNonce?: Buffer;
 }
 
 /** The responder gave no OCSP response; `transient` failures are worth retrying. */
@@ -58,13 +64,19 @@ export async function fetchOcspResponse(
   settings: FetchSettings,
 ): Promise<Fetched> {
   rmSync(files.response, { force: true });
+  // An earlier attempt's request must not pass for this one's.
+  rmSync(files.request, { force: true });
   if (settings.curl !== undefined) {
-    return { body: await fetchWithCurl(openssl, settings.curl, responder, files, settings) };
+    const body = await fetchWithCurl(openssl, settings.curl, responder, files, settings);
+    return { body, ...sentNonceOf(files.request, settings) };
   }
   const fetched = await openssl.fetchResponse({
     issuer: files.issuer,
     cert: files.cert,
     partialChain: settings.partialChain,
+    nonce: settings.nonce,
+    // Only with a nonce is there anything in the request to read back.
+    requestOut: settings.nonce ? files.request : undefined,
     url: responder.url,
     hostHeader: responder.hostHeader,
     proxy: responder.proxy,
@@ -77,7 +89,7 @@ export async function fetchOcspResponse(
   // openssl saves a response before judging it, so a `tryLater` answer or
   // one that fails verification is on disk even though openssl exits 1.
   const body = readSavedResponse(files.response);
-  if (body !== undefined && body.length > 0) return { body, verdict: fetched };
+  if (body !== undefined && body.length > 0) return { body, verdict: fetched, ...sentNonceOf(files.request, settings) };
   const failure = describeFetchFailure(fetched.stderr);
   throw new FetchError(viaProxy(failure.reason, failure.connecting, responder), failure.transient);
 }
@@ -112,6 +124,7 @@ async function fetchWithCurl(
     issuer: files.issuer,
     cert: files.cert,
     partialChain: settings.partialChain,
+    nonce: settings.nonce,
     requestOut: files.request,
     signal: settings.signal,
   });
@@ -212,6 +225,24 @@ export function hostOfUrl(url: string): string {
  * would reach openssl's request line and every message that names the URL.
  */
 export const isHttpUrl = (url: string): boolean => /^https?:\/\/[\x21-\x7e]+$/i.test(url);
+
+/**
+ * With `--nonce`, the nonce of the request openssl wrote to REQUEST and sent.
+ * openssl adds one unless told not to; a request without one, or none at
+ * all, means this openssl did not do what it was asked.
+ */
+function sentNonceOf(request: string, settings: FetchSettings): Pick<Fetched, 'sentNonce'> {
+  if (!settings.nonce) return {};
+  let nonce: Buffer | undefined;
+  try {
+    nonce = readRequestNonce(readRegularFileSync(request, { maxBytes: OCSP_RESPONSE_MAX_BYTES }).bytes);
+  } catch (error) {
+    if (!(error instanceof FileReadError || error instanceof DerError)) throw error;
+    throw new RequestError(`can't create the OCSP request with a nonce (openssl wrote no readable request)`);
+  }
+  if (nonce === undefined) throw new RequestError("can't create the OCSP request with a nonce (openssl added none)");
+  return { sentNonce: nonce };
+}
 
 /** The answer openssl or curl saved, `undefined` when there is none; one larger than any response is refused. */
 function readSavedResponse(path: string): Buffer | undefined {

@@ -18,7 +18,15 @@ export interface Verification {
   readonly verify: boolean;
 }
 
-export interface FetchArgs extends ChainArgs {
+/** A request that goes to the responder. */
+export interface RequestArgs extends ChainArgs {
+  /** `--nonce`: the request carries a random nonce (openssl's default) instead of none (`-no_nonce`). */
+  readonly nonce: boolean;
+}
+
+export interface FetchArgs extends RequestArgs {
+  /** Where openssl also writes the request it sends: the only place its nonce can be read back from. */
+  readonly requestOut?: string;
   readonly url: string;
   /** Sent as the `Host:` header instead of the URL's host. */
   readonly hostHeader?: string;
@@ -48,7 +56,7 @@ export interface OpensslRunner {
   verify(args: VerifyArgs): Promise<CommandResult>;
   verifyWith(args: readonly string[], signal?: AbortSignal): Promise<CommandResult>;
   fetchResponse(args: FetchArgs): Promise<CommandResult>;
-  writeRequest(args: ChainArgs & { requestOut: string }): Promise<CommandResult>;
+  writeRequest(args: RequestArgs & { requestOut: string }): Promise<CommandResult>;
   checkResponse(args: CheckArgs): Promise<CommandResult>;
 }
 
@@ -91,7 +99,8 @@ export class Openssl implements OpensslRunner {
       [
         'ocsp',
         ...partialChainArg(args),
-        ...requestArgs(args),
+        ...requestArgs(args, args.nonce),
+        ...(args.requestOut === undefined ? [] : ['-reqout', args.requestOut]),
         '-respout',
         args.responseOut,
         '-url',
@@ -112,10 +121,12 @@ export class Openssl implements OpensslRunner {
     );
   }
 
-  writeRequest(args: ChainArgs & { requestOut: string }): Promise<CommandResult> {
-    return run(this.binary, ['ocsp', ...partialChainArg(args), ...requestArgs(args), '-reqout', args.requestOut], {
-      signal: args.signal,
-    });
+  writeRequest(args: RequestArgs & { requestOut: string }): Promise<CommandResult> {
+    return run(
+      this.binary,
+      ['ocsp', ...partialChainArg(args), ...requestArgs(args, args.nonce), '-reqout', args.requestOut],
+      { signal: args.signal },
+    );
   }
 
   checkResponse(args: CheckArgs): Promise<CommandResult> {
@@ -124,7 +135,10 @@ export class Openssl implements OpensslRunner {
       [
         'ocsp',
         ...partialChainArg(args),
-        ...requestArgs(args),
+        // The request made here is never sent: a nonce in it would be a new
+        // one, which openssl would find missing from the response. Whether
+        // the response echoes the nonce sent is the caller's to check.
+        ...requestArgs(args, false),
         '-respin',
         args.responseIn,
         ...verificationArgs(args.verification),
@@ -174,7 +188,11 @@ function partialChainArg(args: { partialChain: boolean }): string[] {
   return args.partialChain ? ['-partial_chain'] : [];
 }
 
-/** The certificate identification every request needs; no nonce, as HAProxy staples without one. */
-function requestArgs(args: ChainArgs): string[] {
-  return ['-issuer', args.issuer, '-cert', args.cert, '-no_nonce'];
+/**
+ * The certificate identification every request needs; no nonce unless
+ * `--nonce` asks for one, as HAProxy and the original send none: a response
+ * made for one request's nonce cannot be cached for the next.
+ */
+function requestArgs(args: ChainArgs, nonce: boolean): string[] {
+  return ['-issuer', args.issuer, '-cert', args.cert, ...(nonce ? [] : ['-no_nonce'])];
 }

@@ -64,9 +64,10 @@ const crlReasons = [
 export type CrlReason = Exclude<(typeof crlReasons)[number], undefined>;
 
 /** Content octets, compared with what the DER holds. */
-const Oid = {
-  ocspBasic: oidFromDotted('1.3.6.1.5.5.7.48.1.1'),
-  ocspNonce: oidFromDotted('1.3.6.1.5.5.7.48.1.2'),
+export const OcspOid = {
+  basic: oidFromDotted('1.3.6.1.5.5.7.48.1.1'),
+  /** id-pkix-ocsp-nonce, in requests and responses alike. */
+  nonce: oidFromDotted('1.3.6.1.5.5.7.48.1.2'),
 } as const;
 
 /** A foreign OID in a message or a name: the start of its dotted form is enough to recognise it. */
@@ -206,7 +207,7 @@ function parseBasicResponse(element: DerElement): BasicOcspResponse {
   const extensionsField = data.optional(1);
   data.end();
   const extensions = extensionsField ? parseExtensions(readExplicit(extensionsField, 1, 'responseExtensions')) : [];
-  const nonce = findExtension(extensions, Oid.ocspNonce)?.value;
+  const nonce = findExtension(extensions, OcspOid.nonce)?.value;
 
   readAlgorithmOid(basic.next('signatureAlgorithm'), 'signatureAlgorithm');
   readBitString(basic.next('signature'), 'signature');
@@ -248,7 +249,7 @@ function decodeResponse(der: Buffer): OcspResponse {
   const responseType = readOid(typeField, 'responseType');
   const responseField = responseBytes.next('response');
   responseBytes.end();
-  if (!responseType.equals(Oid.ocspBasic)) {
+  if (!responseType.equals(OcspOid.basic)) {
     throw new DerError(`unsupported response type ${describeOid(responseType)}`, typeField.offset);
   }
   const basicDer = readOctetString(responseField, 'response');

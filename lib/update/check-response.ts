@@ -1,8 +1,10 @@
 import { assessResponse, describeRevocation, type ProblemCode } from '../pki/acceptance.ts';
 import type { CertId } from '../pki/cert-id.ts';
-import type { SingleResponse } from '../pki/ocsp-response.ts';
+import type { OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
 import { parseVerificationOutcome, reportsCertificateStatus } from '../openssl/output.ts';
 import type { Verification } from '../openssl/openssl.ts';
+import type { Log } from '../util/log.ts';
+import { shorten } from '../util/printable.ts';
 import type { LockedContext, TempFiles, UpdateOptions } from './context.ts';
 import { UpdateFailure } from './failure.ts';
 import type { Received } from './fetch-response.ts';
@@ -34,6 +36,11 @@ export async function checkReceived(
   if (!assessment.ok && IDENTITY_PROBLEMS.has(assessment.problem.code)) {
     throw new UpdateFailure('ocsp', assessment.problem.message);
   }
+  // Before openssl's verdict: openssl stops at a nonce other than the one
+  // sent ('Nonce Verify error', exit 1, nothing verified), only warns of a
+  // missing one, and checks neither with --noverify. curl's separate check
+  // never knows the nonce sent.
+  if (received.sentNonce !== undefined) checkNonce(received.response, received.sentNonce, context.log);
   await checkWithOpenssl(files, verification, received.verdict, options, context);
   // Past the identity checks, the response holds this certificate's one entry.
   const entry = received.response.responseStatus === 'successful' ? received.response.responses[0] : undefined;
@@ -45,6 +52,32 @@ export async function checkReceived(
   if (single.certStatus === 'revoked') await context.log.error(`${options.cert}: ${describeRevocation(single)}`);
   return single;
 }
+
+/**
+ * `--nonce`: the response must carry the nonce sent, byte for byte, as
+ * openssl compares them; anything else was made for another request.
+ */
+function checkNonce(response: OcspResponse, sent: Buffer, log: Log): void {
+  // Only a successful response gets past the identity checks.
+  const echoed = response.responseStatus === 'successful' ? response.nonce : undefined;
+  if (echoed === undefined) {
+    throw new UpdateFailure(
+      'ocsp',
+      'OCSP response carries no nonce, though the request sent one (--nonce): the responder, or a cache before it, ignores nonces',
+    );
+  }
+  const hex = (nonce: Buffer) => shorten(nonce.toString('hex'), MAX_NONCE_HEX);
+  if (!echoed.equals(sent)) {
+    throw new UpdateFailure(
+      'ocsp',
+      `OCSP response carries nonce ${hex(echoed)} where the request sent ${hex(sent)} (--nonce): a cached or replayed response`,
+    );
+  }
+  log.debug(`OCSP response nonce matches the one sent: ${hex(sent)}`);
+}
+
+/** openssl's nonce, an OCTET STRING of 16 bytes, in full; a responder's own may be anything. */
+const MAX_NONCE_HEX = 40;
 
 /**
  * The verdict of the fetching openssl process or of a separate check (curl).

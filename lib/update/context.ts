@@ -29,6 +29,8 @@ export interface UpdateOptions {
   readonly deadlineSeconds: number;
   /** Leave a valid response in place alone while most of its validity is ahead. */
   readonly skipFresh: boolean;
+  /** `--nonce`: send a nonce and take only a response that echoes it. */
+  readonly nonce: boolean;
   /** Trust anchors beside the system store (`--check --ca-file`), for a private root. */
   readonly extraCaFile?: string;
 }

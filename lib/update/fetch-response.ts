@@ -21,6 +21,8 @@ export interface Received {
   readonly response: OcspResponse;
   /** OpenSSL's verdict when its client fetched the response; curl leaves that to the check. */
   readonly verdict?: CommandResult;
+  /** With `--nonce`, the nonce the request carried. */
+  readonly sentNonce?: Buffer;
 }
 
 /**
@@ -38,6 +40,7 @@ export async function fetchResponse(
   const fetchFiles = { issuer: files.chain, cert: files.ee, request: files.request, response: files.response };
   const settings = {
     partialChain: options.partialChain,
+    nonce: options.nonce,
     timeoutSeconds: options.timeoutSeconds,
     curl: context.curl,
     verification,
@@ -85,6 +88,6 @@ export async function fetchResponse(
       await retry('the responder answered tryLater');
       continue;
     }
-    return { der: fetched.body, response, verdict: fetched.verdict };
+    return { der: fetched.body, response, verdict: fetched.verdict, sentNonce: fetched.sentNonce };
   }
 }

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChainArgs, CheckArgs, FetchArgs, OpensslRunner, VerifyArgs } from '../../lib/openssl/openssl.ts';
+import type { CheckArgs, FetchArgs, OpensslRunner, RequestArgs, VerifyArgs } from '../../lib/openssl/openssl.ts';
 import { formatOpensslDate, type OpensslVersion } from '../../lib/openssl/output.ts';
 import type { CommandResult } from '../../lib/process/run.ts';
 import type { HaproxyNotifier, HaproxyTargetReport, HaproxyUpdate } from '../../lib/haproxy/notifier.ts';
@@ -63,6 +63,11 @@ const responseSpecs = {
 } as const satisfies Record<string, { leaf: LeafName; signedAt?: string }>;
 export type ResponseName = keyof typeof responseSpecs | 'tryLater';
 
+export interface NonceExchange {
+  readonly request: Buffer;
+  readonly response: Buffer;
+}
+
 export interface Fixtures {
   /** The CA that issued every leaf and signs every response. */
   readonly caPem: string;
@@ -72,6 +77,10 @@ export interface Fixtures {
   readonly leaves: Readonly<Record<LeafName, Leaf>>;
   /** DER, as a responder sends it. */
   readonly responses: Readonly<Record<ResponseName, Buffer>>;
+  /** Two requests about `good`, each with a nonce of its own, as openssl writes them, and the CA's answers, which echo them. */
+  readonly withNonce: readonly [NonceExchange, NonceExchange];
+  /** A request about `good` without a nonce. */
+  readonly requestWithoutNonce: Buffer;
   /** Makes a directory for one test under the fixtures' own. */
   tempDir(prefix: string): Promise<string>;
   remove(): Promise<void>;
@@ -108,6 +117,12 @@ export async function createFixtures(): Promise<Fixtures> {
         return [name, await respond(pki, spec.leaf, signedAt)] as const;
       }),
     );
+    const nonceExchange = async (): Promise<NonceExchange> => {
+      const { requestPath, responseDer } = await pki.exchange('ca', ['good']);
+      return { request: await readFile(requestPath), response: responseDer };
+    };
+    const withNonce = await Promise.all([nonceExchange(), nonceExchange()]);
+    const withoutNonce = await pki.exchange('ca', ['good'], { requestArgs: ['-no_nonce'] });
     const tryLater = readFileSync(new URL('../../fixtures/ocsp/try-later.der', import.meta.url));
     const caPem = await readFile(pki.path('ca.pem'), 'latin1');
     return {
@@ -116,6 +131,8 @@ export async function createFixtures(): Promise<Fixtures> {
       leafKeyPem: await readFile(pki.path('ca-leaf.key'), 'latin1'),
       leaves: Object.fromEntries(leafEntries) as Record<LeafName, Leaf>,
       responses: { ...(Object.fromEntries(responseEntries) as Record<keyof typeof responseSpecs, Buffer>), tryLater },
+      withNonce,
+      requestWithoutNonce: await readFile(withoutNonce.requestPath),
       tempDir: (prefix) => mkdtemp(path.join(pki.dir, prefix)),
       remove: () => pki.remove(),
     };
@@ -163,18 +180,26 @@ export const captured = (name: string): string =>
 
 export const VERIFY_OK = 'Response verify OK\n';
 
-/** How the fake answers one `openssl ocsp -url` run: what it saves to `-respout`, and how the process ended. */
-export type FetchReply = (args: FetchArgs) =>
-  | {
-      readonly save?: Buffer;
-      readonly result: CommandResult;
-    }
-  | Promise<{ readonly save?: Buffer; readonly result: CommandResult }>;
+/**
+ * How the fake answers one `openssl ocsp -url` run: the request it writes to
+ * `-reqout` when asked to, what it saves to `-respout`, and how the process ended.
+ */
+interface FetchOutcome {
+  readonly request?: Buffer;
+  readonly save?: Buffer;
+  readonly result: CommandResult;
+}
+export type FetchReply = (args: FetchArgs) => FetchOutcome | Promise<FetchOutcome>;
 
 /** The responder answered with DER and openssl judged it: exit 0, its status on stdout, the verdict on stderr. */
 export const answers =
   (der: Buffer, verdict = VERIFY_OK, exitCode = 0): FetchReply =>
   (args) => ({ save: der, result: { exitCode, stdout: statusOutput(args.cert, der), stderr: verdict } });
+
+/** With --nonce: openssl writes REQUEST, the one it sends, then the exchange ends as REPLY says. */
+export const sends =
+  (request: Buffer, reply: FetchReply): FetchReply =>
+  async (args) => ({ request, ...(await reply(args)) });
 
 /** No response at all: openssl's error queue on stderr, nothing saved. */
 export const failsWith =
@@ -249,12 +274,13 @@ export class FakeOpenssl implements OpensslRunner {
     const reply = typeof this.script.fetch === 'function' ? this.script.fetch : this.fetchReplies.shift();
     if (reply === undefined)
       throw new Error(`unexpected openssl ocsp -url run n. ${this.callsOf('fetchResponse').length}`);
-    const { save, result } = await reply(args);
+    const { request, save, result } = await reply(args);
+    if (request !== undefined && args.requestOut !== undefined) writeFileSync(args.requestOut, request);
     if (save !== undefined) writeFileSync(args.responseOut, save);
     return result;
   }
 
-  writeRequest(_args: ChainArgs & { requestOut: string }): Promise<CommandResult> {
+  writeRequest(_args: RequestArgs & { requestOut: string }): Promise<CommandResult> {
     throw new Error('unexpected openssl ocsp -reqout: the in-process tests never use curl');
   }
 
@@ -368,4 +394,5 @@ export const defaultUpdateOptions: Omit<UpdateOptions, 'cert'> = {
   lockTimeoutSeconds: 1,
   deadlineSeconds: 60,
   skipFresh: false,
+  nonce: false,
 };

@@ -3,6 +3,10 @@ import http from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { parseDer, UniversalTag } from '../../lib/pki/der.ts';
+import { readSequence } from '../../lib/pki/der-readers.ts';
+import { readRequestNonce } from '../../lib/pki/ocsp-request.ts';
+import { encodeElement } from './der-encode.ts';
 
 export interface OcspResponderOptions {
   /** 0 (the default) lets the kernel pick a free port; the real one is reported back. */
@@ -252,6 +256,75 @@ function streamBody(res: http.ServerResponse, body: StreamedBody, onSent: (bytes
     if (!res.destroyed) res.end();
   };
   writeMore();
+}
+
+/** What the nonce-requiring responder does with the nonce of a request before a real responder answers it. */
+export type NonceAnswer =
+  /** Nothing: the real responder echoes it. */
+  | 'echo'
+  /** Its last byte changed: a real response, signed for a nonce other than the one sent. */
+  | 'another-nonce'
+  /** Taken out of the request: a real response that carries no nonce. */
+  | 'no-nonce';
+
+interface NonceResponder {
+  /** `http://127.0.0.1:PORT/` */
+  readonly url: string;
+  /** The nonce of each request received, as its extnValue octets; undefined for a request without one. */
+  readonly nonces: readonly (Buffer | undefined)[];
+  close(): Promise<void>;
+}
+
+/** An OCSPResponse with status unauthorized (6): what responders that require a nonce answer a request without one. */
+const UNAUTHORIZED = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x06]);
+
+/**
+ * An OCSP responder on 127.0.0.1 that requires a nonce, in front of a real
+ * one (UPSTREAM, an `openssl ocsp -port`, which echoes the nonce it gets): a
+ * request without a nonce is answered `unauthorized`; one with a nonce is
+ * forwarded after ANSWER is applied to its nonce, and the real, signed
+ * response comes back as is. Answering for another nonce, or without the
+ * nonce, is what no real responder can be made to do.
+ */
+export async function startNonceResponder(upstream: string, answer: NonceAnswer): Promise<NonceResponder> {
+  const nonces: (Buffer | undefined)[] = [];
+  const server = await startFakeHttpServer(async (request) => {
+    const nonce = readRequestNonce(request.body);
+    nonces.push(nonce);
+    if (nonce === undefined) return { body: UNAUTHORIZED };
+    const forwarded = await fetch(upstream, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/ocsp-request' },
+      body: new Uint8Array(requestWithNonce(request.body, nonce, answer)),
+    });
+    return { body: Buffer.from(await forwarded.arrayBuffer()) };
+  });
+  return { url: server.url, nonces, close: () => server.close() };
+}
+
+/** REQUEST (an unsigned one, as openssl writes it, whose nonce is its last extension and last bytes) as ANSWER wants it. */
+function requestWithNonce(request: Buffer, nonce: Buffer, answer: NonceAnswer): Buffer {
+  if (!request.subarray(request.length - nonce.length).equals(nonce)) {
+    throw new Error('the nonce is not at the end of the request');
+  }
+  switch (answer) {
+    case 'echo':
+      return request;
+    case 'another-nonce': {
+      const changed = Buffer.from(request);
+      changed[changed.length - 1]! ^= 0xff;
+      return changed;
+    }
+    case 'no-nonce': {
+      // TBSRequest without its requestExtensions [2], the only place a nonce goes.
+      const [tbsRequest] = readSequence(parseDer(request), 'OCSPRequest');
+      const fields = readSequence(tbsRequest!, 'TBSRequest').filter(
+        (field) => !(field.tagClass === 'context' && field.tagNumber === 2),
+      );
+      const sequence = (content: Buffer) => encodeElement('universal', true, UniversalTag.sequence, content);
+      return sequence(sequence(Buffer.concat(fields.map((field) => field.der))));
+    }
+  }
 }
 
 interface ProxiedRequest {
