@@ -698,11 +698,26 @@ describe('against HAProxy', () => {
         HaproxyReplyError,
         /'show ssl cert': Unknown command/,
       );
-      await rejectsWith(
-        setOcspResponse(master, base64(await pki.ocspResponse(stapled)), { workerPid: 1 }),
-        OcspResponseRejectedError,
-        /: Can't find the target PID matching the prefix '@!1'$/,
-      );
+      const mayHangAfterReply = await haproxyAtLeast(3, 0);
+      const unknownPid = setOcspResponse(master, base64(await pki.ocspResponse(stapled)), {
+        workerPid: 1,
+        timeoutMs: 2_000,
+      });
+      if (mayHangAfterReply) {
+        // From 3.x the master sometimes keeps the connection open after that
+        // reply (measured: 3 runs in 60 on 3.2, 1 in 60 on 3.4): the reply timeout ends it.
+        await rejectsWith(
+          unknownPid,
+          HaproxyError,
+          /: Can't find the target PID matching the prefix '@!1'$|did not finish replying within 2000 ms$/,
+        );
+      } else {
+        await rejectsWith(
+          unknownPid,
+          OcspResponseRejectedError,
+          /: Can't find the target PID matching the prefix '@!1'$/,
+        );
+      }
     });
   });
 
@@ -884,6 +899,22 @@ describe('hostile replies, from a fake admin socket', () => {
       deadline(server.socketPath, `set ssl cert ${name}.ocsp`),
     );
     assert.deepEqual(server.commands, ['show ssl cert', `set ssl cert ${name}.ocsp <<`, `abort ssl cert ${name}`]);
+  });
+
+  test('a payload command is never exactly 16,384 bytes, the size HAProxy 2.6 spins on', async () => {
+    // 382 bytes before the payload, 16,000 of base64, then the empty line: 16,384 unless moved off.
+    const name = `/srv/${'a'.repeat(351)}.pem`;
+    const sentBytes: number[] = [];
+    const server = await fake((command) => {
+      sentBytes.push(Buffer.byteLength(command));
+      if (command.startsWith('show ssl cert')) return text(`# filename\n${name}\n`);
+      if (command.startsWith('set ssl cert')) return text(`Transaction created for certificate ${name}!\n`);
+      if (command.startsWith('commit ssl cert')) return text(`Committing ${name}.\nSuccess!\n`);
+      return unknownCommand;
+    });
+    await stapleThroughTransaction(parseSocketAddress(server.socketPath), name, 'QUJD'.repeat(4000));
+    assert.equal(sentBytes[1], 16_385);
+    assert.deepEqual(server.commands.slice(0, 2), ['show ssl cert', `set ssl cert ${name}.ocsp  <<`]);
   });
 
   test('a transaction list of 200,000 open transactions is named by its first two', async () => {

@@ -61,8 +61,8 @@ const maxReplyText = '64 MiB';
  * no longer line through it.
  */
 export const SINGLE_LINE_LIMIT_BYTES = 14 * 1024;
-const defaultBufsize = 16_384;
-const maxRequestBytes = 3 * defaultBufsize;
+export const DEFAULT_BUFSIZE = 16_384;
+const maxRequestBytes = 3 * DEFAULT_BUFSIZE;
 const masterCliLineBytes = 15_360;
 
 /** How HAProxy 3.0 and later answer a command longer than tune.bufsize. */
@@ -89,7 +89,7 @@ export async function sendCommand(
   const request = routedRequest(command, options.workerPid);
   refuseUnsafeRequest(address, command, request, options.workerPid);
   // No reply at all to a command the default buffer cannot hold: 2.6 refusing it.
-  const beyondDefaultBuffer = Buffer.byteLength(request) >= defaultBufsize;
+  const beyondDefaultBuffer = Buffer.byteLength(request) >= DEFAULT_BUFSIZE;
   const unanswered = () => commandTooBig(address, command, options, 'it closed the connection without a reply');
   let reply: string;
   try {
@@ -118,7 +118,7 @@ function refuseUnsafeRequest(
   const where = formatSocketAddress(address);
   if (bytes > maxRequestBytes) {
     throw new HaproxyCommandTooBigError(
-      `'${name}' not sent to HAProxy socket ${where}: the command is ${bytes} bytes, and none over ${maxRequestBytes} is sent, as HAProxy 3.4 never answers one of more than 3 × tune.bufsize (${defaultBufsize} by default) and holds its connection for good`,
+      `'${name}' not sent to HAProxy socket ${where}: the command is ${bytes} bytes, and none over ${maxRequestBytes} is sent, as HAProxy 3.4 never answers one of more than 3 × tune.bufsize (${DEFAULT_BUFSIZE} by default) and holds its connection for good`,
     );
   }
   if (workerPid !== undefined && longestLineBytes(request) > masterCliLineBytes) {
@@ -142,7 +142,7 @@ export function commandTooBig(
 ): HaproxyCommandTooBigError {
   const bytes = Buffer.byteLength(routedRequest(command, options.workerPid));
   return new HaproxyCommandTooBigError(
-    `HAProxy socket ${formatSocketAddress(address)} can't take '${commandName(command)}' of ${bytes} bytes, more than its tune.bufsize holds (${defaultBufsize} by default): ${how}`,
+    `HAProxy socket ${formatSocketAddress(address)} can't take '${commandName(command)}' of ${bytes} bytes, more than its tune.bufsize holds (${DEFAULT_BUFSIZE} by default): ${how}`,
   );
 }
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { formatSocketAddress, type SocketAddress } from './address.ts';
 import {
   commandTooBig,
+  DEFAULT_BUFSIZE,
   DEFAULT_TIMEOUT_MS,
   sendCommand,
   SINGLE_LINE_LIMIT_BYTES,
@@ -39,8 +40,14 @@ function escapeCliWord(word: string): string {
  * follows and an empty line ends it, so blank lines inside are dropped.
  */
 function withPayload(command: string, payload: string): string {
-  const lines = payload.split(/\r?\n/).filter((line) => line.trim() !== '');
-  return `${command} <<\n${lines.join('\n')}\n\n`;
+  const body = `${payload
+    .split(/\r?\n/)
+    .filter((line) => line.trim() !== '')
+    .join('\n')}\n\n`;
+  const text = `${command} <<\n${body}`;
+  // HAProxy 2.6 spins on a payload command of exactly its buffer's size
+  // until its watchdog kills it: one more space keeps clear of the default.
+  return Buffer.byteLength(text) === DEFAULT_BUFSIZE ? `${command}  <<\n${body}` : text;
 }
 
 type CommandForm = 'single-line' | 'payload';
