@@ -24,7 +24,18 @@ let workDir: string;
 const running: RunningHaproxy[] = [];
 
 /** The served certificates by role, each a crt file (leaf, intermediate, key) in the work directory. */
-type Role = 'fresh' | 'expiring' | 'missing' | 'expired' | 'refused' | 'revoked' | 'noUrl' | 'updatedItself';
+type Role =
+  | 'fresh'
+  | 'expiring'
+  | 'missing'
+  | 'expired'
+  | 'refused'
+  | 'revoked'
+  | 'noUrl'
+  | 'updatedItself'
+  | 'diskNewer'
+  | 'diskOlder'
+  | 'diskUnreadable';
 const certs = {} as Record<Role, string>;
 
 /** Serves every role; a master CLI in front of its one worker. */
@@ -33,6 +44,8 @@ let all: RunningHaproxy;
 let healthy: RunningHaproxy;
 /** Fresh and expiring staples. */
 let warning: RunningHaproxy;
+/** Staples signed an hour ago, whose files on disk were replaced once HAProxy had loaded them. */
+let diskChanged: RunningHaproxy;
 
 async function place(role: Role, leaf: LeafName, ocsp?: Buffer): Promise<void> {
   certs[role] = path.join(workDir, `${role}.pem`);
@@ -76,13 +89,21 @@ before(async () => {
   await place('revoked', 'revoked', await responseSignedAt(pki, 'revoked', '-1h'));
   await place('noUrl', 'noUrl');
   await place('updatedItself', 'updatedByHaproxy');
+  const hourOld = (leaf: LeafName) => responseSignedAt(pki, leaf, '-1h');
+  await place('diskNewer', 'good', await hourOld('good'));
+  await place('diskOlder', 'goodEc', await hourOld('goodEc'));
+  await place('diskUnreadable', 'issuerSigned', await hourOld('issuerSigned'));
   const everyRole: Role[] = ['fresh', 'expiring', 'missing', 'expired', 'refused', 'revoked', 'noUrl'];
   const ownUpdates: Role[] = withOcspUpdate ? ['updatedItself'] : [];
-  [all, healthy, warning] = await Promise.all([
+  [all, healthy, warning, diskChanged] = await Promise.all([
     haproxyServing([...everyRole, ...ownUpdates], true),
     haproxyServing(['fresh', 'noUrl', ...ownUpdates]),
     haproxyServing(['fresh', 'expiring']),
+    haproxyServing(['diskNewer', 'diskOlder', 'diskUnreadable']),
   ]);
+  await writeFile(`${certs.diskNewer}.ocsp`, await responseSignedAt(pki, 'good', '-10m'));
+  await writeFile(`${certs.diskOlder}.ocsp`, await responseSignedAt(pki, 'goodEc', '-2h'));
+  await writeFile(`${certs.diskUnreadable}.ocsp`, 'not an OCSP response\n');
   await loadWithoutServing(healthy, pki.leaves.goodEc.bundleWithKey);
 });
 
@@ -254,6 +275,16 @@ describe('--status against a real HAProxy', () => {
 
     const quiet = await status(['--quiet', '--socket', all.socketPath]);
     assert.deepEqual([quiet.exitCode, quiet.stdout, quiet.stderr], [7, '', '']);
+  });
+
+  test('the file on disk against the staple: newer, older, unreadable', async () => {
+    const result = await status(['--socket', diskChanged.socketPath]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const rows = tableRows(result.stdout);
+    const cells = (role: Role) => [rows.get(certs[role])?.STATE, rows.get(certs[role])?.DISK];
+    assert.deepEqual(cells('diskNewer'), ['fresh', 'newer']);
+    assert.deepEqual(cells('diskOlder'), ['fresh', 'older']);
+    assert.deepEqual(cells('diskUnreadable'), ['fresh', 'unreadable']);
   });
 
   test('it changes nothing: the files on disk and what HAProxy holds are the same afterwards', async () => {
