@@ -1,6 +1,6 @@
-// The folders of lib/ depend one way (ARCHITECTURE.md): cli on update and
-// check, those on the domain folders (pki, openssl, haproxy, sources), those
-// on fs, process and util. `make test` fails on any import against that order
+// The folders of lib/ depend one way (ARCHITECTURE.md): cli on update,
+// check and status, those on the domain folders (pki, openssl, haproxy,
+// sources), those on fs, process and util. `make test` fails on any import against that order
 // and on any import cycle.
 const domain = '^lib/(pki|openssl|haproxy|sources)/';
 const below = (folders) => `^lib/(${folders.join('|')})/`;
@@ -23,10 +23,23 @@ module.exports = {
       to: { path: '^lib/check/' },
     },
     {
+      name: 'status-apart',
+      comment: '--status only reads what HAProxy serves: it neither updates nor checks, and neither of those reports status.',
+      severity: 'error',
+      from: { path: '^lib/status/' },
+      to: { path: below(['update', 'check']) },
+    },
+    {
+      name: 'flows-apart-from-status',
+      severity: 'error',
+      from: { path: below(['update', 'check']) },
+      to: { path: '^lib/status/' },
+    },
+    {
       name: 'domain-below-the-flows',
       severity: 'error',
       from: { path: `${domain}|${below(['fs', 'process', 'util'])}` },
-      to: { path: below(['update', 'check']) },
+      to: { path: below(['update', 'check', 'status']) },
     },
     {
       name: 'domain-folders-apart',

@@ -40,6 +40,7 @@ test('defaults match the original', () => {
   assert.equal(options.warnDays, 21);
   assert.deepEqual([options.caFile, options.junitFile], [undefined, undefined]);
   assert.equal(options.vaFile, undefined);
+  assert.deepEqual([options.status, options.warnHours], [false, 24]);
 });
 
 test('every short option maps to its long one', () => {
@@ -108,6 +109,8 @@ test('every long option is recognised', () => {
     '--strict',
     '--junit',
     'report.xml',
+    '--warn-hours',
+    '12',
   ]);
   assert.deepEqual(options, {
     certs: ['site.pem'],
@@ -144,7 +147,14 @@ test('every long option is recognised', () => {
     requireOcsp: true,
     strict: true,
     junitFile: 'report.xml',
+    status: false,
+    warnHours: 12,
   });
+});
+
+test('--status with its sockets and --warn-hours', () => {
+  const options = optionsOf(['--status', '--socket', 'a.sock', '--socket', 'master.sock', '--warn-hours', '48']);
+  assert.deepEqual([options.status, options.sockets, options.warnHours], [true, ['a.sock', 'master.sock'], 48]);
 });
 
 test('--socket and --cert may be repeated', () => {

@@ -57,13 +57,15 @@ describe('help, version and argument errors (exit 9)', () => {
       '--noverify',
       '--nonce',
       '-S, --skip-update',
+      '--status',
+      '--warn-hours n',
       '-h, --help',
     ]) {
       assert.ok(result.stdout.includes(option), option);
     }
     assert.match(
       result.stdout,
-      /Exit codes:\n 0 +OK\n 1 +openssl certificates handling error\n 2 +OCSP server URL not found\n 3 +string parsing \/ PEM manipulation error\n 4 +OCSP error\n 5 +haproxy management error\n 9 +program error \(wrong arguments, missing dependencies\)/,
+      /Exit codes:\n 0 +OK\n 1 +openssl certificates handling error\n 2 +OCSP server URL not found\n 3 +string parsing \/ PEM manipulation error\n 4 +OCSP error\n 5 +haproxy management error\n 6 +--status: a staple expires within --warn-hours\n 7 +--status: a staple is missing, expired, revoked or unknown\n 9 +program error \(wrong arguments, missing dependencies\)/,
     );
     assert.match(result.stdout, /hapos-upd \[options\] --cert crt_full_path/);
     assert.equal(result.stderr, '');

@@ -397,6 +397,19 @@ test('a socket address that does not parse is a wrong argument: exit 9, before a
   assert.doesNotMatch(result.log, /OCSP server URL found/, 'the certificate was not processed');
 });
 
+test('a certificate whose expired .ocsp HAProxy refused at start gets the new response', async () => {
+  // HAProxy keeps an empty slot for it; 3.x shows that slot as an empty base64 reply.
+  const cert = await site();
+  await writeFile(`${cert}.ocsp`, await responseSignedAt(pki, 'good', '-8d'));
+  const haproxy = await haproxyServing([cert]);
+  assert.match(haproxy.output(), /OCSP single response: no longer valid/);
+  const result = await update(['--socket', haproxy.socketPath, '--cert', cert]);
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.match(result.log, /staples the new response\.$/m);
+  const stapled = await fetchStapledResponse(haproxy.tlsPort, serverName());
+  assert.deepEqual([stapled.stapled, stapled.certStatus], [true, 'good']);
+});
+
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -175,6 +175,7 @@ describe('reply parsing', () => {
     assert.deepEqual(parseBase64Response('MIIBCgoBAA==\n'), Buffer.from('MIIBCgoBAA==', 'base64'));
     assert.equal(parseBase64Response('Certificate ID does not match any certificate.\n'), 'none');
     assert.equal(parseBase64Response('Certificate ID or path does not match any certificate.\n'), 'none');
+    assert.equal(parseBase64Response('\n'), 'none', '3.x: an empty slot, whose .ocsp HAProxy refused at start');
     assert.equal(parseBase64Response('Permission denied\n'), undefined);
     assert.equal(parseBase64Response('MIIBCgoBAA=\n'), undefined, 'base64 cut short');
   });

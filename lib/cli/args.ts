@@ -8,6 +8,7 @@ import {
   DEFAULT_SOCKET,
   DEFAULT_TIMEOUT_SECONDS,
   DEFAULT_WARN_DAYS,
+  DEFAULT_WARN_HOURS,
 } from './defaults.ts';
 import type { UpdateOptions } from '../update/context.ts';
 
@@ -59,6 +60,10 @@ export interface CliOptions extends UpdateSettings {
   /** Warnings fail a check too. */
   readonly strict: boolean;
   readonly junitFile?: string;
+  /** `--status`: what each HAProxy staples, compared with the files on disk; nothing changed. */
+  readonly status: boolean;
+  /** A good staple with this little left is expiring. */
+  readonly warnHours: number;
 }
 
 export type ParsedCommandLine =
@@ -77,6 +82,7 @@ const ranges = {
   deadline: [1, 86_400],
   jobs: [1, 1024],
   warnDays: [0, 3650],
+  warnHours: [0, 8760],
 } as const satisfies Record<string, NumberRange>;
 
 /** One per CPU, and at least two: most of a certificate's time is spent waiting on openssl or the network. */
@@ -102,6 +108,7 @@ const valueOptions = {
   'ca-file': {},
   'warn-days': {},
   junit: {},
+  'warn-hours': {},
 } as const;
 
 const flagOptions = {
@@ -120,6 +127,7 @@ const flagOptions = {
   check: {},
   'require-ocsp': {},
   strict: {},
+  status: {},
   help: { alias: 'h' },
   version: {},
 } as const;
@@ -214,6 +222,8 @@ function readerOf(args: Arguments) {
 function toOptions(args: Arguments): CliOptions {
   const { all, last, lastNonEmpty, wholeNumber } = readerOf(args);
   const sockets = all('socket');
+  const status = args.status === true;
+  if (status) checkStatusArguments(args, sockets);
   const timeoutSeconds = wholeNumber('timeout', DEFAULT_TIMEOUT_SECONDS, ranges.timeout);
   const retries = wholeNumber('retries', DEFAULT_RETRIES, ranges.retries);
   return {
@@ -251,7 +261,19 @@ function toOptions(args: Arguments): CliOptions {
     requireOcsp: args['require-ocsp'] === true,
     strict: args.strict === true,
     junitFile: last('junit'),
+    status,
+    warnHours: wholeNumber('warn-hours', DEFAULT_WARN_HOURS, ranges.warnHours),
   };
+}
+
+/** Options that choose certificates or another mode mean a mistake next to `--status`, which reads what HAProxy serves. */
+const notWithStatus = ['cert', 'dir', 'crt-list', 'check'] as const;
+
+/** A monitoring check names the HAProxy it watches: the default socket is the update's, as in the original. */
+function checkStatusArguments(args: Arguments, sockets: readonly string[]): void {
+  const conflicting = notWithStatus.find((name) => args[name] !== undefined && args[name] !== false);
+  if (conflicting !== undefined) throw new ArgumentError(`--status cannot be combined with --${conflicting}`);
+  if (sockets.length === 0) throw new ArgumentError('--status needs at least one --socket');
 }
 
 /**

@@ -8,6 +8,7 @@ export const DEFAULT_RETRIES = 2;
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 30;
 export const DEFAULT_RELOAD_COMMAND = 'service haproxy reload';
 export const DEFAULT_WARN_DAYS = 21;
+export const DEFAULT_WARN_HOURS = 24;
 
 /** Every attempt's full timeout, plus time for the pauses between them, verification and HAProxy. */
 export const defaultDeadlineSeconds = (timeoutSeconds: number, retries: number) => (retries + 1) * timeoutSeconds + 30;

@@ -3,8 +3,12 @@ import { CertificateParseError } from '../pki/certificate.ts';
 import { OcspParseError } from '../pki/ocsp-response.ts';
 import { DerError } from '../pki/der.ts';
 import type { Finding } from '../check/findings.ts';
+import { SEVERITY_OF, StatusSocketError, type StapleState } from '../status/staple-status.ts';
 
-/** Exit codes of the original bash updater; scripts and monitoring depend on them. */
+/**
+ * Exit codes of the original bash updater; scripts and monitoring depend on
+ * them. 6 and 7 are `--status`'s own, codes the original never used.
+ */
 export const ExitCode = {
   ok: 0,
   certificate: 1,
@@ -12,6 +16,10 @@ export const ExitCode = {
   parsing: 3,
   ocsp: 4,
   haproxy: 5,
+  /** `--status`: a staple has `--warn-hours` or less left. */
+  staplesExpiring: 6,
+  /** `--status`: a staple is missing, expired, revoked or unknown. */
+  staplesFailing: 7,
   program: 9,
 } as const;
 
@@ -46,6 +54,7 @@ interface Failure {
  */
 export function failureOf(error: unknown): Failure {
   if (error instanceof UpdateFailure) return { exitCode: EXIT_CODE_OF[error.kind], message: error.message };
+  if (error instanceof StatusSocketError) return { exitCode: ExitCode.haproxy, message: error.message };
   if (error instanceof CertificateParseError || error instanceof OcspParseError || error instanceof DerError) {
     return { exitCode: ExitCode.certificate, message: error.message };
   }
@@ -64,4 +73,11 @@ export function batchExitCode(
 ): ExitCodeValue {
   const failed = outcomes.find((outcome) => outcome.action === 'failed');
   return failed === undefined ? ExitCode.ok : failureOf(failed.failure).exitCode;
+}
+
+/** `--status`'s exit code: the worst staple's, failing over expiring; 0 when every one is fine. */
+export function statusExitCode(statuses: readonly { readonly state: StapleState }[]): ExitCodeValue {
+  const severities = new Set(statuses.map((status) => SEVERITY_OF[status.state]));
+  if (severities.has('critical')) return ExitCode.staplesFailing;
+  return severities.has('warning') ? ExitCode.staplesExpiring : ExitCode.ok;
 }

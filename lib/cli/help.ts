@@ -35,6 +35,8 @@ Exit codes:
  3       string parsing / PEM manipulation error
  4       OCSP error
  5       haproxy management error
+ 6       --status: a staple expires within --warn-hours
+ 7       --status: a staple is missing, expired, revoked or unknown
  9       program error (wrong arguments, missing dependencies)
 
 Options:
@@ -163,6 +165,22 @@ Checking bundles (CI):
 
      --json            : (with --check) print the findings as one JSON
                          document.
+
+Staple status (monitoring):
+
+     --status          : ask each --socket (at least one; a master CLI asks
+                         every worker) what it staples for every certificate
+                         it serves, and compare with the .ocsp files on
+                         disk; change nothing. Exit 0 when every staple is
+                         good with more than --warn-hours left, 6 when one
+                         expires sooner, 7 when one is missing, expired,
+                         revoked or unknown (5: a socket can't be used).
+                         Not with --cert, --dir, --crt-list or --check.
+
+     --warn-hours n    : (with --status) a staple with n hours or less left
+                         is expiring (default ${defaults.DEFAULT_WARN_HOURS}).
+
+     --json            : (with --status) print one JSON document.
 
      --version         : print the version and exit.
 

@@ -11,6 +11,7 @@ import { createTempDir, withTempDir } from './temp-dir.ts';
 import { prepareRun } from './run-setup.ts';
 import { runChecks } from './run-checks.ts';
 import { runUpdates } from './run-updates.ts';
+import { runStatus } from './run-status.ts';
 
 /** The whole command: parses argv, runs the update, reports errors; returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
@@ -44,6 +45,8 @@ async function runWith(options: CliOptions, io: CliIo): Promise<number> {
     stdout: io.stdout,
     stderr: io.stderr,
   });
+  // It reads what HAProxy serves, needing neither openssl, certificates nor a temp dir.
+  if (options.status) return runStatus(options, io, log);
   // openssl would wait forever on a FIFO, or read a device without end.
   const problem = vaFileProblem(options.vaFile);
   if (problem !== undefined) return reportProgramError(io, log, problem, options);

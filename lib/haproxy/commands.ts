@@ -31,7 +31,7 @@ import {
 } from './replies.ts';
 
 /** Escapes what HAProxy's CLI parser would read as a word or command separator. */
-function escapeCliWord(word: string): string {
+export function escapeCliWord(word: string): string {
   return word.replace(/[\\\s;]/g, (character) => `\\${character}`);
 }
 
@@ -314,7 +314,7 @@ export async function masterWorkers(
   return parseWorkerPids(await sendCommand(address, 'show proc', { ...options, workerPid: undefined }));
 }
 
-function unexpectedReply(address: SocketAddress, command: string, reply: string): HaproxyReplyError {
+export function unexpectedReply(address: SocketAddress, command: string, reply: string): HaproxyReplyError {
   return new HaproxyReplyError(
     command,
     reply,

@@ -84,11 +84,13 @@ export function isUnknownCommand(reply: string): boolean {
 /**
  * Parses `show ssl ocsp-response base64 ID` (HAProxy 2.8+): the response's
  * DER bytes, `none` when HAProxy holds none under that ID (what 2.6 answers
- * for every ID), undefined for any other reply.
+ * for every ID), undefined for any other reply. An empty reply is `none`
+ * too: 3.x answers so for a certificate whose `.ocsp` it refused at start
+ * (expired, or less than 300 s left), which keeps an empty slot.
  */
 export function parseBase64Response(reply: string): Buffer | 'none' | undefined {
   const trimmed = reply.trim();
-  if (/^Certificate ID (or path )?does not match any certificate\.$/.test(trimmed)) return 'none';
+  if (trimmed === '' || /^Certificate ID (or path )?does not match any certificate\.$/.test(trimmed)) return 'none';
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) return undefined;
   return Buffer.from(trimmed, 'base64');
 }

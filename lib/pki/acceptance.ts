@@ -156,6 +156,9 @@ export function assessResponse(
   return validityProblem(validityWindow, now, clockSkewSeconds, haproxyMarginSeconds) ?? { ok: true, single };
 }
 
+/** What compareWithCurrent reads of a response: also all that HAProxy 2.6's text form of one gives. */
+type ResponseValidity = Pick<SingleResponse, 'thisUpdate' | 'nextUpdate'>;
+
 function compareNextUpdates(a: Date | undefined, b: Date | undefined): number {
   if (!a || !b) return Number(Boolean(a)) - Number(Boolean(b));
   return a.getTime() - b.getTime();
@@ -170,9 +173,9 @@ function compareNextUpdates(a: Date | undefined, b: Date | undefined): number {
  * earliest, since HAProxy refuses it) is newer, so that 'older' always means
  * "worse than what HAProxy has".
  */
-export function compareWithCurrent(
-  candidate: SingleResponse,
-  current: SingleResponse | undefined,
+export function compareWithCurrent<Validity extends ResponseValidity>(
+  candidate: Validity,
+  current: Validity | undefined,
 ): 'newer' | 'same' | 'older' | 'no-current' {
   if (!current) return 'no-current';
   const order =
