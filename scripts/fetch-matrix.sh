@@ -63,6 +63,7 @@ fetch haproxy-3.2 haproxy unstable /usr/sbin/haproxy
 fetch haproxy-3.4 haproxy experimental /usr/sbin/haproxy
 fetch openssl-3.6 openssl unstable /usr/bin/openssl
 
-"$matrix_dir/haproxy-3.2/haproxy" -v | head -1
-"$matrix_dir/haproxy-3.4/haproxy" -v | head -1
+# sed reads all of -v's output: head would leave before HAProxy finished
+# writing, which then dies of SIGPIPE and fails the script.
+for haproxy in haproxy-3.2 haproxy-3.4; do "$matrix_dir/$haproxy/haproxy" -v | sed -n 1p; done
 "$matrix_dir/openssl-3.6/openssl" version
