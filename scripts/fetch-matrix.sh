@@ -46,8 +46,7 @@ fetch() {
   fi
   local debs="$matrix_dir/$name/debs"
   rm -rf "$root" "$debs" && mkdir -p "$root" "$debs"
-  (cd "$debs" && apt-get "${apt_options[@]}" -qq download "$package/$suite" \
-    $(printf '%s/unstable ' "${runtime_libraries[@]}"))
+  (cd "$debs" && apt-get "${apt_options[@]}" -qq download "$package/$suite" "${runtime_libraries[@]/%//unstable}")
   for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$root"; done
   local libraries="$root/usr/lib/x86_64-linux-gnu"
   # --argv0 keeps the program's own path in argv[0]: HAProxy's master
