@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
 
-.PHONY: all setup-test setup-demo build typecheck lint format test pki demo bench fuzz pack clean matrix-tools
+.PHONY: all setup-test setup-demo setup-matrix-tools setup-test-matrix build typecheck lint format test pki demo bench fuzz pack clean matrix-tools test-matrix
 
 all: build
 
@@ -30,6 +30,12 @@ setup-test:
 setup-demo:
 	scripts/setup.sh demo
 
+setup-matrix-tools:
+	scripts/setup.sh matrix-tools
+
+setup-test-matrix:
+	scripts/setup.sh test-matrix
+
 # The test PKI is regenerated on every run so that no certificate expires mid-test.
 pki:
 	scripts/make-pki.sh fixtures/pki
@@ -49,9 +55,14 @@ bench: build
 fuzz: setup-test node_modules pki
 	node --import tsx scripts/fuzz.ts
 
-# Newer HAProxy and OpenSSL builds from Debian's archive, unpacked into .matrix/ (nothing installed).
-matrix-tools:
+# Other HAProxy and OpenSSL versions in .matrix/, nothing installed: 3.2, 3.4 and OpenSSL 3.6 unpacked from
+# Debian's archive, 3.0 built from source once per machine (kept in ~/.cache/hapos-upd, which clean leaves).
+matrix-tools: setup-matrix-tools
 	scripts/fetch-matrix.sh
+
+# The HAProxy- and OpenSSL-facing tests against every version, the system's too; rewrites README's "Tested with".
+test-matrix: setup-test-matrix matrix-tools build pki
+	node --import tsx scripts/test-matrix.ts $(NODE_TEST)
 
 pack: build
 	npm pack

@@ -3,19 +3,28 @@
 # As root: one `apt-get update`, then `apt-get install` of the absent ones.
 # Otherwise: one line naming exactly what to install, and exit 1.
 #
-# Usage: scripts/setup.sh test|demo
+# Usage: scripts/setup.sh test|demo|matrix-tools|test-matrix
 set -euo pipefail
 
+# haproxy, socat, curl, openssl: the real programs the tests drive; bsdutils:
+# logger (-l) and script (a pseudo-terminal); faketime: runs at another date;
+# util-linux: setpriv, which ties test responders to the test process;
+# python3-cryptography-vectors: real certificates and OCSP responses that
+# seed the property tests.
+test_packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors)
+# What scripts/fetch-matrix.sh builds HAProxy 3.0 with: its linux-glibc
+# target with USE_OPENSSL needs no more than a C compiler, libc's headers
+# (crypt.h among them) and the system's OpenSSL headers.
+build_packages=(gcc make libc6-dev libcrypt-dev libssl-dev)
+
 case "${1:-}" in
-  # haproxy, socat, curl, openssl: the real programs the tests drive; bsdutils:
-  # logger (-l) and script (a pseudo-terminal); faketime: runs at another
-  # date; util-linux: setpriv, which ties test responders to the test
-  # process; python3-cryptography-vectors: real certificates and OCSP
-  # responses that seed the property tests.
-  test) packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors) ;;
+  test) packages=("${test_packages[@]}") ;;
   demo) packages=(haproxy openssl curl) ;;
+  matrix-tools) packages=("${build_packages[@]}") ;;
+  # Asked for as one, so that a user who is not root gets one line to run.
+  test-matrix) packages=("${test_packages[@]}" "${build_packages[@]}") ;;
   *)
-    echo "usage: $0 test|demo" >&2
+    echo "usage: $0 test|demo|matrix-tools|test-matrix" >&2
     exit 2
     ;;
 esac
