@@ -20,8 +20,8 @@ const readmePath = path.join(repoRoot, 'README.md');
 const BEGIN_MARKER = '<!-- tested-with:begin -->';
 const END_MARKER = '<!-- tested-with:end -->';
 
-/** The tests that start the haproxy on PATH: the admin-socket client, and the built CLI stapling through HAProxy. */
-const HAPROXY_TESTS = ['test/haproxy-client.test.ts', 'test/cli-haproxy.test.ts'];
+/** The tests that start the haproxy on PATH: the admin-socket client, and the built CLI stapling through HAProxy and reading its status. */
+const HAPROXY_TESTS = ['test/haproxy-client.test.ts', 'test/cli-haproxy.test.ts', 'test/cli-status.test.ts'];
 /** The tests that run the built CLI, whose openssl is OPENSSL_BIN: every fetch, verification and check goes through it. */
 const OPENSSL_TESTS = [
   'test/cli-flow.test.ts',
@@ -30,6 +30,8 @@ const OPENSSL_TESTS = [
   'test/cli-check.test.ts',
   'test/cli-safety.test.ts',
   'test/cli-haproxy.test.ts',
+  'test/cli-status.test.ts',
+  'test/cli-nonce.test.ts',
   'test/hostile-responder.test.ts',
   'test/hostile-decoder.test.ts',
   'test/hostile-files.test.ts',
