@@ -38,12 +38,12 @@ export const MAX_REPLY_BYTES = 64 * 1024 * 1024;
 const maxReplyText = '64 MiB';
 
 /*
- * How much of a command HAProxy takes, measured on 2.6, 3.2 and 3.4 (3.0's
- * answer read from its source). HAProxy reads a command, payload included,
- * into one buffer of tune.bufsize bytes (16384 by default) and refuses one
- * that does not fit: 2.6 closes the connection without a reply, 3.0 answers
- * 'The command is too big for the buffer size…', 3.2 and later 'The command
- * line is too big…'. 3.4 reads a payload past the buffer, but
+ * How much of a command HAProxy takes, measured on 2.6, 3.0, 3.2 and 3.4.
+ * HAProxy reads a command, payload included, into one buffer of tune.bufsize
+ * bytes (16384 by default) and refuses one that does not fit: 2.6 closes the
+ * connection without a reply, and so did 3.0.11 for a payload here (its
+ * source also has 'The command is too big for the buffer size…'); 3.2 and
+ * later answer 'The command line is too big…'. 3.4 reads a payload past the buffer, but
  * `set ssl ocsp-response` decodes it into one buffer (commands.ts).
  *
  * Some commands are never answered, and their connection is then held until
