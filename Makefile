@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
 
-.PHONY: all setup-test setup-demo setup-matrix-tools setup-test-matrix build typecheck lint format test pki demo bench fuzz pack clean matrix-tools test-matrix
+.PHONY: all setup-test setup-demo setup-matrix-tools setup-test-matrix setup-sea sea build typecheck lint format test pki demo bench fuzz pack clean matrix-tools test-matrix
 
 all: build
 
@@ -36,6 +36,9 @@ setup-matrix-tools:
 setup-test-matrix:
 	scripts/setup.sh test-matrix
 
+setup-sea:
+	scripts/setup.sh sea
+
 # The test PKI is regenerated on every run so that no certificate expires mid-test.
 pki:
 	scripts/make-pki.sh fixtures/pki
@@ -63,6 +66,10 @@ matrix-tools: setup-matrix-tools
 # The HAProxy- and OpenSSL-facing tests against every version, the system's too; rewrites README's "Tested with".
 test-matrix: setup-test-matrix matrix-tools build pki
 	node --import tsx scripts/test-matrix.ts $(NODE_TEST)
+
+# One file to copy to a host without Node ≥ 20: the CLI inside a stripped copy of the node binary running this.
+sea: setup-sea build
+	node scripts/build-sea.mjs
 
 pack: build
 	npm pack

@@ -5,19 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { common, commonJs } from './bundle-options.mjs';
 
 rmSync('dist', { recursive: true, force: true });
-
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  minify: false,
-  legalComments: 'none',
-  logLevel: 'warning',
-  // yargs' usage layout, never printed here, would cost ~40 ms per start: see the module.
-  alias: { 'string-width': './lib/cli/plain-string-width.ts' },
-};
 
 await build({
   ...common,
@@ -33,11 +23,7 @@ await build({
   ...common,
   entryPoints: ['lib/cli/runner.ts'],
   outfile: 'dist/chunks/runner.cjs',
-  format: 'cjs',
-  // yargs is ESM-only and finds its own files from import.meta.url, which a
-  // CommonJS bundle has no value for.
-  define: { 'import.meta.url': '__bundleUrl' },
-  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  ...commonJs,
 });
 
 const warmUp = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/warm-code-cache.ts'], { stdio: 'inherit' });

@@ -3,7 +3,7 @@
 # As root: one `apt-get update`, then `apt-get install` of the absent ones.
 # Otherwise: one line naming exactly what to install, and exit 1.
 #
-# Usage: scripts/setup.sh test|demo|matrix-tools|test-matrix
+# Usage: scripts/setup.sh test|demo|matrix-tools|test-matrix|sea
 set -euo pipefail
 
 # haproxy, socat, curl, openssl: the real programs the tests drive; bsdutils:
@@ -16,6 +16,9 @@ test_packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-c
 # target with USE_OPENSSL needs no more than a C compiler, libc's headers
 # (crypt.h among them) and the system's OpenSSL headers.
 build_packages=(gcc make libc6-dev libcrypt-dev libssl-dev)
+# binutils: strip, which takes Node's debug information out of the single
+# executable.
+sea_packages=(binutils)
 
 case "${1:-}" in
   test) packages=("${test_packages[@]}") ;;
@@ -23,8 +26,9 @@ case "${1:-}" in
   matrix-tools) packages=("${build_packages[@]}") ;;
   # Asked for as one, so that a user who is not root gets one line to run.
   test-matrix) packages=("${test_packages[@]}" "${build_packages[@]}") ;;
+  sea) packages=("${sea_packages[@]}") ;;
   *)
-    echo "usage: $0 test|demo|matrix-tools|test-matrix" >&2
+    echo "usage: $0 test|demo|matrix-tools|test-matrix|sea" >&2
     exit 2
     ;;
 esac

@@ -1,32 +1,8 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url';
-import packageJson from '../../package.json' with { type: 'json' };
+import { start } from './start.ts';
 
-// `hapos-upd --help` and `--version` answer before the argument parser and the
-// update machinery are even loaded: a start-up cost every cron run would pay.
-const argv = process.argv.slice(2);
-const onlyArgument = argv.length === 1 ? argv[0] : undefined;
-if (onlyArgument === '-h' || onlyArgument === '--help') {
-  const { HELP_TEXT } = await import('./help.ts');
-  process.stdout.write(`${HELP_TEXT}\n`);
-} else if (onlyArgument === '--version') {
-  process.stdout.write(`${packageJson.version}\n`);
-} else {
-  // `hapos-upd -d … | head` must not abort an update half-way: a closed pipe
-  // only loses output, as with the original's echo.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
-    });
-  }
-  const { main } = await loadRunner();
-  process.exitCode = await main(argv, {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    version: packageJson.version,
-  });
-}
+await start(process.argv.slice(2), loadRunner);
 
 type Runner = typeof import('./runner.ts');
 
