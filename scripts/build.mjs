@@ -26,5 +26,11 @@ await build({
   ...commonJs,
 });
 
-const warmUp = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/warm-code-cache.ts'], { stdio: 'inherit' });
-if (warmUp.status !== 0) throw new Error(`scripts/warm-code-cache.ts failed (${warmUp.status ?? warmUp.signal})`);
+/** Runs one of the TypeScript build scripts: the code cache, the man page and completions. */
+function runScript(script) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', script], { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`${script} failed (${result.status ?? result.signal})`);
+}
+
+runScript('scripts/warm-code-cache.ts');
+runScript('scripts/write-docs.ts');

@@ -1,7 +1,8 @@
-// The published package: only the bundle, README and LICENSE, runnable with npx.
+// The published package: only the bundle, its man page and completions, README
+// and LICENSE, runnable with npx and installable globally from the tarball.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,10 +27,18 @@ after(async () => {
   if (packDir) await rm(packDir, { recursive: true, force: true });
 });
 
-test('the package holds only the built CLI, README and LICENSE', () => {
+test('the package holds only the built CLI, its man page and completions, README and LICENSE', () => {
   assert.deepEqual(
     packedFiles.filter((file) => !/^dist\/chunks\/[\w.-]+\.(js|cjs|cache)$/.test(file)),
-    ['LICENSE', 'README.md', 'dist/hapos-upd.js', 'package.json'],
+    [
+      'LICENSE',
+      'README.md',
+      'dist/completion/_hapos-upd',
+      'dist/completion/hapos-upd.bash',
+      'dist/hapos-upd.js',
+      'dist/man/hapos-upd.1',
+      'package.json',
+    ],
   );
   assert.ok(packedFiles.includes('dist/chunks/runner.cjs'));
   assert.ok(packedFiles.includes(`dist/chunks/runner.cjs.${process.versions.v8}-${process.arch}.cache`));
@@ -47,6 +56,33 @@ test('npx runs the packed CLI from its directory and from any other', async () =
     assert.equal(version.stdout, `${packageJson.version}\n`);
   } finally {
     await rm(elsewhere, { recursive: true, force: true });
+  }
+});
+
+test('npm install --global of the tarball gives the command and its man page', async () => {
+  const prefix = await mkdtemp(path.join(tmpdir(), 'hapos-upd-prefix-'));
+  try {
+    const installed = await run('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', tarball]);
+    assert.equal(installed.exitCode, 0, installed.stderr);
+    const version = await run(path.join(prefix, 'bin', 'hapos-upd'), ['--version']);
+    assert.deepEqual([version.exitCode, version.stdout], [0, `${packageJson.version}\n`], version.stderr);
+    const man = await run('man', ['-w', 'hapos-upd'], {
+      env: { ...process.env, MANPATH: path.join(prefix, 'share', 'man') },
+    });
+    assert.equal(man.exitCode, 0, man.stderr);
+    // MANPATH holds only npm's link, share/man/man1/hapos-upd.1, which man follows to the package's page.
+    const packagePage = path.join(
+      await realpath(prefix),
+      'lib',
+      'node_modules',
+      'hapos-upd',
+      'dist',
+      'man',
+      'hapos-upd.1',
+    );
+    assert.equal(man.stdout, `${packagePage}\n`);
+  } finally {
+    await rm(prefix, { recursive: true, force: true });
   }
 });
 
