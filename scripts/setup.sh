@@ -11,8 +11,9 @@ case "${1:-}" in
   # logger (-l) and script (a pseudo-terminal); faketime: runs at another
   # date; util-linux: setpriv, which ties test responders to the test
   # process; python3-cryptography-vectors: real certificates and OCSP
-  # responses that seed the property tests.
-  test) packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors) ;;
+  # responses that seed the property tests; python3-prometheus-client: the
+  # Prometheus project's own text-format parser, which reads --metrics files.
+  test) packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors python3-prometheus-client) ;;
   demo) packages=(haproxy openssl curl) ;;
   *)
     echo "usage: $0 test|demo" >&2
