@@ -12,8 +12,13 @@ case "${1:-}" in
   # date; util-linux: setpriv, which ties test responders to the test
   # process; python3-cryptography-vectors: real certificates and OCSP
   # responses that seed the property tests; python3-prometheus-client: the
-  # Prometheus project's own text-format parser, which reads --metrics files.
-  test) packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors python3-prometheus-client) ;;
+  # Prometheus project's own text-format parser, which reads --metrics files;
+  # systemd (systemd-analyze) and python3-yaml check contrib/'s units and
+  # alert rules.
+  test)
+    packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors
+      python3-prometheus-client systemd python3-yaml)
+    ;;
   demo) packages=(haproxy openssl curl) ;;
   *)
     echo "usage: $0 test|demo" >&2
