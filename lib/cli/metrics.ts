@@ -21,7 +21,7 @@ const ACTIONS = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Which kind of run wrote the file: every series is labelled with it, so that the files of two jobs never clash. */
-export type MetricsMode = keyof typeof ACTIONS;
+type MetricsMode = keyof typeof ACTIONS;
 
 export type CheckAction = (typeof ACTIONS.check)[number];
 

@@ -5,7 +5,7 @@
 /** Label names and values in the order they are written. */
 export type Labels = readonly (readonly [name: string, value: string])[];
 
-export interface GaugeSample {
+interface GaugeSample {
   readonly labels: Labels;
   readonly value: number;
 }
