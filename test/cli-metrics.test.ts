@@ -1,6 +1,6 @@
 // --metrics FILE: the Prometheus textfile written after an update, a batch
-// with mixed outcomes, a --check, a run that stops early and one against a
-// real HAProxy, read back with the Prometheus project's own parser; what is
+// with mixed outcomes, a --check, a --status, a run that stops early and
+// updates of a real HAProxy, read back with the Prometheus project's own parser; what is
 // carried over from the previous file, and what hostile previous content
 // cannot do; a file that cannot be written. Then the format itself, in
 // process: label escaping, one series per certificate, leniency.
@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/process/run.ts';
 import { parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response.ts';
 import { metricsFileFor, type CertificateMetrics } from '../lib/cli/metrics.ts';
-import { createTestPki, type LeafName, type TestPki } from './helpers/pki.ts';
+import { createTestPki, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { runCli } from './helpers/cli.ts';
 import { startHaproxy, type RunningHaproxy } from './helpers/haproxy.ts';
 import { parseMetricsFile, samplesOf, valueOf, type MetricFamily } from './helpers/prometheus.ts';
@@ -310,6 +310,109 @@ describe('after a --check', () => {
   });
 });
 
+describe('after a --status', () => {
+  test('one row per certificate, the worst staple among the HAProxys serving it, stapled per socket; exit codes 0, 6 and 7', async () => {
+    const dir = await caseDir();
+    const fresh = await place('good', dir, 'fresh.pem');
+    const written = await cli(['-S', '--cert', fresh]);
+    assert.equal(written.exitCode, 0, written.stderr);
+    // Signed 6.5 days ago, valid 7: 12 hours left, under --warn-hours' 24.
+    const expiringDer = await responseSignedAt(pki, 'goodEc', '-156h');
+    const expiring = await place('goodEc', dir, 'expiring.pem');
+    await writeFile(`${expiring}.ocsp`, expiringDer);
+    const missing = await place('issuerSigned', dir, 'missing.pem');
+    const revoked = await place('revoked', dir, 'revoked.pem');
+    await writeFile(`${revoked}.ocsp`, await responseSignedAt(pki, 'revoked', '-1h'));
+    // The first HAProxy loads an expiring staple for mixed.pem, the second a fresh one.
+    const mixed = await place('mustStaple', dir, 'mixed.pem');
+    const mixedExpiringDer = await responseSignedAt(pki, 'mustStaple', '-156h');
+    await writeFile(`${mixed}.ocsp`, mixedExpiringDer);
+    const first = await startHaproxy({ certificates: [fresh, expiring, missing, revoked, mixed] });
+    running.push(first);
+    await writeFile(`${mixed}.ocsp`, await responseSignedAt(pki, 'mustStaple', '-1h'));
+    const second = await startHaproxy({ certificates: [fresh, missing, mixed] });
+    running.push(second);
+
+    const file = await metricsPath();
+    const result = await cli([
+      '--status',
+      '-q',
+      '--socket',
+      first.socketPath,
+      '--socket',
+      second.socketPath,
+      '--metrics',
+      file,
+    ]);
+    assert.equal(result.exitCode, 7, result.stderr);
+    assert.equal(result.stderr, '');
+    const families = await parseMetricsFile(file);
+    const labels = (cert: string) => ({ mode: 'status', path: cert });
+    const stapled = (cert: string) =>
+      samplesOf(families, 'hapos_ocsp_stapled', labels(cert)).map((sample) => [sample.labels.socket, sample.value]);
+    const expected = [
+      [fresh, 0, 'good', [1, 1]],
+      [expiring, 6, 'good', [1]],
+      [missing, 7, undefined, [0, 0]],
+      [revoked, 7, 'revoked', [1]],
+      [mixed, 6, 'good', [1, 1]],
+    ] as const;
+    for (const [cert, exitCode, status, staples] of expected) {
+      assert.equal(valueOf(families, 'hapos_ocsp_last_exit_code', labels(cert)), exitCode, cert);
+      assert.deepEqual(
+        stapled(cert),
+        [first.socketPath, second.socketPath].slice(0, staples.length).map((socket, index) => [socket, staples[index]]),
+        cert,
+      );
+      const statuses = statusOf(families, labels(cert));
+      if (status === undefined) assert.deepEqual(statuses, [], cert);
+      else
+        assert.deepEqual(
+          statuses.find(([, value]) => value === 1),
+          [status, 1],
+          cert,
+        );
+      const successes = samplesOf(families, 'hapos_ocsp_last_success_timestamp_seconds', labels(cert));
+      assert.equal(successes.length, exitCode === 0 ? 1 : 0, cert);
+    }
+    const nextUpdateOf = async (der: Buffer) => {
+      const response = parseOcspResponse(der);
+      assert.equal(response.responseStatus, 'successful');
+      return response.responseStatus === 'successful' ? seconds(response.responses[0]!.nextUpdate) : undefined;
+    };
+    assert.equal(
+      valueOf(families, 'hapos_ocsp_next_update_timestamp_seconds', labels(expiring)),
+      await nextUpdateOf(expiringDer),
+    );
+    assert.equal(
+      valueOf(families, 'hapos_ocsp_next_update_timestamp_seconds', labels(mixed)),
+      await nextUpdateOf(mixedExpiringDer),
+      'the expiring staple of the first HAProxy, not the fresh one of the second',
+    );
+    assert.deepEqual(samplesOf(families, 'hapos_ocsp_produced_at_timestamp_seconds'), []);
+    assert.equal(valueOf(families, 'hapos_ocsp_run_exit_code', { mode: 'status' }), 7);
+    assert.deepEqual(runCounts(families, 'status'), {
+      fresh: 1,
+      expiring: 2,
+      expired: 0,
+      revoked: 1,
+      unknown: 0,
+      missing: 1,
+      'no-ocsp-url': 0,
+    });
+  });
+
+  test('a socket that cannot be read: exit 5, and the run alone in the file', async () => {
+    const file = await metricsPath();
+    const socket = path.join(path.dirname(file), 'no-such.sock');
+    const result = await cli(['--status', '--socket', socket, '--metrics', file]);
+    assert.equal(result.exitCode, 5);
+    const families = await parseMetricsFile(file);
+    assert.equal(valueOf(families, 'hapos_ocsp_run_exit_code', { mode: 'status' }), 5);
+    assert.deepEqual(samplesOf(families, 'hapos_ocsp_last_exit_code'), []);
+  });
+});
+
 describe('stapled in HAProxy', () => {
   test('per socket: a response HAProxy took, one waiting for a reload that failed, then for one that ran', async () => {
     const dir = await caseDir();
@@ -441,50 +544,29 @@ describe('the file format, in process', () => {
   async function written(rows: readonly CertificateMetrics[], file?: string, check = false) {
     const metricsFile = file ?? (await metricsPath());
     const log = quietLog();
-    const metrics = metricsFileFor({ metricsFile, debug: false, check }, log)!;
+    const metrics = metricsFileFor({ metricsFile, debug: false, check, status: false }, log)!;
     metrics.record(rows);
     assert.equal(await metrics.write(0, log), 0);
     return { families: await parseMetricsFile(metricsFile), file: metricsFile, log: log.lines };
   }
 
-  test('paths, served names and sockets with quotes, backslashes and line feeds come back as they were', async () => {
+  test('paths and sockets with quotes, backslashes and line feeds come back as they were', async () => {
     const awkward = 'a "quoted" \\path\\ with\na line feed \u00e9\u{1F600}';
     const { families } = await written([
-      row({ path: awkward, servedName: `served ${awkward}`, stapled: [{ socket: `ipv4@${awkward}`, stapled: true }] }),
+      row({ path: awkward, stapled: [{ socket: `ipv4@${awkward}`, stapled: true }] }),
     ]);
-    const labels = { mode: 'update', path: awkward, served_name: `served ${awkward}` };
+    const labels = { mode: 'update', path: awkward };
     assert.equal(valueOf(families, 'hapos_ocsp_last_exit_code', labels), 0);
     assert.equal(valueOf(families, 'hapos_ocsp_stapled', { ...labels, socket: `ipv4@${awkward}` }), 1);
     assert.equal(valueOf(families, 'hapos_ocsp_this_update_timestamp_seconds', labels), 1767225600);
     assert.equal(valueOf(families, 'hapos_ocsp_last_attempt_timestamp_seconds', labels), 1767323045.678);
   });
 
-  test('one series per certificate and served name: a second row with the same labels is left out', async () => {
-    const { families } = await written([
-      row({ exitCode: 0 }),
-      row({ exitCode: 4, action: 'failed' }),
-      row({ servedName: 'site', exitCode: 1, action: 'failed' }),
-    ]);
-    assert.deepEqual(
-      samplesOf(families, 'hapos_ocsp_last_exit_code').map((sample) => [sample.labels.served_name, sample.value]),
-      [
-        [undefined, 0],
-        ['site', 1],
-      ],
-    );
-    assert.deepEqual(runCounts(families, 'update'), {
-      ...Object.fromEntries(updateActions.map((action) => [action, 0])),
-      updated: 1,
-      failed: 1,
-    });
-  });
-
   test("only the same mode's series of the same certificate are carried over, and dates only with their status", async () => {
     const file = await metricsPath();
     const lines = [
-      // Another mode's success, another served name's, and a status without which dates mean nothing.
+      // Another mode's success, and dates without the status they belong to.
       'hapos_ocsp_last_success_timestamp_seconds{mode="check",path="/a.pem"} 11',
-      'hapos_ocsp_last_success_timestamp_seconds{mode="update",path="/a.pem",served_name="a"} 12',
       'hapos_ocsp_next_update_timestamp_seconds{mode="update",path="/a.pem"} 13',
       'hapos_ocsp_status{mode="update",path="/b.pem",status="revoked"} 1',
       'hapos_ocsp_status{mode="update",path="/b.pem",status="good"} 0',
@@ -522,17 +604,34 @@ describe('the file format, in process', () => {
     assert.deepEqual(samplesOf(families, 'hapos_ocsp_this_update_timestamp_seconds', { path: '/b.pem' }), []);
   });
 
-  test("a check's results are counted as passed, warned and failed, each at zero too", async () => {
-    const { families } = await written([row({ action: 'warned' })], undefined, true);
-    assert.deepEqual(runCounts(families, 'check'), { passed: 0, warned: 1, failed: 0 });
-    assert.equal(valueOf(families, 'hapos_ocsp_last_exit_code', { mode: 'check' }), 0);
+  test("a check's results are counted as passed, warned and failed, each at zero too; a failed one keeps its last success, not its response", async () => {
+    const file = await metricsPath();
+    await writeFile(
+      file,
+      [
+        'hapos_ocsp_status{mode="check",path="/b.pem",status="good"} 1',
+        'hapos_ocsp_next_update_timestamp_seconds{mode="check",path="/b.pem"} 14',
+        'hapos_ocsp_last_success_timestamp_seconds{mode="check",path="/b.pem"} 15',
+        '',
+      ].join('\n'),
+    );
+    const failed = { certStatus: null, thisUpdate: null, nextUpdate: null, producedAt: null, exitCode: 1 };
+    const { families } = await written(
+      [row({ action: 'warned' }), row({ path: '/b.pem', action: 'failed', ...failed })],
+      file,
+      true,
+    );
+    assert.deepEqual(runCounts(families, 'check'), { passed: 0, warned: 1, failed: 1 });
+    assert.equal(valueOf(families, 'hapos_ocsp_last_exit_code', { path: '/etc/haproxy/site.pem' }), 0);
+    assert.equal(valueOf(families, 'hapos_ocsp_last_success_timestamp_seconds', { path: '/b.pem' }), 15);
+    assert.deepEqual(statusOf(families, { path: '/b.pem' }), [], 'a check that got no response says none');
   });
 
   test('a previous file that cannot be read back (a directory) is named in a debug line; writing over it fails', async () => {
     const file = await metricsPath();
     await mkdir(file);
     const log = quietLog();
-    const metrics = metricsFileFor({ metricsFile: file, debug: false, check: false }, log)!;
+    const metrics = metricsFileFor({ metricsFile: file, debug: false, check: false, status: false }, log)!;
     metrics.record([row({})]);
     assert.equal(await metrics.write(0, log), 9);
     assert.deepEqual(log.lines, [

@@ -184,8 +184,8 @@ Staple status (monitoring):
 
 Prometheus metrics:
 
-     --metrics file    : after any run (update, batch, --check), write
-                         what it found for Prometheus to file (for
+     --metrics file    : after any run (update, batch, --check, --status),
+                         write what it found for Prometheus to file (for
                          node_exporter's textfile collector: a .prom file
                          in its directory), replaced atomically; a
                          certificate that failed keeps its last success

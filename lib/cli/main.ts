@@ -49,10 +49,10 @@ async function runWith(options: CliOptions, io: CliIo): Promise<number> {
     stdout: io.stdout,
     stderr: io.stderr,
   });
-  // It reads what HAProxy serves, needing neither openssl, certificates nor a temp dir.
-  if (options.status) return runStatus(options, io, log);
   const metrics = metricsFileFor(options, log);
   const ended = async (exitCode: number) => (metrics === undefined ? exitCode : metrics.write(exitCode, log));
+  // It reads what HAProxy serves, needing neither openssl, certificates nor a temp dir.
+  if (options.status) return ended(await runStatus(options, io, log, metrics));
   // openssl would wait forever on a FIFO, or read a device without end.
   const problem = vaFileProblem(options.vaFile);
   if (problem !== undefined) return ended(await reportProgramError(io, log, problem, options));

@@ -1,10 +1,12 @@
-// What an update and a check report of each certificate to `--metrics`.
+// What an update, a check and a status run report of each certificate to `--metrics`.
 import type { Finding } from '../check/findings.ts';
 import type { HaproxyTargetReport } from '../haproxy/notifier.ts';
+import { SEVERITY_OF, type StapleStatus } from '../status/staple-status.ts';
 import type { CertificateOutcome } from '../update/batch.ts';
 import type { UpdateResult } from '../update/context.ts';
+import { appendTo } from '../util/multimap.ts';
 import type { ReloadState } from './batch-report.ts';
-import { checkExitCode, ExitCode, failureOf } from './exit-codes.ts';
+import { checkExitCode, ExitCode, failureOf, statusExitCode } from './exit-codes.ts';
 import type { CertificateMetrics, CheckAction, SocketStaple } from './metrics.ts';
 
 /** An update's certificates, each tried at ATTEMPTED_AT (the run's start), after the run's one reload, if any. */
@@ -65,4 +67,41 @@ export function checkMetrics(
     exitCode,
     lastAttempt: attemptedAt,
   };
+}
+
+/**
+ * A status run's certificates, one per path however many HAProxys (and
+ * workers) serve it: its series are those of the worst staple among them,
+ * its exit code the one `--status` would exit with for that staple alone,
+ * and its `stapled` says per socket whether every worker there staples it.
+ */
+export function statusMetrics(statuses: readonly StapleStatus[], attemptedAt: Date): CertificateMetrics[] {
+  const byCert = new Map<string, StapleStatus[]>();
+  for (const status of statuses) appendTo(byCert, status.cert, status);
+  return [...byCert].map(([cert, seen]) => {
+    const worst = seen.reduce((worstSoFar, status) => (isWorse(status, worstSoFar) ? status : worstSoFar));
+    const bySocket = new Map<string, boolean>();
+    for (const { socket, staple } of seen) bySocket.set(socket, (bySocket.get(socket) ?? true) && staple !== undefined);
+    return {
+      path: cert,
+      action: worst.state,
+      certStatus: worst.staple?.certStatus ?? null,
+      thisUpdate: worst.staple?.thisUpdate ?? null,
+      nextUpdate: worst.staple?.nextUpdate ?? null,
+      // What HAProxy shows of a staple (2.6's text) has no producedAt.
+      producedAt: null,
+      stapled: [...bySocket].map(([socket, stapled]) => ({ socket, stapled })),
+      exitCode: statusExitCode([worst]),
+      lastAttempt: attemptedAt,
+    };
+  });
+}
+
+const SEVERITY_RANK = { ok: 0, warning: 1, critical: 2 } as const;
+
+/** The more severe state; between equals, the staple with less time left, and no staple at all before any. */
+function isWorse(status: StapleStatus, than: StapleStatus): boolean {
+  const bySeverity = SEVERITY_RANK[SEVERITY_OF[status.state]] - SEVERITY_RANK[SEVERITY_OF[than.state]];
+  if (bySeverity !== 0) return bySeverity > 0;
+  return (status.secondsLeft ?? -Infinity) < (than.secondsLeft ?? -Infinity);
 }

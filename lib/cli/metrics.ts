@@ -5,6 +5,8 @@
 import type { CertStatus } from '../pki/ocsp-response.ts';
 import { FileReadError, readRegularFileSync } from '../fs/read.ts';
 import { FileWriteError, replaceFilesAtomically } from '../fs/write.ts';
+import { STAPLE_STATES } from '../status/staple-status.ts';
+import { appendTo } from '../util/multimap.ts';
 import type { Log } from '../util/log.ts';
 import type { CliOptions } from './args.ts';
 import { actions as updateActions } from './batch-report.ts';
@@ -12,18 +14,23 @@ import { ExitCode } from './exit-codes.ts';
 import { parseSamples, renderGauges, type Gauge, type Labels, type ParsedSample } from './prometheus-text.ts';
 
 /**
- * What each kind of run does with a certificate, counted per run (zero
- * included, so that a rate or an alert always has a series to look at).
+ * Each kind of run: what it does with a certificate, counted per run (zero
+ * included, so that a rate or an alert always has a series to look at), and
+ * whether a certificate it learns no response for keeps the one the previous
+ * file recorded. Only an update's does: a failed update leaves the `.ocsp`
+ * those series describe in place, while a check observes no file and a
+ * status run sees what HAProxy staples, no staple included.
  */
-const ACTIONS = {
-  update: updateActions,
-  check: ['passed', 'warned', 'failed'],
-} as const satisfies Record<string, readonly string[]>;
+const MODES = {
+  update: { actions: updateActions, remembersResponse: true },
+  check: { actions: ['passed', 'warned', 'failed'], remembersResponse: false },
+  status: { actions: STAPLE_STATES, remembersResponse: false },
+} as const satisfies Record<string, { readonly actions: readonly string[]; readonly remembersResponse: boolean }>;
 
 /** Which kind of run wrote the file: every series is labelled with it, so that the files of two jobs never clash. */
-type MetricsMode = keyof typeof ACTIONS;
+type MetricsMode = keyof typeof MODES;
 
-export type CheckAction = (typeof ACTIONS.check)[number];
+export type CheckAction = (typeof MODES.check.actions)[number];
 
 export interface SocketStaple {
   /** The socket, as given. */
@@ -33,16 +40,14 @@ export interface SocketStaple {
 }
 
 /**
- * One certificate as a run reports it: one per certificate, told apart by
- * its path and served name. A certificate the run got no response for
- * (status null) keeps the response series of the previous file, and a
- * failed one (exit code other than 0) its last success.
+ * One certificate as a run reports it; a run has one per path (HAProxy
+ * names a certificate by its path too). One that did not succeed (exit code
+ * other than 0) keeps the last success of the previous file, and in an
+ * update one the run got no response for (status null) its response series.
  */
 export interface CertificateMetrics {
   readonly path: string;
-  /** HAProxy's name for the certificate, where the run knows it. */
-  readonly servedName?: string;
-  /** One of its mode's ACTIONS. */
+  /** One of its mode's actions. */
   readonly action: string;
   readonly certStatus: CertStatus | null;
   readonly thisUpdate: Date | null;
@@ -95,7 +100,7 @@ const PREVIOUS_FILE_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The file `--metrics` names, while a run fills it in; undefined without `--metrics`, and with `-d`, which writes nothing. */
 export function metricsFileFor(
-  options: Pick<CliOptions, 'metricsFile' | 'debug' | 'check'>,
+  options: Pick<CliOptions, 'metricsFile' | 'debug' | 'check' | 'status'>,
   log: Log,
 ): MetricsFile | undefined {
   if (options.metricsFile === undefined) return undefined;
@@ -103,7 +108,8 @@ export function metricsFileFor(
     log.debug(`Debug mode: the metrics file ${options.metricsFile} will not be written.`);
     return undefined;
   }
-  return new MetricsFile(options.metricsFile, options.check ? 'check' : 'update', new Date());
+  const mode = options.status ? 'status' : options.check ? 'check' : 'update';
+  return new MetricsFile(options.metricsFile, mode, new Date());
 }
 
 export class MetricsFile {
@@ -143,15 +149,13 @@ export class MetricsFile {
   private gauges(exitCode: number, finishedAt: Date, previous: ReadonlyMap<string, Remembered>): Gauge[] {
     const series = new Series();
     const finished = unixSeconds(finishedAt);
-    const rows = uniqueRows(this.certificates);
-    for (const [key, row] of rows) {
+    for (const row of this.certificates) {
       const labels: Labels = [
         ['mode', this.mode],
         ['path', row.path],
-        ...(row.servedName === undefined ? [] : [['served_name', row.servedName] as const]),
       ];
-      const before = previous.get(key);
-      const response = responseOf(row) ?? before?.response;
+      const before = previous.get(row.path);
+      const response = responseOf(row) ?? (MODES[this.mode].remembersResponse ? before?.response : undefined);
       if (response !== undefined) {
         for (const status of CERT_STATUSES) {
           series.add('status', [...labels, ['status', status]], status === response.status ? 1 : 0);
@@ -175,21 +179,11 @@ export class MetricsFile {
     series.add('runTimestamp', run, finished);
     series.add('runDuration', run, (finishedAt.getTime() - this.startedAt.getTime()) / 1000);
     series.add('runExitCode', run, exitCode);
-    const counts = new Map<string, number>(ACTIONS[this.mode].map((action) => [action, 0]));
-    for (const { action } of rows.values()) counts.set(action, (counts.get(action) ?? 0) + 1);
+    const counts = new Map<string, number>(MODES[this.mode].actions.map((action) => [action, 0]));
+    for (const { action } of this.certificates) counts.set(action, (counts.get(action) ?? 0) + 1);
     for (const [action, count] of counts) series.add('runCertificates', [...run, ['action', action]], count);
     return series.gauges();
   }
-}
-
-/** The rows by key; two with the same labels would make node_exporter refuse the whole file, so the first one stays. */
-function uniqueRows(rows: readonly CertificateMetrics[]): Map<string, CertificateMetrics> {
-  const unique = new Map<string, CertificateMetrics>();
-  for (const row of rows) {
-    const key = certificateKey(row.path, row.servedName);
-    if (!unique.has(key)) unique.set(key, row);
-  }
-  return unique;
 }
 
 /** Samples gathered per series, written in the order of NAMES. */
@@ -197,9 +191,7 @@ class Series {
   private readonly samples = new Map<SeriesName, { labels: Labels; value: number }[]>();
 
   add(name: SeriesName, labels: Labels, value: number): void {
-    const list = this.samples.get(name) ?? [];
-    list.push({ labels, value });
-    this.samples.set(name, list);
+    appendTo(this.samples, name, { labels, value });
   }
 
   gauges(): Gauge[] {
@@ -231,8 +223,6 @@ function responseOf(row: CertificateMetrics): ResponseSeries | undefined {
 
 const unixSeconds = (date: Date) => date.getTime() / 1000;
 
-const certificateKey = (path: string, servedName: string | undefined) => JSON.stringify([path, servedName ?? '']);
-
 /** What the previous file said of a certificate, for a run that learns less of it. */
 interface Remembered {
   response?: ResponseSeries;
@@ -260,7 +250,7 @@ const REMEMBERED_NAMES = new Set<string>([
   NAMES.lastSuccess,
 ]);
 
-/** The response and last success of each certificate of MODE in TEXT, the previous file; whatever else it holds is ignored. */
+/** The response and last success of each certificate of MODE in TEXT, the previous file, by path; whatever else it holds is ignored. */
 function rememberedIn(text: string, mode: MetricsMode): Map<string, Remembered> {
   const samples = parseSamples(text, REMEMBERED_NAMES);
   const remembered = new Map<string, Remembered>();
@@ -268,9 +258,8 @@ function rememberedIn(text: string, mode: MetricsMode): Map<string, Remembered> 
     for (const sample of samples.get(name) ?? []) {
       const path = sample.labels.get('path');
       if (sample.labels.get('mode') !== mode || path === undefined) continue;
-      const key = certificateKey(path, sample.labels.get('served_name'));
-      const entry = remembered.get(key) ?? {};
-      remembered.set(key, entry);
+      const entry = remembered.get(path) ?? {};
+      remembered.set(path, entry);
       use(entry, sample);
     }
   };

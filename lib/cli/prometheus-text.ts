@@ -1,6 +1,7 @@
 // Prometheus' text exposition format (version 0.0.4), as node_exporter's
 // textfile collector reads it: gauges written, samples read back leniently
 // from a file that may hold anything.
+import { appendTo } from '../util/multimap.ts';
 
 /** Label names and values in the order they are written. */
 export type Labels = readonly (readonly [name: string, value: string])[];
@@ -64,10 +65,7 @@ export function parseSamples(text: string, names: ReadonlySet<string>): Map<stri
   const found = new Map<string, ParsedSample[]>();
   for (const line of text.split('\n')) {
     const parsed = parseSampleLine(line, names);
-    if (parsed === undefined) continue;
-    const samples = found.get(parsed.name) ?? [];
-    samples.push(parsed.sample);
-    found.set(parsed.name, samples);
+    if (parsed !== undefined) appendTo(found, parsed.name, parsed.sample);
   }
   return found;
 }
