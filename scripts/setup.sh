@@ -10,8 +10,11 @@ set -euo pipefail
 # logger (-l) and script (a pseudo-terminal); faketime: runs at another date;
 # util-linux: setpriv, which ties test responders to the test process;
 # python3-cryptography-vectors: real certificates and OCSP responses that
-# seed the property tests.
-test_packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors)
+# seed the property tests; python3-prometheus-client: the Prometheus
+# project's own text-format parser, which reads --metrics files; systemd
+# (systemd-analyze) and python3-yaml check contrib/'s units and alert rules.
+test_packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors
+  python3-prometheus-client systemd python3-yaml)
 # What scripts/fetch-matrix.sh builds HAProxy 3.0 with: its linux-glibc
 # target with USE_OPENSSL needs no more than a C compiler, libc's headers
 # (crypt.h among them) and the system's OpenSSL headers.

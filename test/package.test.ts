@@ -1,4 +1,4 @@
-// The published package: only the bundle, README and LICENSE, runnable with npx.
+// The published package: only the bundle, contrib/, README and LICENSE, runnable with npx.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -26,10 +26,19 @@ after(async () => {
   if (packDir) await rm(packDir, { recursive: true, force: true });
 });
 
-test('the package holds only the built CLI, README and LICENSE', () => {
+test('the package holds only the built CLI, the files of contrib/, README and LICENSE', () => {
   assert.deepEqual(
     packedFiles.filter((file) => !/^dist\/chunks\/[\w.-]+\.(js|cjs|cache)$/.test(file)),
-    ['LICENSE', 'README.md', 'dist/hapos-upd.js', 'package.json'],
+    [
+      'LICENSE',
+      'README.md',
+      'contrib/hapos-upd.cron',
+      'contrib/hapos-upd.rules.yml',
+      'contrib/hapos-upd.service',
+      'contrib/hapos-upd.timer',
+      'dist/hapos-upd.js',
+      'package.json',
+    ],
   );
   assert.ok(packedFiles.includes('dist/chunks/runner.cjs'));
   assert.ok(packedFiles.includes(`dist/chunks/runner.cjs.${process.versions.v8}-${process.arch}.cache`));

@@ -182,6 +182,17 @@ Staple status (monitoring):
 
      --json            : (with --status) print one JSON document.
 
+Prometheus metrics:
+
+     --metrics file    : after any run (update, batch, --check, --status),
+                         write what it found for Prometheus to file (for
+                         node_exporter's textfile collector: a .prom file
+                         in its directory), replaced atomically; a
+                         certificate that failed keeps its last success
+                         from the file's previous content. Exit 9 when
+                         the file cannot be written after a run that
+                         succeeded.
+
      --version         : print the version and exit.
 
  -h, --help            : this help.
