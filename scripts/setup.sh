@@ -10,9 +10,13 @@ set -euo pipefail
 # logger (-l) and script (a pseudo-terminal); faketime: runs at another date;
 # util-linux: setpriv, which ties test responders to the test process;
 # python3-cryptography-vectors: real certificates and OCSP responses that
-# seed the property tests; man-db and zsh: the man page and the zsh
-# completion the build renders, read as a user's would.
-test_packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors man-db zsh)
+# seed the property tests; python3-prometheus-client: the Prometheus
+# project's own text-format parser, which reads --metrics files; systemd
+# (systemd-analyze) and python3-yaml check contrib/'s units and alert rules;
+# man-db and zsh: the man page and the zsh completion the build renders,
+# read as a user's would.
+test_packages=(haproxy socat curl openssl bsdutils faketime util-linux python3-cryptography-vectors
+  python3-prometheus-client systemd python3-yaml man-db zsh)
 # What scripts/fetch-matrix.sh builds HAProxy 3.0 with: its linux-glibc
 # target with USE_OPENSSL needs no more than a C compiler, libc's headers
 # (crypt.h among them) and the system's OpenSSL headers.

@@ -193,8 +193,11 @@ function summary(outcome: CertificateOutcome) {
 /** The outcome of installing RESPONSE: `revoked` when it says the certificate is. */
 const updated = (response: Buffer) => {
   const { certStatus, thisUpdate, nextUpdate } = singleOf(response);
+  const decoded = parseOcspResponse(response);
+  assert.ok(decoded.responseStatus === 'successful');
   const action = certStatus === 'revoked' ? 'revoked' : 'updated';
-  return { action, certStatus, thisUpdate, nextUpdate: nextUpdate ?? null, haproxy: recordedPush };
+  const { producedAt } = decoded;
+  return { action, certStatus, thisUpdate, nextUpdate: nextUpdate ?? null, producedAt, haproxy: recordedPush };
 };
 
 describe('the batch, in process', () => {
@@ -253,6 +256,7 @@ describe('the batch, in process', () => {
         certStatus: null,
         thisUpdate: null,
         nextUpdate: null,
+        producedAt: null,
         ocspUpdate: 'off',
       },
       {
@@ -261,6 +265,7 @@ describe('the batch, in process', () => {
         certStatus: null,
         thisUpdate: null,
         nextUpdate: null,
+        producedAt: null,
         failure: { kind: 'certificate', message: missingFailure.message },
         ocspUpdate: 'on',
       },

@@ -38,7 +38,7 @@ test('defaults match the original', () => {
   assert.deepEqual([options.json, options.quiet], [false, false]);
   assert.deepEqual([options.check, options.requireOcsp, options.strict], [false, false, false]);
   assert.equal(options.warnDays, 21);
-  assert.deepEqual([options.caFile, options.junitFile], [undefined, undefined]);
+  assert.deepEqual([options.caFile, options.junitFile, options.metricsFile], [undefined, undefined, undefined]);
   assert.equal(options.vaFile, undefined);
   assert.deepEqual([options.status, options.warnHours], [false, 24]);
 });
@@ -111,6 +111,8 @@ test('every long option is recognised', () => {
     'report.xml',
     '--warn-hours',
     '12',
+    '--metrics',
+    'hapos-upd.prom',
   ]);
   assert.deepEqual(options, {
     certs: ['site.pem'],
@@ -149,6 +151,7 @@ test('every long option is recognised', () => {
     junitFile: 'report.xml',
     status: false,
     warnHours: 12,
+    metricsFile: 'hapos-upd.prom',
   });
 });
 

@@ -1,5 +1,6 @@
-// The published package: only the bundle, its man page and completions, README
-// and LICENSE, runnable with npx and installable globally from the tarball.
+// The published package: only the bundle, its man page and completions,
+// contrib/, README and LICENSE, runnable with npx and installable globally
+// from the tarball.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
@@ -27,12 +28,16 @@ after(async () => {
   if (packDir) await rm(packDir, { recursive: true, force: true });
 });
 
-test('the package holds only the built CLI, its man page and completions, README and LICENSE', () => {
+test('the package holds only the built CLI, its man page and completions, the files of contrib/, README and LICENSE', () => {
   assert.deepEqual(
     packedFiles.filter((file) => !/^dist\/chunks\/[\w.-]+\.(js|cjs|cache)$/.test(file)),
     [
       'LICENSE',
       'README.md',
+      'contrib/hapos-upd.cron',
+      'contrib/hapos-upd.rules.yml',
+      'contrib/hapos-upd.service',
+      'contrib/hapos-upd.timer',
       'dist/completion/_hapos-upd',
       'dist/completion/hapos-upd.bash',
       'dist/hapos-upd.js',

@@ -75,7 +75,10 @@ function resultFor(
   haproxy = action === 'updated' || action === 'revoked' ? recordedPush : [],
 ): UpdateResult {
   const { certStatus, thisUpdate, nextUpdate } = singleOf(response);
-  return { action, certStatus, thisUpdate, nextUpdate, ...(haproxy.length > 0 && { haproxy }) };
+  const decoded = parseOcspResponse(response);
+  assert.ok(decoded.responseStatus === 'successful');
+  const { producedAt } = decoded;
+  return { action, certStatus, thisUpdate, nextUpdate, producedAt, ...(haproxy.length > 0 && { haproxy }) };
 }
 
 interface SceneSpec {

@@ -64,6 +64,8 @@ export interface CliOptions extends UpdateSettings {
   readonly status: boolean;
   /** A good staple with this little left is expiring. */
   readonly warnHours: number;
+  /** `--metrics`: the Prometheus textfile written after the run. */
+  readonly metricsFile?: string;
 }
 
 export type ParsedCommandLine =
@@ -109,6 +111,7 @@ const valueOptions = {
   'warn-days': {},
   junit: {},
   'warn-hours': {},
+  metrics: {},
 } as const;
 
 const flagOptions = {
@@ -263,6 +266,7 @@ function toOptions(args: Arguments): CliOptions {
     junitFile: last('junit'),
     status,
     warnHours: wholeNumber('warn-hours', DEFAULT_WARN_HOURS, ranges.warnHours),
+    metricsFile: last('metrics'),
   };
 }
 

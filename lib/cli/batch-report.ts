@@ -20,7 +20,7 @@ function reportOf(outcome: CertificateOutcome): { exitCode: number; message: str
     : { exitCode: ExitCode.ok, message: MESSAGES[outcome.action] };
 }
 
-const actions: readonly CertificateAction[] = [
+export const actions: readonly CertificateAction[] = [
   'updated',
   'revoked',
   'checked',

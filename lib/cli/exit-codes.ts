@@ -61,9 +61,9 @@ export function failureOf(error: unknown): Failure {
   return { exitCode: ExitCode.program, message: error instanceof Error ? error.message : String(error) };
 }
 
-/** `--check`'s exit code: that of the first error, in the order the findings come; 0 when there is none. */
-export function checkExitCode(findings: readonly Finding[]): ExitCodeValue {
-  const firstError = findings.find((finding) => finding.severity === 'error');
+/** `--check`'s exit code: that of the first error (any finding with `--strict`), in the order the findings come; 0 when there is none. */
+export function checkExitCode(findings: readonly Finding[], { strict = false } = {}): ExitCodeValue {
+  const firstError = findings.find((finding) => strict || finding.severity === 'error');
   return firstError === undefined ? ExitCode.ok : EXIT_CODE_OF[firstError.kind];
 }
 

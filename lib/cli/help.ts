@@ -291,6 +291,23 @@ is expiring (default ${defaults.DEFAULT_WARN_HOURS}).`,
       ],
     },
     {
+      title: 'Prometheus metrics',
+      options: [
+        {
+          long: 'metrics',
+          value: 'file',
+          text: `after any run (update, batch, --check, --status),
+write what it found for Prometheus to file (for
+node_exporter's textfile collector: a .prom file
+in its directory), replaced atomically; a
+certificate that failed keeps its last success
+from the file's previous content. Exit 9 when
+the file cannot be written after a run that
+succeeded.`,
+        },
+      ],
+    },
+    {
       options: [
         { long: 'version', text: 'print the version and exit.' },
         { short: 'h', long: 'help', text: 'this help.' },

@@ -12,6 +12,7 @@ import { prepareRun } from './run-setup.ts';
 import { runChecks } from './run-checks.ts';
 import { runUpdates } from './run-updates.ts';
 import { runStatus } from './run-status.ts';
+import { metricsFileFor, type MetricsFile } from './metrics.ts';
 
 /** The whole command: parses argv, runs the update, reports errors; returns the exit code. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
@@ -36,7 +37,10 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   return runWith(parsed.options, io);
 }
 
-/** A run whose command line parsed: from its temp dir on, everything it does is logged there too. */
+/**
+ * A run whose command line parsed: from its temp dir on, everything it does
+ * is logged there too. However it ends, its `--metrics` file is written then.
+ */
 async function runWith(options: CliOptions, io: CliIo): Promise<number> {
   const log = new RunLog({
     debugToStdout: options.debug,
@@ -45,23 +49,33 @@ async function runWith(options: CliOptions, io: CliIo): Promise<number> {
     stdout: io.stdout,
     stderr: io.stderr,
   });
+  const metrics = metricsFileFor(options, log);
+  const ended = async (exitCode: number) => (metrics === undefined ? exitCode : metrics.write(exitCode, log));
   // It reads what HAProxy serves, needing neither openssl, certificates nor a temp dir.
-  if (options.status) return runStatus(options, io, log);
+  if (options.status) return ended(await runStatus(options, io, log, metrics));
   // openssl would wait forever on a FIFO, or read a device without end.
   const problem = vaFileProblem(options.vaFile);
-  if (problem !== undefined) return reportProgramError(io, log, problem, options);
+  if (problem !== undefined) return ended(await reportProgramError(io, log, problem, options));
   const tempDir = await createTempDir();
-  if ('problem' in tempDir) return reportProgramError(io, log, tempDir.problem, options);
+  if ('problem' in tempDir) return ended(await reportProgramError(io, log, tempDir.problem, options));
   log.writeTo(path.join(tempDir.path, 'log'));
-  return withTempDir(tempDir.path, { keep: options.keepTemp, log }, () => runCommand(options, log, tempDir.path, io));
+  return withTempDir(tempDir.path, { keep: options.keepTemp, log }, async () =>
+    ended(await runCommand(options, log, tempDir.path, io, metrics)),
+  );
 }
 
 /** The check or the update; whatever ends it early is reported here, while its temp dir still takes the log. */
-async function runCommand(options: CliOptions, log: RunLog, tempDir: string, io: CliIo): Promise<number> {
+async function runCommand(
+  options: CliOptions,
+  log: RunLog,
+  tempDir: string,
+  io: CliIo,
+  metrics: MetricsFile | undefined,
+): Promise<number> {
   try {
     log.debug(`Temporary directory: ${tempDir}`);
     const run = await prepareRun(options, io, log, tempDir);
-    return options.check ? await runChecks(run) : await runUpdates(run);
+    return options.check ? await runChecks(run, metrics) : await runUpdates(run, metrics);
   } catch (error) {
     return await reportRunFailure(error, options, log, io);
   }

@@ -13,16 +13,18 @@ import type { Log } from '../util/log.ts';
 import { paletteFor } from './color.ts';
 import { renderFindingsJson, renderFindingsText, renderJunitXml } from './check-report.ts';
 import { certificateContext, updateOptionsFor, type Run } from './run-setup.ts';
+import type { MetricsFile } from './metrics.ts';
+import { checkMetrics, type CheckedBundle } from './metrics-rows.ts';
 
-/** `--check`: findings for every bundle, reported as text, JSON and JUnit; nothing written, HAProxy untouched. */
-export async function runChecks(run: Run): Promise<number> {
+/** `--check`: findings for every bundle, reported as text, JSON, JUnit and METRICS; nothing else written, HAProxy untouched. */
+export async function runChecks(run: Run, metrics?: MetricsFile): Promise<number> {
   const { inputs, options, io, tempDir } = run;
   // One clock for the whole check: every bundle is judged at the same moment.
   const now = new Date();
   const perCertificate = await mapConcurrently(inputs, options.jobs, (input, index) =>
     checkOne(input, path.join(tempDir, String(index + 1)), run, now),
   );
-  const findings = perCertificate.flat();
+  const findings = perCertificate.flatMap((checked) => checked.findings);
   const certs = inputs.map((input) => input.path);
   if (options.junitFile !== undefined) writeJunitReport(options.junitFile, certs, findings);
   if (options.json) {
@@ -30,16 +32,17 @@ export async function runChecks(run: Run): Promise<number> {
   } else if (!options.quiet) {
     io.stdout.write(renderFindingsText(findings, paletteFor(io.stdout, io.env), certs));
   }
-  const failing = options.strict ? findings.map((finding) => ({ ...finding, severity: 'error' as const })) : findings;
-  return checkExitCode(failing);
+  metrics?.record(inputs.map((input, index) => checkMetrics(input.path, perCertificate[index]!, options, now)));
+  return checkExitCode(findings, options);
 }
 
-/** One bundle's findings: its lints, its chain, and a dry run of its update. */
-async function checkOne(input: CertificateInput, certTempDir: string, run: Run, now: Date): Promise<Finding[]> {
+/** One bundle's findings: its lints, its chain, and a dry run of its update, whose response is kept for `--metrics`. */
+async function checkOne(input: CertificateInput, certTempDir: string, run: Run, now: Date): Promise<CheckedBundle> {
   const { options, log, tools } = run;
   await mkdir(certTempDir, { mode: 0o700 });
   // The dry run's own lines are part of the report, not stderr noise.
   const certLog = new CertificateLog(log, input.path, { errorsToo: true });
+  let response: UpdateResult | undefined;
   const findings = await checkBundle(
     input.path,
     {
@@ -49,10 +52,14 @@ async function checkOne(input: CertificateInput, certTempDir: string, run: Run, 
       caFile: options.caFile,
       partialChain: options.partialChain,
     },
-    { openssl: tools.openssl, tempDir: certTempDir, dryRun: () => dryRun(input.path, certTempDir, certLog, run, now) },
+    {
+      openssl: tools.openssl,
+      tempDir: certTempDir,
+      dryRun: async () => (response = await dryRun(input.path, certTempDir, certLog, run, now)),
+    },
   );
   certLog.finish();
-  return findings;
+  return { findings, ...(response !== undefined && { dryRun: response }) };
 }
 
 /** The update as `-d` would run it, fresh or not, with `--ca-file`'s anchors trusted too. */

@@ -10,15 +10,17 @@ import type { CommandOptions } from '../haproxy/client.ts';
 import { SocatMissingError } from '../haproxy/errors.ts';
 import { sendCommandWithSocat, socatAvailable } from '../haproxy/socat.ts';
 import { readStapleStatuses } from '../status/staple-status.ts';
+import type { MetricsFile } from './metrics.ts';
+import { statusMetrics } from './metrics-rows.ts';
 
 const SECONDS_PER_HOUR = 3600;
 
 /**
  * `--status`: what every HAProxy staples, as a table, `--json` or (with
- * `--quiet`) the exit code alone. Reads sockets and `.ocsp` files, writes
- * nothing, not even a temporary directory.
+ * `--quiet`) the exit code alone, and to METRICS with `--metrics`. Reads
+ * sockets and `.ocsp` files, writes nothing else, not even a temporary directory.
  */
-export async function runStatus(options: CliOptions, io: CliIo, log: RunLog): Promise<number> {
+export async function runStatus(options: CliOptions, io: CliIo, log: RunLog, metrics?: MetricsFile): Promise<number> {
   try {
     const statuses = await readStapleStatuses({
       sockets: options.sockets,
@@ -28,6 +30,7 @@ export async function runStatus(options: CliOptions, io: CliIo, log: RunLog): Pr
     });
     if (options.json) io.stdout.write(renderStatusJson(statuses));
     else if (!options.quiet) io.stdout.write(renderStatusTable(statuses, paletteFor(io.stdout, io.env)));
+    metrics?.record(statusMetrics(statuses, metrics.startedAt));
     return statusExitCode(statuses);
   } catch (error) {
     const failure = failureOf(error);

@@ -14,6 +14,8 @@ import type { CliOptions } from './args.ts';
 import type { RunLog } from './run-log.ts';
 import { reportProgramError } from './program-error.ts';
 import { certificateContext, updateOptionsFor, type Run } from './run-setup.ts';
+import type { MetricsFile } from './metrics.ts';
+import { updateMetrics } from './metrics-rows.ts';
 
 /** The notifier for a run: the HAProxy settings picked out of the command line and the environment. */
 function notifierFor(options: CliOptions, log: RunLog, env: NodeJS.ProcessEnv): HaproxyRunNotifier {
@@ -33,8 +35,8 @@ interface UpdateRun extends Run {
   readonly single: boolean;
 }
 
-/** Updates every certificate and reports how it went. */
-export async function runUpdates(prepared: Run): Promise<number> {
+/** Updates every certificate and reports how it went, to METRICS too when `--metrics` asks. */
+export async function runUpdates(prepared: Run, metrics?: MetricsFile): Promise<number> {
   const { inputs, options, log, tempDir, tools } = prepared;
   const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
   const run: UpdateRun = { ...prepared, single };
@@ -55,6 +57,7 @@ export async function runUpdates(prepared: Run): Promise<number> {
   const reloaded = await reloadOnce(haproxy, outcomes, run);
   log.closeStatusLine();
   printOutcomes(reloaded.outcomes, reloaded.reload, run);
+  metrics?.record(updateMetrics(reloaded.outcomes, reloaded.reload, metrics.startedAt));
   return batchExitCode(reloaded.outcomes);
 }
 

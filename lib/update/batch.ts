@@ -18,6 +18,7 @@ export interface CertificateOutcome {
   readonly certStatus: CertStatus | null;
   readonly thisUpdate: Date | null;
   readonly nextUpdate: Date | null;
+  readonly producedAt: Date | null;
   /** Why the update failed, when it did: whatever it threw. */
   readonly failure?: unknown;
   readonly durationMs: number;
@@ -87,6 +88,7 @@ async function updateOne(
       certStatus: result.certStatus,
       thisUpdate: result.thisUpdate,
       nextUpdate: result.nextUpdate ?? null,
+      producedAt: result.producedAt ?? null,
       ...(result.haproxy !== undefined && { haproxy: result.haproxy }),
     };
   } catch (error) {
@@ -99,4 +101,4 @@ async function updateOne(
   }
 }
 
-const empty = { certStatus: null, thisUpdate: null, nextUpdate: null } as const;
+const empty = { certStatus: null, thisUpdate: null, nextUpdate: null, producedAt: null } as const;

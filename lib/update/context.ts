@@ -83,6 +83,8 @@ export interface UpdateResult {
   readonly certStatus: CertStatus;
   readonly thisUpdate: Date;
   readonly nextUpdate?: Date;
+  /** When the responder signed the response. */
+  readonly producedAt?: Date;
   /** What each HAProxy did with the response, when one was notified. */
   readonly haproxy?: readonly HaproxyTargetReport[];
 }

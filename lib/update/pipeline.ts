@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describeName, findIssuer, orderedChain, type Bundle } from '../pki/bundle.ts';
 import { assessResponse, isFreshEnough } from '../pki/acceptance.ts';
-import type { SingleResponse } from '../pki/ocsp-response.ts';
+import type { OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
 import type { Verification } from '../openssl/openssl.ts';
 import type {
@@ -44,7 +44,7 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
 
         // Before any openssl process: a fresh response in place ends the run here.
         const fresh = options.skipFresh ? skipIfFresh(inPlace, chain, locked) : undefined;
-        if (fresh !== undefined) return resultOf('skipped-fresh', fresh);
+        if (fresh !== undefined) return resultOf('skipped-fresh', fresh, inPlace.current);
 
         const tempFiles = await writeChainFiles(files, chain, options, locked);
         await verifyEndEntity(
@@ -62,10 +62,10 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
         const single = await checkReceived(received, certId, tempFiles, verification, options, locked);
         if (options.dryRun) {
           locked.log.debug('Debug mode: haproxy update skipped.');
-          return resultOf('checked', single);
+          return resultOf('checked', single, received.response);
         }
         if (await keepsNewerInPlace(options.cert, inPlace.current, single, certId, locked)) {
-          return resultOf('kept-current', single);
+          return resultOf('kept-current', single, received.response);
         }
 
         if (lock.unwritable !== undefined) throw lock.unwritable;
@@ -76,7 +76,7 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
           locked,
         );
         const action = single.certStatus === 'revoked' ? 'revoked' : 'updated';
-        return { ...resultOf(action, single), ...(haproxy.length > 0 && { haproxy }) };
+        return { ...resultOf(action, single, received.response), ...(haproxy.length > 0 && { haproxy }) };
       });
     } finally {
       deadline.clear();
@@ -84,11 +84,20 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
   });
 }
 
-const resultOf = (action: UpdateResult['action'], single: SingleResponse): UpdateResult => ({
+/**
+ * SINGLE is the certificate's entry in RESPONSE (received, or in place): a
+ * response with entries is a successful one, which the type alone does not say.
+ */
+const resultOf = (
+  action: UpdateResult['action'],
+  single: SingleResponse,
+  response: OcspResponse | undefined,
+): UpdateResult => ({
   action,
   certStatus: single.certStatus,
   thisUpdate: single.thisUpdate,
   nextUpdate: single.nextUpdate,
+  ...(response?.responseStatus === 'successful' && { producedAt: response.producedAt }),
 });
 
 function ownTempFiles(tempDir: string) {
