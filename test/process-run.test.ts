@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,22 @@ test('the program is started directly: its environment is exactly the one given'
   // A `bash -c` in between would add SHLVL and `_` to the child's environment.
   const result = await run('env', [], { env: pathOnly });
   assert.equal(result.stdout, `PATH=${process.env.PATH}\n`);
+});
+
+test('a process whose PATH has no bash still runs programs, though zx looks for bash when loaded', async () => {
+  const binDir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-no-bash-'));
+  try {
+    await symlink('/usr/bin/printf', path.join(binDir, 'printf'));
+    const runModule = new URL('../lib/process/run.ts', import.meta.url).href;
+    const script = `import { run } from '${runModule}'; const r = await run('printf', ['ran']); console.log(r.exitCode, r.stdout, r.stderr);`;
+    const child = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], {
+      env: { PATH: binDir },
+    });
+    assert.equal(child.stderr, '');
+    assert.equal(child.stdout, '0 ran \n');
+  } finally {
+    await rm(binDir, { recursive: true, force: true });
+  }
 });
 
 test('exit code, stdout and stderr are reported apart', async () => {

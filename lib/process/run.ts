@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import { $ } from 'zx/core';
+import { $, quote } from 'zx/core';
 
 /** Why a program was stopped before it ended by itself. */
 export type StopReason = 'timeout' | 'aborted' | 'output-limit';
@@ -144,6 +144,11 @@ async function runCapturing(
     quiet: true,
     nothrow: true,
     spawn: startDirectly as typeof spawn,
+    // zx takes its quoting from the bash it looks for on PATH when loaded,
+    // and without one refuses to run anything, though no shell ever starts
+    // here: a systemd unit or a cron job may run us with a PATH that has
+    // openssl but no bash.
+    quote,
     ...(options.input !== undefined && { input: options.input }),
     ...(options.env && { env: options.env }),
     ...(options.cwd && { cwd: options.cwd }),
