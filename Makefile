@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
 
-.PHONY: all setup-test setup-demo setup-matrix-tools setup-test-matrix setup-sea sea build typecheck lint format test pki demo bench fuzz pack clean matrix-tools test-matrix
+.PHONY: all setup-test setup-demo setup-matrix-tools setup-test-matrix setup-sea sea deb test-packages build typecheck lint format test pki demo bench fuzz pack clean matrix-tools test-matrix
 
 all: build
 
@@ -70,6 +70,15 @@ test-matrix: setup-test-matrix matrix-tools build pki
 # One file to copy to a host without Node ≥ 20: the CLI inside a stripped copy of the node binary running this.
 sea: setup-sea build
 	node scripts/build-sea.mjs
+
+# dist/hapos-upd_VERSION_amd64.deb: the single executable, its man page and completions, contrib/'s units (not enabled).
+deb: sea
+	scripts/build-deb.sh
+
+# Both packagings run end to end: the executable with node hidden and openssl alone on PATH; the .deb installed
+# with dpkg -i (as root; a hapos-upd already installed stops the test) and removed with dpkg -r, even on failure.
+test-packages: setup-test deb pki
+	$(NODE_TEST) test/packaging/*.test.ts
 
 pack: build
 	npm pack

@@ -47,6 +47,8 @@ export interface CliRun {
 }
 
 interface CliRunOptions {
+  /** What runs the CLI, its arguments then appended: by default the built npm package's, `node dist/hapos-upd.js`. */
+  readonly command?: readonly [string, ...string[]];
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
   /** Called with everything printed on stdout so far, each time more arrives; e.g. to signal the process. */
@@ -56,7 +58,8 @@ interface CliRunOptions {
 /** Runs the built CLI as a user would, with no standard input. */
 export function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    const [program, ...programArgs] = options.command ?? [process.execPath, CLI_PATH];
+    const child = spawn(program, [...programArgs, ...args], {
       env: { ...(options.env ?? process.env), NO_COLOR: '1' },
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
