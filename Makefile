@@ -1,7 +1,7 @@
 SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=120000
 
-.PHONY: all setup-test setup-demo setup-matrix-tools setup-test-matrix setup-sea sea deb test-packages build typecheck lint format test pki demo bench fuzz pack clean matrix-tools test-matrix
+.PHONY: all setup-test setup-demo setup-matrix-tools setup-test-matrix setup-sea sea deb test-packages bench-startup build typecheck lint format test pki demo bench fuzz pack clean matrix-tools test-matrix
 
 all: build
 
@@ -53,6 +53,10 @@ demo: setup-demo build
 # times that build too, alternating with this one, and ends with both medians and the ratio new/baseline.
 bench: build
 	node --import tsx scripts/bench.ts
+
+# The single executable's start-up beside node -e 0 (and the npm package's): medians of BENCH_STARTUP_RUNS (10) runs.
+bench-startup: sea
+	node --import tsx scripts/bench-startup.ts
 
 # The property tests' hostile inputs for FUZZ_SECONDS (default 60), with a new seed; FUZZ_SEED=N replays a run.
 fuzz: setup-test node_modules pki
