@@ -7,7 +7,11 @@ import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 import { common, commonJs } from './bundle-options.mjs';
 
-rmSync('dist', { recursive: true, force: true });
+// What an earlier build made (chunk names change with their content), but
+// not the single executable or the .deb, which npm pack's build would lose.
+for (const made of ['dist/hapos-upd.js', 'dist/chunks', 'dist/man', 'dist/completion']) {
+  rmSync(made, { recursive: true, force: true });
+}
 
 await build({
   ...common,
