@@ -15,7 +15,7 @@ export interface OptionHelp {
 }
 
 /** Options under a heading; the general ones at the end have none, and the help lists them under the one before. */
-export interface OptionSection {
+interface OptionSection {
   readonly title?: string;
   readonly options: readonly OptionHelp[];
 }
@@ -23,7 +23,7 @@ export interface OptionSection {
 /** A name and what it means: an exit code, an environment variable. */
 type Entry = readonly [name: string, meaning: string];
 
-export interface Help {
+interface Help {
   readonly title: string;
   readonly usage: string;
   /** Paragraphs, each wrapped as the help prints it. */
