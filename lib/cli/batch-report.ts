@@ -3,6 +3,7 @@ import type { CertificateAction, CertificateOutcome } from '../update/batch.ts';
 import type { HaproxyAction } from '../haproxy/notifier.ts';
 import { printableLine } from '../util/printable.ts';
 import { ExitCode, failureOf } from './exit-codes.ts';
+import { tableLines } from './table.ts';
 
 const MESSAGES: Record<Exclude<CertificateAction, 'failed'>, string> = {
   updated: 'new response in place',
@@ -134,25 +135,8 @@ export function renderSummary(
     outcome.action === 'failed' ? printableLine(reportOf(outcome).message) : haproxyNote(outcome),
   ]);
   const header = ['ACTION', 'STATUS', 'NEXT UPDATE', 'CERTIFICATE', 'MESSAGE'];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
-      .join('  ')
-      .trimEnd();
-  const body = rows.map((row, index) => {
-    const text = line(row);
-    const action = outcomes[index]!.action;
-    return colourOf(action)(text.slice(0, action.length)) + text.slice(action.length);
-  });
-  return (
-    [
-      palette.bold(line(header)),
-      ...body,
-      describeTotals(totalsOf(outcomes)),
-      ...describeHaproxy(outcomes, reload),
-    ].join('\n') + '\n'
-  );
+  const table = tableLines(header, rows, palette, (row) => colourOf(outcomes[row]!.action));
+  return [...table, describeTotals(totalsOf(outcomes)), ...describeHaproxy(outcomes, reload)].join('\n') + '\n';
 }
 
 /** `[12/1000] 10 updated, 2 failed` — rewritten in place on a terminal. */

@@ -3,6 +3,7 @@
 import type { ChalkInstance } from 'chalk';
 import { SEVERITY_OF, STAPLE_STATES, type StapleState, type StapleStatus } from '../status/staple-status.ts';
 import { printableLine } from '../util/printable.ts';
+import { tableLines } from './table.ts';
 
 type StatusTotals = Record<StapleState, number> & { readonly certificates: number };
 
@@ -86,18 +87,8 @@ export function renderStatusTable(statuses: readonly StapleStatus[], palette: Ch
     ...(several ? [printableLine(whereOf(status))] : []),
     printableLine(status.cert),
   ]);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
-      .join('  ')
-      .trimEnd();
-  const body = statuses.map((status, index) => {
-    const text = line(rows[index]!);
-    const colour = severityColour[SEVERITY_OF[status.state]];
-    return colour(text.slice(0, status.state.length)) + text.slice(status.state.length);
-  });
-  return [palette.bold(line(header)), ...body, describeTotals(totalsOf(statuses))].join('\n') + '\n';
+  const table = tableLines(header, rows, palette, (row) => severityColour[SEVERITY_OF[statuses[row]!.state]]);
+  return [...table, describeTotals(totalsOf(statuses))].join('\n') + '\n';
 }
 
 function describeTotals(totals: StatusTotals): string {

@@ -91,9 +91,11 @@ export interface HaproxyRunNotifier extends HaproxyNotifier {
  * The install step's HAProxy part, done so that it cannot silently fail: the response
  * goes to every socket (every worker behind a master CLI), each reply is
  * checked, a certificate HAProxy holds no response for yet is stapled through
- * a `set ssl cert` transaction instead of a reload, and HAProxy must then list
- * the certificate's ID. Only when no transaction is possible does the reload
- * command run.
+ * a `set ssl cert` transaction instead of a reload, and HAProxy must then
+ * staple exactly the bytes sent (2.8+) or list the certificate's ID (before).
+ * From 2.8 a response HAProxy already staples, or a newer one, is left alone.
+ * Only when no transaction is possible is a reload needed, run once for the
+ * whole run by reloadIfNeeded().
  */
 export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyRunNotifier {
   const sockets = settings.sockets.map((spec) => ({ spec, address: parseSocketAddress(spec) }));
