@@ -49,7 +49,7 @@ function manPage(): string {
     ...HELP.description.flatMap((paragraph) => ['.PP', roff(paragraph)]),
     '.SH OPTIONS',
     ...HELP.sections.flatMap(({ title, options }, index) => [
-      // The first section is the options of the original updater, those of this heading.
+      // The help's first section, "Options", is the page's OPTIONS itself; the others its subsections.
       ...(index === 0 ? [] : [`.SS ${roff(title ?? 'Other options')}`]),
       ...options.map(manOption),
     ]),
