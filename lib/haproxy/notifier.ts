@@ -107,35 +107,19 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyRu
   let socatChecked: Promise<void> | undefined;
   // Behind a master CLI, every current worker gets the response. Asked once
   // per socket: a socket that fails, fails every certificate of the batch.
-  const workersBehind = new Map<SocketAddress, Promise<readonly (number | undefined)[]>>();
-  const targetsOf = (address: SocketAddress, signal: AbortSignal | undefined) => {
-    let targets = workersBehind.get(address);
-    if (targets === undefined) {
-      targets = masterWorkers(address, { transport, signal }).then((workers) => workers ?? [undefined]);
-      workersBehind.set(address, targets);
-      // One certificate's deadline says nothing about the socket: the next certificate asks again.
-      targets.catch((error: unknown) => {
-        if (error instanceof HaproxySocketError && error.failure === 'deadline') workersBehind.delete(address);
-      });
-    }
-    return targets;
-  };
-  // Asked once per HAProxy (each worker behind a master CLI) and run, like the workers.
-  const updatesKnown = new Map<string, Promise<OcspUpdates>>();
-  const ocspUpdatesOf = (address: SocketAddress, commandOptions: CommandOptions) => {
-    const key = `${formatSocketAddress(address)} ${commandOptions.workerPid ?? ''}`;
-    let known = updatesKnown.get(key);
-    if (known === undefined) {
-      known = showOcspUpdates(address, commandOptions).then((ids) =>
+  const workersBehind = askedOncePerRun<SocketAddress, readonly (number | undefined)[]>();
+  const targetsOf = (address: SocketAddress, signal: AbortSignal | undefined) =>
+    workersBehind(address, () =>
+      masterWorkers(address, { transport, signal }).then((workers) => workers ?? [undefined]),
+    );
+  // Asked once per HAProxy (each worker behind a master CLI), like the workers.
+  const updatesKnown = askedOncePerRun<string, OcspUpdates>();
+  const ocspUpdatesOf = (address: SocketAddress, commandOptions: CommandOptions) =>
+    updatesKnown(`${formatSocketAddress(address)} ${commandOptions.workerPid ?? ''}`, () =>
+      showOcspUpdates(address, commandOptions).then((ids): OcspUpdates =>
         ids === undefined ? { supported: false } : { supported: true, ids },
-      );
-      updatesKnown.set(key, known);
-      known.catch((error: unknown) => {
-        if (error instanceof HaproxySocketError && error.failure === 'deadline') updatesKnown.delete(key);
-      });
-    }
-    return known;
-  };
+      ),
+    );
   // HAProxy applies `set ssl cert` to whichever transaction is open: one update at a time.
   let queue: Promise<unknown> = Promise.resolve();
   // A reload restarts every worker: one per run, after every update, however many need it.
@@ -184,6 +168,26 @@ export function haproxyNotifier(settings: NotifierSettings, log: Log): HaproxyRu
       await reload(settings.reloadCommand, log, signal);
       return true;
     },
+  };
+}
+
+/**
+ * A question put to HAProxy once per run, its answer shared by every
+ * certificate, unless asking stopped at a certificate's deadline: that says
+ * nothing about the socket, so the next certificate asks again.
+ */
+function askedOncePerRun<K, V>(): (key: K, ask: () => Promise<V>) => Promise<V> {
+  const answers = new Map<K, Promise<V>>();
+  return (key, ask) => {
+    let answer = answers.get(key);
+    if (answer === undefined) {
+      answer = ask();
+      answers.set(key, answer);
+      answer.catch((error: unknown) => {
+        if (error instanceof HaproxySocketError && error.failure === 'deadline') answers.delete(key);
+      });
+    }
+    return answer;
   };
 }
 
