@@ -1,6 +1,8 @@
 import type { ChalkInstance } from 'chalk';
 import type { CertificateAction, CertificateOutcome } from '../update/batch.ts';
-import type { HaproxyAction } from '../haproxy/notifier.ts';
+import type { HaproxyAction, HaproxyTargetReport } from '../haproxy/notifier.ts';
+import { appendTo } from '../util/multimap.ts';
+import { tally } from '../util/tally.ts';
 import { printableLine } from '../util/printable.ts';
 import { ExitCode, failureOf } from './exit-codes.ts';
 import { tableLines } from './table.ts';
@@ -34,9 +36,7 @@ export const actions: readonly CertificateAction[] = [
 export type Totals = Record<CertificateAction, number> & { readonly certificates: number };
 
 export function totalsOf(outcomes: readonly CertificateOutcome[]): Totals {
-  const totals = Object.fromEntries(actions.map((action) => [action, 0])) as Record<CertificateAction, number>;
-  for (const outcome of outcomes) totals[outcome.action]++;
-  return { ...totals, certificates: outcomes.length };
+  return { ...tally(actions, outcomes, (outcome) => outcome.action), certificates: outcomes.length };
 }
 
 /** Whether the run reloaded HAProxy, which it does once at most, after every certificate. */
@@ -48,16 +48,12 @@ type SocketTally = { readonly socket: string } & Record<HaproxyAction, number>;
 
 /** What the run did to each HAProxy: per socket, how many responses went which way (every worker behind a master CLI counted). */
 function socketTallies(outcomes: readonly CertificateOutcome[]): SocketTally[] {
-  const tallies = new Map<string, Record<HaproxyAction, number>>();
-  for (const report of outcomes.flatMap((outcome) => outcome.haproxy ?? [])) {
-    let tally = tallies.get(report.socket);
-    if (tally === undefined) {
-      tally = Object.fromEntries(haproxyActions.map((action) => [action, 0])) as Record<HaproxyAction, number>;
-      tallies.set(report.socket, tally);
-    }
-    tally[report.action]++;
-  }
-  return [...tallies].map(([socket, tally]) => ({ socket, ...tally }));
+  const bySocket = new Map<string, HaproxyTargetReport[]>();
+  for (const report of outcomes.flatMap((outcome) => outcome.haproxy ?? [])) appendTo(bySocket, report.socket, report);
+  return [...bySocket].map(([socket, reports]) => ({
+    socket,
+    ...tally(haproxyActions, reports, (report) => report.action),
+  }));
 }
 
 /** `--json`: one document for scripts and monitoring, dates in ISO 8601. */

@@ -4,13 +4,12 @@ import type { ChalkInstance } from 'chalk';
 import { SEVERITY_OF, STAPLE_STATES, type StapleState, type StapleStatus } from '../status/staple-status.ts';
 import { printableLine } from '../util/printable.ts';
 import { tableLines } from './table.ts';
+import { tally } from '../util/tally.ts';
 
 type StatusTotals = Record<StapleState, number> & { readonly certificates: number };
 
 function totalsOf(statuses: readonly StapleStatus[]): StatusTotals {
-  const totals = Object.fromEntries(STAPLE_STATES.map((state) => [state, 0])) as Record<StapleState, number>;
-  for (const status of statuses) totals[status.state]++;
-  return { ...totals, certificates: statuses.length };
+  return { ...tally(STAPLE_STATES, statuses, (status) => status.state), certificates: statuses.length };
 }
 
 /** `--json`: `{"certificates": [...], "totals": {...}}`, dates in ISO 8601, null where there is no staple. */
