@@ -114,7 +114,7 @@ const targets = {
 } as const;
 type TargetName = keyof typeof targets;
 
-/** What this run measured of each target; a later, larger size replaces a smaller one's. */
+/** What this run measured of each target, each figure naming its N; the last size timed replaces earlier ones'. */
 const measuredTargets = new Map<TargetName, { readonly measured: string; readonly ratio: number }>();
 
 function targetLines(): string[] {
