@@ -51,6 +51,8 @@ demo: setup-demo build
 
 # Times dist/ (BENCH_SIZES, BENCH_ROUNDS, BENCH_SINGLE_SAMPLE); BENCH_BASELINE=path/to/other/dist/hapos-upd.js
 # times that build too, alternating with this one, and ends with both medians and the ratio new/baseline.
+# Behind a latency proxy too (BENCH_NET_SIZES, BENCH_RTTS); BENCH_ORIGINAL=path/to/the/bash/hapos-upd adds the
+# bash original. Ends with issue 21's targets, measured.
 bench: build
 	node --import tsx scripts/bench.ts
 

@@ -3,6 +3,13 @@
 // 127.0.0.1. Reports medians of several rounds, per-certificate cost and
 // peak memory. Run with `make bench` (BENCH_SIZES=1,100,1000 BENCH_ROUNDS=3).
 //
+// Real responders are 20-200 ms away, where the round trip and not the CPU
+// bounds a batch, so the same batch is also timed against a responder behind
+// a latency proxy (BENCH_NET_SIZES=1000, at BENCH_RTTS=10,50 ms), beside the
+// floors it is judged by. BENCH_ORIGINAL=path/to/the/bash/hapos-upd adds the
+// bash original to both. The report ends with issue 21's targets, each with
+// its measured value and ratio, met or not.
+//
 // BENCH_BASELINE=path/to/another/checkout/dist/hapos-upd.js adds an A/B
 // comparison: every measurement is also taken of that build, and the report
 // ends with both medians side by side and the ratio new/baseline. The
@@ -15,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../lib/process/run.ts';
 import { mapConcurrently } from '../lib/util/concurrency.ts';
+import { startLatencyProxy } from '../test/helpers/latency-proxy.ts';
 import { startOcspResponder, type OcspResponder } from '../test/helpers/responder.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -24,6 +32,15 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 /** One-process-per-certificate runs are slow; above this many they are sampled and scaled. */
 const singleRunSample = Number(process.env.BENCH_SINGLE_SAMPLE ?? 100);
 const respondersCount = 2;
+const netSizes = (process.env.BENCH_NET_SIZES ?? '1000').split(',').filter(Boolean).map(Number);
+const netRttsMs = (process.env.BENCH_RTTS ?? '10,50').split(',').filter(Boolean).map(Number);
+/** The bash script this tool replaces; not part of this checkout (github.com/pierky/haproxy-ocsp-stapling-updater). */
+const original = process.env.BENCH_ORIGINAL ? path.resolve(process.env.BENCH_ORIGINAL) : undefined;
+if (original && !existsSync(original)) throw new Error(`BENCH_ORIGINAL: no such file: ${original}`);
+/** The bash original's runs behind the latency proxy, one process per certificate, sampled and scaled. */
+const originalNetSample = Number(process.env.BENCH_ORIGINAL_SAMPLE ?? 20);
+/** The batch's cap on requests in flight to one responder host (lib/cli/run-setup.ts): what the latency floor assumes. */
+const requestsPerResponder = 4;
 
 /** A built CLI being timed: this checkout's, and in A/B mode the baseline's. */
 interface Build {
@@ -87,16 +104,44 @@ function addComparison(measure: string, unit: Comparison['unit'], samples: Sampl
   });
 }
 
+/** Issue 21's targets, each a ratio that must stay at or under its limit. */
+const targets = {
+  latency: { text: '50 ms RTT, N=1000: batch wall / latency floor (N/4 x RTT)', limit: 1.3 },
+  cpu: { text: "loopback, N=1000: batch CPU per certificate / bare openssl's", limit: 1.5 },
+  wall: { text: 'loopback, N=1000: batch wall / bare-openssl floor (xargs -P2)', limit: 1.5 },
+  memory: { text: 'loopback, N=1000: batch peak memory / 120 MB', limit: 1 },
+  single: { text: "single -d run wall / the bash original's", limit: 0.6 },
+} as const;
+type TargetName = keyof typeof targets;
+
+/** What this run measured of each target, each figure naming its N; the last size timed replaces earlier ones'. */
+const measuredTargets = new Map<TargetName, { readonly measured: string; readonly ratio: number }>();
+
+function targetLines(): string[] {
+  const lines = ["issue 21's targets (ratio measured / limit; met when at or under it):"];
+  for (const [name, { text, limit }] of Object.entries(targets) as [TargetName, (typeof targets)[TargetName]][]) {
+    const result = measuredTargets.get(name);
+    lines.push(
+      result
+        ? `  ${text}: ${result.measured}, ratio ${result.ratio.toFixed(2)} (limit ${limit}): ${result.ratio <= limit ? 'met' : 'NOT met'}`
+        : `  ${text}: not measured in this run${name === 'single' ? ' (needs BENCH_ORIGINAL)' : ''}`,
+    );
+  }
+  return lines;
+}
+
 interface Measured {
   readonly seconds: number;
   readonly peakKb: number;
+  /** User plus system time of the command and every process it waited for. */
+  readonly cpuSeconds: number;
 }
 
-/** Runs a command, returning wall time and peak resident memory (from GNU time). */
+/** Runs a command, returning wall time, peak resident memory and CPU time (from GNU time). */
 async function measure(command: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
   const started = process.hrtime.bigint();
   const stderr = await new Promise<string>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'PEAK_KB=%M', ...command], {
+    const child = spawn('/usr/bin/time', ['-f', 'PEAK_KB=%M CPU=%U+%S', ...command], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -108,7 +153,12 @@ async function measure(command: string[], env: NodeJS.ProcessEnv): Promise<Measu
     );
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, peakKb: Number(/PEAK_KB=(\d+)/.exec(stderr)?.[1] ?? 0) };
+  const cpu = /CPU=([\d.]+)\+([\d.]+)/.exec(stderr);
+  return {
+    seconds,
+    peakKb: Number(/PEAK_KB=(\d+)/.exec(stderr)?.[1] ?? 0),
+    cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : 0,
+  };
 }
 
 const median = (values: readonly number[]) => {
@@ -193,6 +243,45 @@ async function singleRuns(build: Build, fixture: Fixture, certs: string[]): Prom
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
+/**
+ * The floor of this design: one bare `openssl ocsp` fetch-and-verify process
+ * per certificate and nothing else, PARALLEL at a time, started by xargs with
+ * no shell in between. URL names the responder each certificate is asked.
+ */
+async function bareOpensslFloor(
+  fixture: Fixture,
+  parallel: number,
+  url: (position: number) => string,
+): Promise<Measured> {
+  const chain = path.join(repoRoot, 'fixtures', 'pki', 'int.pem');
+  const list = path.join(fixture.dir, 'bare-openssl.args');
+  // One line of arguments per certificate, split by xargs at blanks: the
+  // fixture's paths (mkdtemp under the temp dir) and URLs have none.
+  const argsOf = (cert: string, position: number) => [
+    'ocsp',
+    '-issuer',
+    chain,
+    '-cert',
+    cert,
+    '-no_nonce',
+    '-timeout',
+    '10',
+    '-CAfile',
+    chain,
+    '-url',
+    url(position),
+  ];
+  await writeFile(list, fixture.certs.map((cert, position) => `${argsOf(cert, position).join(' ')}\n`).join(''));
+  return measure(['xargs', '-P', String(parallel), '-L', '1', '-a', list, 'openssl'], fixture.env);
+}
+
+/** Times the bash original run once per certificate of SAMPLE, one after another, scaled to SIZE. */
+async function originalRuns(fixture: Fixture, sample: readonly string[], size: number, url: string): Promise<number> {
+  const started = process.hrtime.bigint();
+  for (const cert of sample) await measure(['bash', original!, '-S', '--ocsp-url', url, '--cert', cert], fixture.env);
+  return ((Number(process.hrtime.bigint() - started) / 1e9) * size) / sample.length;
+}
+
 const format = (seconds: number) => (seconds >= 10 ? seconds.toFixed(1) : seconds.toFixed(3));
 
 async function startupFigures(): Promise<string[]> {
@@ -229,6 +318,7 @@ async function dryRunFigures(fixture: Fixture): Promise<string[]> {
   const dry = new Samples<number>();
   const opensslOnly: number[] = [];
   const bareNode: number[] = [];
+  const originalDry: number[] = [];
   const chain = path.join(repoRoot, 'fixtures', 'pki', 'int.pem');
   const ee = path.join(fixture.dir, 'ee.pem');
   await run('openssl', ['x509', '-in', cert, '-out', ee]);
@@ -238,6 +328,8 @@ async function dryRunFigures(fixture: Fixture): Promise<string[]> {
     for (const build of inRoundOrder(round))
       dry.add(build, await timeDirectly('node', [build.cli, '-d', '--ocsp-url', url, '--cert', cert], fixture.env));
     bareNode.push(await timeDirectly('node', ['-e', '0'], fixture.env));
+    if (original)
+      originalDry.push(await timeDirectly('bash', [original, '-d', '--ocsp-url', url, '--cert', cert], fixture.env));
     opensslOnly.push(
       (await timeDirectly('openssl', ['version'], fixture.env)) +
         (await timeDirectly('openssl', ['verify', '-CAfile', chain, ee], fixture.env)) +
@@ -251,10 +343,16 @@ async function dryRunFigures(fixture: Fixture): Promise<string[]> {
   addComparison('one -d run (median of 15)', 's', dry);
   const [run1, openssl, node] = [median(dry.of(newBuild)), median(opensslOnly), median(bareNode)];
   const percent = (part: number, whole: number) => `${Math.round((100 * part) / whole)}%`;
-  return [
+  const lines = [
     `single -d run (median of 15): ${format(run1)} s; its three openssl processes alone: ${format(openssl)} s (${percent(openssl, run1)})`,
     `  beyond a bare node start (${format(node)} s): ${format(run1 - node)} s, of which openssl ${percent(openssl, run1 - node)}`,
   ];
+  if (original) {
+    const bash = median(originalDry);
+    lines.push(`  the bash original's -d run (median of 15): ${format(bash)} s, ratio ${(run1 / bash).toFixed(2)}`);
+    measuredTargets.set('single', { measured: `${format(run1)} s against ${format(bash)} s`, ratio: run1 / bash });
+  }
+  return lines;
 }
 
 /** The batch variants timed at every size, by label. */
@@ -290,7 +388,7 @@ function comparisonTable(baseline: Build): string[] {
 
 async function main(): Promise<void> {
   const lines: string[] = [
-    `hapos-upd bench: ${availableParallelism()} CPUs, ${rounds} rounds, responders: ${respondersCount}`,
+    `hapos-upd bench: ${availableParallelism()} CPUs, ${rounds} rounds, responders: ${respondersCount}; behind the latency proxy: N=${netSizes.join(',') || 'none'} at RTT ${netRttsMs.join(',')} ms`,
   ];
   lines.push(...(await startupFigures()));
   for (const size of sizes) {
@@ -299,6 +397,7 @@ async function main(): Promise<void> {
       if (size === sizes[0]) lines.push(...(await dryRunFigures(fixture)));
       const batches = new Map(batchVariants.map(([label]) => [label, new Samples<Measured>()]));
       const single = new Samples<number>();
+      const floor: Measured[] = [];
       const sample = fixture.certs.slice(0, Math.min(size, singleRunSample));
       for (let round = 0; round < rounds; round++) {
         // Each measurement is taken of both builds back to back, so that
@@ -315,6 +414,10 @@ async function main(): Promise<void> {
           await clearResponses(fixture);
           single.add(build, ((await singleRuns(build, fixture, sample)) * size) / sample.length);
         }
+        // Two at a time, as many as the default --jobs on this project's 2-core machine.
+        floor.push(
+          await bareOpensslFloor(fixture, 2, (position) => fixture.responders[position % respondersCount]!.url),
+        );
         const latest = (build: Build) => {
           const batch = (label: string) => format(batches.get(label)!.of(build).at(-1)!.seconds);
           return `single ${format(single.of(build).at(-1)!)} s, batch ${batch('default --jobs')} s, batch --jobs 4 ${batch('--jobs 4')} s`;
@@ -337,14 +440,110 @@ async function main(): Promise<void> {
         addComparison(`N=${size}: batch, ${label}`, 's', fieldOf(samples, 'seconds'));
         addComparison(`N=${size}: batch, ${label}, peak memory`, 'MB', fieldOf(samples, 'peakKb'));
       }
-      console.log(lines.slice(-3).join('\n'));
+      lines.push(...loopbackFloorFigures(size, floor, batches.get('default --jobs')!.of(newBuild)));
+      console.log(lines.slice(-5).join('\n'));
     } finally {
       await Promise.all(fixture.responders.map((responder) => responder.stop()));
       await rm(fixture.dir, { recursive: true, force: true });
     }
   }
+  for (const size of netSizes) lines.push(...(await networkFigures(size)));
+  lines.push('', ...targetLines());
   if (baselineBuild) lines.push('', ...comparisonTable(baselineBuild));
   console.log(`\n${lines.join('\n')}`);
+}
+
+/** The default batch against the bare-openssl floor at SIZE, in wall and CPU time; feeds the loopback targets. */
+function loopbackFloorFigures(size: number, floor: readonly Measured[], batch: readonly Measured[]): string[] {
+  const perCertMs = (seconds: number) => `${((1000 * seconds) / size).toFixed(1)} ms/cert`;
+  const [floorWall, floorCpu] = [median(floor.map((m) => m.seconds)), median(floor.map((m) => m.cpuSeconds))];
+  const [batchWall, batchCpu] = [median(batch.map((m) => m.seconds)), median(batch.map((m) => m.cpuSeconds))];
+  const peakMb = median(batch.map((m) => m.peakKb)) / 1024;
+  measuredTargets.set('cpu', {
+    measured: `N=${size}: ${perCertMs(batchCpu)} against ${perCertMs(floorCpu)} CPU`,
+    ratio: batchCpu / floorCpu,
+  });
+  measuredTargets.set('wall', {
+    measured: `N=${size}: ${format(batchWall)} s against ${format(floorWall)} s`,
+    ratio: batchWall / floorWall,
+  });
+  measuredTargets.set('memory', { measured: `N=${size}: peak ${Math.round(peakMb)} MB`, ratio: peakMb / 120 });
+  return [
+    `  bare-openssl floor, xargs -P2: ${format(floorWall)} s wall, CPU ${perCertMs(floorCpu)}`,
+    `  batch, default --jobs, against it: wall ${(batchWall / floorWall).toFixed(2)}x, CPU ${perCertMs(batchCpu)} (${(batchCpu / floorCpu).toFixed(2)}x)`,
+  ];
+}
+
+/**
+ * The batch of SIZE certificates against one responder behind the latency
+ * proxy at each RTT, beside its floors: the round trips alone (N/4 x RTT,
+ * the batch's cap of requests in flight to one host, one round trip each),
+ * bare openssl through the same proxy as many at a time as that cap, and the
+ * bash original, one process per certificate, sampled.
+ */
+async function networkFigures(size: number): Promise<string[]> {
+  const fixture = await makeFixture(size);
+  const lines: string[] = [];
+  try {
+    for (const rttMs of netRttsMs) {
+      const proxy = await startLatencyProxy({
+        targetHost: '127.0.0.1',
+        targetPort: fixture.responders[0]!.port,
+        rttMs,
+      });
+      try {
+        const batch = new Samples<Measured>();
+        const connections: number[] = [];
+        const floor: number[] = [];
+        const bash: number[] = [];
+        const originalSample = fixture.certs.slice(0, Math.min(size, originalNetSample));
+        for (let round = 0; round < rounds; round++) {
+          for (const build of inRoundOrder(round)) {
+            await clearResponses(fixture);
+            const before = proxy.connections;
+            const command = ['node', build.cli, '-S', '-q', '--ocsp-url', proxy.url, '--dir', fixture.certDir];
+            batch.add(build, await measure(command, fixture.env));
+            if (build === newBuild) connections.push(proxy.connections - before);
+          }
+          floor.push((await bareOpensslFloor(fixture, requestsPerResponder, () => proxy.url)).seconds);
+          if (original) {
+            await clearResponses(fixture);
+            bash.push(await originalRuns(fixture, originalSample, size, proxy.url));
+          }
+          const ofOriginal = original ? `, bash original ${format(bash.at(-1)!)} s` : '';
+          console.log(
+            `  RTT ${rttMs} ms, N=${size} round ${round + 1}: batch ${format(batch.of(newBuild).at(-1)!.seconds)} s, bare openssl ${format(floor.at(-1)!)} s${ofOriginal}`,
+          );
+        }
+        const batchSeconds = median(batch.of(newBuild).map((m) => m.seconds));
+        const latencyFloor = (size / requestsPerResponder) * (rttMs / 1000);
+        const against = (what: string, seconds: number) =>
+          `  ${what}: ${format(seconds)} s; batch/it ${(batchSeconds / seconds).toFixed(2)}`;
+        lines.push(
+          `RTT ${rttMs} ms, N=${size}: batch -S -q --dir ${format(batchSeconds)} s, ${(median(connections) / size).toFixed(2)} connections per certificate`,
+          against(`latency floor, N/${requestsPerResponder} x RTT`, latencyFloor),
+          against(`bare-openssl floor through the proxy, xargs -P${requestsPerResponder}`, median(floor)),
+          original
+            ? `${against(`bash original, one process per certificate (scaled from ${originalSample.length})`, median(bash))}, the batch ${(median(bash) / batchSeconds).toFixed(1)}x faster`
+            : '  bash original: not timed (BENCH_ORIGINAL)',
+        );
+        console.log(lines.slice(-4).join('\n'));
+        addComparison(`RTT ${rttMs} ms, N=${size}: batch`, 's', fieldOf(batch, 'seconds'));
+        if (rttMs === 50) {
+          measuredTargets.set('latency', {
+            measured: `N=${size}: ${format(batchSeconds)} s against ${format(latencyFloor)} s`,
+            ratio: batchSeconds / latencyFloor,
+          });
+        }
+      } finally {
+        await proxy.close();
+      }
+    }
+  } finally {
+    await Promise.all(fixture.responders.map((responder) => responder.stop()));
+    await rm(fixture.dir, { recursive: true, force: true });
+  }
+  return lines;
 }
 
 /** One field of a batch's samples, per build: its seconds or its peak memory. */
