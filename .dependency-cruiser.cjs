@@ -1,8 +1,8 @@
 // The folders of lib/ depend one way (ARCHITECTURE.md): cli on update,
-// check and status, those on the domain folders (pki, openssl, haproxy,
-// sources), those on fs, process and util. `make test` fails on any import against that order
+// check and status, those on the domain folders (pki, openssl, responder,
+// haproxy, sources), those on fs, process and util. `make test` fails on any import against that order
 // and on any import cycle.
-const domain = '^lib/(pki|openssl|haproxy|sources)/';
+const domain = '^lib/(pki|openssl|responder|haproxy|sources)/';
 const below = (folders) => `^lib/(${folders.join('|')})/`;
 
 module.exports = {
@@ -43,7 +43,7 @@ module.exports = {
     },
     {
       name: 'domain-folders-apart',
-      comment: 'pki, openssl, haproxy and sources are independent, except that openssl reads what pki decodes.',
+      comment: 'pki, haproxy and sources are independent; openssl reads what pki decodes, and responder uses both.',
       severity: 'error',
       from: { path: '^lib/(pki|haproxy|sources)/' },
       to: { path: domain, pathNot: '^lib/$1/' },
@@ -52,6 +52,13 @@ module.exports = {
       name: 'openssl-only-on-pki',
       severity: 'error',
       from: { path: '^lib/openssl/' },
+      to: { path: below(['responder', 'haproxy', 'sources']) },
+    },
+    {
+      name: 'responder-on-openssl-and-pki',
+      comment: 'Asking a responder builds on what openssl runs and pki decodes, and on nothing else of the domain.',
+      severity: 'error',
+      from: { path: '^lib/responder/' },
       to: { path: below(['haproxy', 'sources']) },
     },
     {

@@ -162,6 +162,7 @@ async function batchOf(
             now: clock.now,
             retryDelayMs: new FakeDelays().delayMs,
             throttleResponder: throttle.run,
+            httpClient: { kind: 'openssl' },
           };
         },
         logFor: (cert) => {
@@ -533,6 +534,7 @@ describe('--check of one bundle, in process', () => {
           now: new FakeClock(justAfterSigning()).now,
           retryDelayMs: new FakeDelays().delayMs,
           throttleResponder: new RecordingThrottle().run,
+          httpClient: { kind: 'openssl' },
         },
       ),
     );

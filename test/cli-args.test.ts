@@ -21,7 +21,8 @@ test('defaults match the original', () => {
   assert.equal(options.verify, true);
   assert.equal(options.goodOnly, false);
   assert.equal(options.skipUpdate, false);
-  assert.equal(options.useCurl, false);
+  assert.equal(options.httpClient, undefined);
+  assert.equal(options.get, false);
   assert.equal(options.partialChain, false);
   assert.equal(options.keepTemp, false);
   assert.equal(options.timeoutSeconds, 10);
@@ -34,7 +35,11 @@ test('defaults match the original', () => {
   assert.deepEqual([options.dirs, options.crtLists, options.crtBase], [[], [], undefined]);
   assert.equal(options.skipFresh, false);
   assert.equal(options.nonce, false, 'no nonce, as HAProxy and the original send none');
-  assert.equal(options.jobs, Math.max(2, availableParallelism()));
+  assert.equal(
+    options.jobs,
+    Math.max(8, availableParallelism()),
+    "two responders' worth of requests in flight at least",
+  );
   assert.deepEqual([options.json, options.quiet], [false, false]);
   assert.deepEqual([options.check, options.requireOcsp, options.strict], [false, false, false]);
   assert.equal(options.warnDays, 21);
@@ -68,6 +73,9 @@ test('every long option is recognised', () => {
     '--ocsp-proxy',
     'http://proxy:3128',
     '--use-curl',
+    '--http-client',
+    'curl',
+    '--get',
     '--partial-chain',
     '--socket',
     '/tmp/admin.sock',
@@ -123,7 +131,7 @@ test('every long option is recognised', () => {
     ocspUrl: 'http://ocsp.example/',
     ocspHost: 'ocsp.example',
     ocspProxy: 'http://proxy:3128',
-    useCurl: true,
+    httpClient: 'curl',
     partialChain: true,
     sockets: ['/tmp/admin.sock'],
     vaFile: 'signer.pem',
@@ -140,6 +148,7 @@ test('every long option is recognised', () => {
     crtBase: '/etc/ssl/private',
     skipFresh: true,
     nonce: true,
+    get: true,
     jobs: 8,
     json: true,
     quiet: true,
@@ -194,6 +203,27 @@ test('-h before a faulty option is help, as the original reads options in order;
 
 test('a value with spaces and quotes is kept as is', () => {
   assert.deepEqual(optionsOf(['--cert', "/tmp/my site's cert.pem"]).certs, ["/tmp/my site's cert.pem"]);
+});
+
+test('--http-client names one of three clients; --use-curl is curl; --get needs a client that can send it', () => {
+  for (const client of ['openssl', 'curl', 'builtin'] as const) {
+    assert.equal(optionsOf(['--http-client', client]).httpClient, client);
+  }
+  assert.equal(optionsOf(['--use-curl']).httpClient, 'curl');
+  assert.equal(optionsOf(['--use-curl', '--get']).httpClient, 'curl');
+  assert.equal(optionsOf(['--get']).httpClient, undefined, 'the run chooses: builtin, as openssl cannot GET');
+  assert.deepEqual(errorOf(['--http-client', 'wget']), {
+    kind: 'error',
+    message: '--http-client wants openssl, curl or builtin, got: wget',
+  });
+  assert.deepEqual(errorOf(['--use-curl', '--http-client', 'builtin']), {
+    kind: 'error',
+    message: '--use-curl cannot be combined with --http-client builtin',
+  });
+  assert.deepEqual(errorOf(['--get', '--http-client', 'openssl']), {
+    kind: 'error',
+    message: "--get cannot be combined with --http-client openssl: OpenSSL's client sends POST only",
+  });
 });
 
 test('-h and --help ask for help, --version for the version', () => {

@@ -1,14 +1,21 @@
-// The HTTP side of the flow: OpenSSL's client and curl, the Host header, a
-// real HTTP proxy, and aborting a run that waits on the network.
+// The HTTP side of the flow: OpenSSL's client, curl and the built-in client
+// (its kept-alive connections), the Host header, a real HTTP proxy, GET
+// requests, and aborting a run that waits on the network.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createTestPki, type TestPki } from './helpers/pki.ts';
-import { startFakeHttpServer, startRecordingProxy, type FakeHttpServer } from './helpers/responder.ts';
-import { runCli, tempDirOf } from './helpers/cli.ts';
+import { createTestPki, openssl, type TestPki } from './helpers/pki.ts';
+import {
+  startFakeHttpServer,
+  startRecordingProxy,
+  type FakeHttpServer,
+  type OcspResponder,
+} from './helpers/responder.ts';
+import { runCli, tempDirOf, httpClients } from './helpers/cli.ts';
 
 let pki: TestPki;
 let workDir: string;
@@ -18,14 +25,7 @@ let forwarder: FakeHttpServer;
 before(async () => {
   pki = await createTestPki();
   workDir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-http-'));
-  forwarder = await startFakeHttpServer(async (request) => {
-    const answer = await fetch(pki.responders.delegated.url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/ocsp-request' },
-      body: new Uint8Array(request.body),
-    });
-    return { body: Buffer.from(await answer.arrayBuffer()) };
-  });
+  forwarder = await startFakeHttpServer((request) => forwardToResponder(request.body));
 });
 
 after(async () => {
@@ -49,10 +49,8 @@ function lastHostHeaders(): string[] {
   return raw.flatMap((value, index) => (index % 2 === 0 && value.toLowerCase() === 'host' ? [raw[index + 1]!] : []));
 }
 
-for (const client of ['openssl', 'curl'] as const) {
-  const clientArgs = client === 'curl' ? ['--use-curl'] : [];
-
-  describe(`with ${client === 'curl' ? 'curl (--use-curl)' : "OpenSSL's HTTP client"}`, () => {
+for (const { client, args: clientArgs } of httpClients) {
+  describe(`with the ${client} HTTP client (${clientArgs.join(' ') || 'the default for one --cert'})`, () => {
     test('a plain update', async () => {
       const cert = await goodBundle();
       const result = await cli([...clientArgs, '-S', '--cert', cert]);
@@ -106,6 +104,183 @@ for (const client of ['openssl', 'curl'] as const) {
       }
     });
   });
+}
+
+describe('the built-in client', () => {
+  const batchOf = async (count: number) => Promise.all(Array.from({ length: count }, () => goodBundle()));
+  const certArgs = (certs: readonly string[]) => certs.flatMap((cert) => ['--cert', cert]);
+
+  test('a batch uses it by default and keeps its connections alive: 8 requests over at most 4 connections', async () => {
+    const certs = await batchOf(8);
+    const [requestsBefore, connectionsBefore] = [forwarder.requests.length, forwarder.connections];
+    const result = await cli(['-S', '-q', '--ocsp-url', forwarder.url, ...certArgs(certs)]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    for (const cert of certs) assert.ok(existsSync(`${cert}.ocsp`));
+    assert.equal(forwarder.requests.length - requestsBefore, 8);
+    const connections = forwarder.connections - connectionsBefore;
+    assert.ok(connections >= 1 && connections <= 4, `${connections} connections`);
+  });
+
+  test("OpenSSL's client, chosen for a batch, opens one connection per request", async () => {
+    const certs = await batchOf(3);
+    const connectionsBefore = forwarder.connections;
+    const result = await cli(['-S', '-q', '--http-client', 'openssl', '--ocsp-url', forwarder.url, ...certArgs(certs)]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.equal(forwarder.connections - connectionsBefore, 3);
+  });
+
+  test("a single --cert still uses OpenSSL's client, as the original did: HTTP/1.0, no kept-alive connection", async () => {
+    const cert = await goodBundle();
+    const result = await cli(['-S', '--ocsp-url', forwarder.url, '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.equal(forwarder.requests.at(-1)?.httpVersion, '1.0');
+  });
+
+  test('the request is the one openssl would send, over HTTP/1.1 with the OCSP media type', async () => {
+    const cert = await goodBundle();
+    const result = await cli(['-S', '--http-client', 'builtin', '--ocsp-url', forwarder.url, '--cert', cert]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const sent = forwarder.requests.at(-1)!;
+    assert.equal(sent.httpVersion, '1.1');
+    assert.equal(sent.method, 'POST');
+    assert.equal(sent.headers['content-type'], 'application/ocsp-request');
+    assert.deepEqual(sent.body, await opensslRequestFor(cert));
+  });
+});
+
+/** What `openssl ocsp -no_nonce -reqout` writes for CERT's EE under the test intermediate. */
+async function opensslRequestFor(cert: string): Promise<Buffer> {
+  const written = path.join(await mkdtemp(path.join(workDir, 'request-')), 'request.der');
+  await openssl(['ocsp', '-issuer', pki.intermediate, '-cert', cert, '-no_nonce', '-reqout', written]);
+  return readFile(written);
+}
+
+/** The requests RESPONDER (the real openssl one) logged, once COUNT of them are in: its log comes on a pipe. */
+async function requestLinesOf(responder: OcspResponder, count: number): Promise<readonly string[]> {
+  for (let waited = 0; responder.requests.length < count && waited < 2000; waited += 20) await sleep(20);
+  return responder.requests;
+}
+
+describe('--get (RFC 5019)', () => {
+  for (const { client, args: clientArgs } of httpClients.filter(({ client }) => client !== 'openssl')) {
+    test(`through ${client}: the real responder is asked by GET, the request base64- and URL-encoded after its URL`, async () => {
+      const responder = pki.responders.delegated;
+      const cert = await goodBundle();
+      const before = responder.requests.length;
+      const result = await cli([...clientArgs, '--get', '-S', '--ocsp-url', responder.url, '--cert', cert]);
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.ok(existsSync(`${cert}.ocsp`));
+      const lines = (await requestLinesOf(responder, before + 1)).slice(before);
+      assert.equal(lines.length, 1, lines.join('\n'));
+      const get = /^GET \/(\S+) HTTP\/1\.1$/.exec(lines[0]!);
+      assert.ok(get, lines[0]);
+      assert.match(get[1]!, /^[A-Za-z0-9%]+$/, 'base64 with +, / and = URL-encoded');
+      assert.deepEqual(Buffer.from(decodeURIComponent(get[1]!), 'base64'), await opensslRequestFor(cert));
+    });
+
+    test(`through ${client}: a GET answered 405 is asked again by POST, whose answer is taken`, async (t) => {
+      const postOnly = await startFakeHttpServer(async (request) => {
+        if (request.method !== 'POST')
+          return { status: 405, headers: { 'Content-Type': 'text/plain' }, body: 'POST only' };
+        return forwardToResponder(request.body);
+      });
+      t.after(() => postOnly.close());
+      const cert = await goodBundle();
+      const result = await cli([...clientArgs, '--get', '-d', '--ocsp-url', postOnly.url, '--cert', cert]);
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.deepEqual(
+        postOnly.requests.map((request) => request.method),
+        ['GET', 'POST'],
+      );
+      const said = client === 'curl' ? 'HTTP 405' : 'HTTP 405 Method Not Allowed';
+      assert.match(result.stdout, new RegExp(`^OCSP request with GET answered ${said}; asking again with POST$`, 'm'));
+      assert.match(result.stdout, /^OCSP response: .*: good$/m);
+    });
+
+    test(`through ${client}: a GET answered malformedRequest is asked again by POST`, async (t) => {
+      const malformedRequest = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]);
+      const postOnly = await startFakeHttpServer(async (request) =>
+        request.method === 'POST' ? forwardToResponder(request.body) : { body: malformedRequest },
+      );
+      t.after(() => postOnly.close());
+      const result = await cli([
+        ...clientArgs,
+        '--get',
+        '-d',
+        '--ocsp-url',
+        postOnly.url,
+        '--cert',
+        await goodBundle(),
+      ]);
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.deepEqual(
+        postOnly.requests.map((request) => request.method),
+        ['GET', 'POST'],
+      );
+      assert.match(result.stdout, /^OCSP request with GET answered malformedRequest; asking again with POST$/m);
+    });
+
+    test(`through ${client}: a GET that gets no answer at all is not asked again by POST`, async (t) => {
+      const hanging = await startFakeHttpServer(() => 'hang');
+      t.after(() => hanging.close());
+      const cert = await goodBundle();
+      const started = performance.now();
+      const result = await cli([
+        ...clientArgs,
+        '--get',
+        '-S',
+        '--timeout',
+        '1',
+        '--retries',
+        '0',
+        '--ocsp-url',
+        hanging.url,
+        '--cert',
+        cert,
+      ]);
+      assert.equal(result.exitCode, 1);
+      assert.equal(
+        result.stderr,
+        `Error processing '${cert}': can't receive the OCSP server response: no answer before the timeout\n`,
+      );
+      assert.deepEqual(
+        hanging.requests.map((request) => request.method),
+        ['GET'],
+      );
+      assert.ok(performance.now() - started < 5000);
+    });
+
+    test(`through ${client}: a request whose GET URL would pass 255 bytes goes by POST`, async () => {
+      const longPath = `${forwarder.url}${'p'.repeat(200)}`;
+      const before = forwarder.requests.length;
+      const result = await cli([...clientArgs, '--get', '-d', '--ocsp-url', longPath, '--cert', await goodBundle()]);
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.deepEqual(
+        forwarder.requests.slice(before).map((request) => [request.method, request.url]),
+        [['POST', `/${'p'.repeat(200)}`]],
+      );
+      assert.match(result.stdout, /^OCSP request too long for a GET \(over 255 bytes\): sent with POST$/m);
+    });
+  }
+
+  test("with OpenSSL's client, which sends POST only: exit 9, one line", async () => {
+    const result = await cli(['--get', '--http-client', 'openssl', '--cert', await goodBundle()]);
+    assert.equal(result.exitCode, 9);
+    assert.equal(
+      result.stderr,
+      "Error: --get cannot be combined with --http-client openssl: OpenSSL's client sends POST only\nRun hapos-upd -h for help\n",
+    );
+  });
+});
+
+/** The real delegated responder's answer to request BODY, as the forwarder passes it on. */
+async function forwardToResponder(body: Buffer): Promise<{ body: Buffer }> {
+  const answer = await fetch(pki.responders.delegated.url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/ocsp-request' },
+    body: new Uint8Array(body),
+  });
+  return { body: Buffer.from(await answer.arrayBuffer()) };
 }
 
 describe('aborting', () => {

@@ -1,4 +1,4 @@
-// --nonce end to end, through both HTTP clients: the request carries a nonce,
+// --nonce end to end, through every HTTP client: the request carries a nonce,
 // the real responder (`openssl ocsp -port`) echoes it, and a response that
 // does not carry it back is refused (exit 4) with everything in place left
 // as it was. The responder in front of the real one requires a nonce, and
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { readRequestNonce } from '../lib/pki/ocsp-request.ts';
 import { createTestPki, fetchOcspResponse, type TestPki } from './helpers/pki.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, httpClients } from './helpers/cli.ts';
 import { certError, snapshot, timed } from './helpers/aftermath.ts';
 import { startFakeHaproxy } from './helpers/fake-haproxy.ts';
 import { startFakeHttpServer, startNonceResponder, type NonceAnswer } from './helpers/responder.ts';
@@ -63,10 +63,7 @@ const hex = (nonce: Buffer | undefined) => nonce?.toString('hex') ?? 'none';
 /** openssl's nonce: an OCTET STRING (04 10) of 16 random bytes. */
 const OPENSSL_NONCE = /^0410[0-9a-f]{32}$/;
 
-const clients = [
-  { client: 'openssl', args: [] },
-  { client: 'curl', args: ['--use-curl'] },
-] as const;
+const clients = httpClients;
 
 for (const { client, args: clientArgs } of clients) {
   describe(`--nonce through ${client}`, () => {

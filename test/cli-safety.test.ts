@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../lib/process/run.ts';
 import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
-import { CLI_PATH, cliOpensslAtLeast, lockPathOf, runCli, type CliRun } from './helpers/cli.ts';
+import { CLI_PATH, cliOpensslAtLeast, lockPathOf, runCli, type CliRun, httpClients } from './helpers/cli.ts';
 import {
   assertTempDirRemoved,
   certError,
@@ -392,22 +392,16 @@ describe('responders that do not answer with a usable response', { concurrency: 
     assert.equal(result.exitCode, 4);
   });
 
-  for (const client of ['openssl', 'curl'] as const) {
+  for (const { client, args: clientArgs } of httpClients) {
     test(`a responder that never answers, through ${client}: exit 1 after --timeout`, async (t) => {
-      const { cert, result } = await againstFake(t, () => 'hang', [
-        '--timeout',
-        '1',
-        '--retries',
-        '0',
-        ...(client === 'curl' ? ['--use-curl'] : []),
-      ]);
+      const { cert, result } = await againstFake(t, () => 'hang', ['--timeout', '1', '--retries', '0', ...clientArgs]);
       assert.equal(result.stderr, notReceived(cert, 'no answer before the timeout'));
       assert.equal(result.exitCode, 1);
       assert.ok(result.elapsedMs < 5000, `took ${result.elapsedMs} ms`);
     });
   }
 
-  for (const client of ['openssl', 'curl'] as const) {
+  for (const { client, args: clientArgs } of httpClients) {
     test(`a responder that never answers, through ${client}: --deadline ends the run before --timeout would`, async (t) => {
       const { cert, result } = await againstFake(t, () => 'hang', [
         '--timeout',
@@ -416,7 +410,7 @@ describe('responders that do not answer with a usable response', { concurrency: 
         '0',
         '--deadline',
         '2',
-        ...(client === 'curl' ? ['--use-curl'] : []),
+        ...clientArgs,
       ]);
       assert.equal(result.stderr, notReceived(cert, "the certificate's 2 s deadline passed (--deadline)"));
       assert.equal(result.exitCode, 1);

@@ -15,7 +15,7 @@ import { encodeOctetString, encodeSequence } from '../lib/pki/der-encode.ts';
 import { encodeElement } from './helpers/der-encode.ts';
 import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, type TestPki } from './helpers/pki.ts';
-import { runCli, type CliRun } from './helpers/cli.ts';
+import { runCli, type CliRun, httpClients } from './helpers/cli.ts';
 import { assertTempDirRemoved, certError, leftoversIn, privateTempDir, snapshot, timed } from './helpers/aftermath.ts';
 import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 import {
@@ -143,21 +143,12 @@ describe('a responder answering one huge OBJECT IDENTIFIER', { concurrency: 2 },
     ),
   ]);
 
-  for (const client of ['openssl', 'curl'] as const) {
+  for (const { client, args: clientArgs } of httpClients) {
     test(`through ${client}: exit 1 at once, one short line, the files in place untouched`, async (t) => {
       const server = await fakeResponder(t, () => ({ body }));
       const cert = await placeBundle(await readFile(pki.leaves.good.bundle));
       const before = await snapshot(path.dirname(cert));
-      const result = await cli([
-        '-S',
-        '--retries',
-        '0',
-        ...(client === 'curl' ? ['--use-curl'] : []),
-        '--ocsp-url',
-        server.url,
-        '--cert',
-        cert,
-      ]);
+      const result = await cli(['-S', '--retries', '0', ...clientArgs, '--ocsp-url', server.url, '--cert', cert]);
       assert.equal(
         result.stderr,
         certError(

@@ -1,5 +1,5 @@
 // End-to-end runs of the built CLI against responders that answer badly on
-// purpose, and against nothing at all, through both HTTP clients. OCSP goes
+// purpose, and against nothing at all, through every HTTP client. OCSP goes
 // over plain HTTP, so whatever sits on the path can answer in the
 // responder's place: each run must end soon with one error line and its exit
 // code, write nothing large anywhere, leave no program running, and leave
@@ -15,7 +15,7 @@ import { run } from '../lib/process/run.ts';
 import { OCSP_RESPONSE_MAX_BYTES } from '../lib/fs/caps.ts';
 import { parseOcspResponse, type SingleResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type TestPki } from './helpers/pki.ts';
-import { runCli, type CliRun } from './helpers/cli.ts';
+import { runCli, type CliRun, httpClients } from './helpers/cli.ts';
 import {
   assertTempDirRemoved,
   certError,
@@ -43,10 +43,7 @@ after(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-const clients = [
-  { client: 'openssl', args: [] },
-  { client: 'curl', args: ['--use-curl'] },
-] as const;
+const clients = httpClients;
 
 /** A fake responder for one test, closed when the test ends. */
 async function fakeResponder(t: TestContext, handler: FakeHandler): Promise<FakeHttpServer> {
@@ -269,17 +266,28 @@ describe('foreign text in the HTTP answer', { concurrency: 3 }, () => {
     {
       what: 'a reason phrase with ANSI escapes and BEL',
       raw: rawAnswer(`HTTP/1.0 404 ${escapes}`),
-      reasons: { openssl: 'HTTP 404 Oops \\u001B[31mred\\u0007bell', curl: 'HTTP 404' },
+      reasons: {
+        openssl: 'HTTP 404 Oops \\u001B[31mred\\u0007bell',
+        curl: 'HTTP 404',
+        builtin: 'HTTP 404 Oops \\u001B[31mred\\u0007bell',
+      },
     },
     {
       what: 'a reason phrase of 1,000 characters',
       raw: rawAnswer(`HTTP/1.0 404 ${'R'.repeat(1000)}`),
-      reasons: { openssl: `HTTP 404 ${'R'.repeat(76)}… (924 more characters)` },
+      reasons: {
+        openssl: `HTTP 404 ${'R'.repeat(76)}… (924 more characters)`,
+        builtin: `HTTP 404 ${'R'.repeat(76)}… (924 more characters)`,
+      },
     },
     {
       what: 'a status line of 10,000 characters',
       raw: rawAnswer(`HTTP/1.0 404 ${'L'.repeat(10_000 - 'HTTP/1.0 404 '.length)}`),
-      reasons: { openssl: 'a malformed HTTP answer', curl: 'HTTP 404' },
+      reasons: {
+        openssl: 'a malformed HTTP answer',
+        curl: 'HTTP 404',
+        builtin: `HTTP 404 ${'L'.repeat(76)}… (9911 more characters)`,
+      },
     },
     {
       what: 'a content type of 3,000 characters with escapes',
@@ -287,12 +295,17 @@ describe('foreign text in the HTTP answer', { concurrency: 3 }, () => {
       reasons: {
         openssl: 'a body of another content type instead of an OCSP response',
         curl: `a text/\\u001B[31m${'C'.repeat(66)}… (2934 more characters) body instead of an OCSP response`,
+        builtin: 'a malformed HTTP answer',
       },
     },
     {
       what: 'an answer that is not HTTP',
       raw: `\u001b[2J${escapes}\r\n\r\n`,
-      reasons: { openssl: 'a malformed HTTP answer', curl: 'Received HTTP/0.9 when not allowed' },
+      reasons: {
+        openssl: 'a malformed HTTP answer',
+        curl: 'Received HTTP/0.9 when not allowed',
+        builtin: 'a malformed HTTP answer',
+      },
     },
   ];
   for (const { what, raw, reasons } of cases) {
@@ -376,7 +389,7 @@ describe('refused connections', { concurrency: 2 }, () => {
     });
   }
 
-  test('a DNS name that resolves to loopback still reaches the responder, through both clients', async (t) => {
+  test('a DNS name that resolves to loopback still reaches the responder, through every client', async (t) => {
     const server = await fakeResponder(t, () => ({ body: goodResponseInPlace }));
     for (const { args } of clients) {
       const cert = await placeCertificate();
@@ -389,7 +402,7 @@ describe('refused connections', { concurrency: 2 }, () => {
       assert.equal(result.exitCode, 0);
       assert.deepEqual(await readFile(`${cert}.ocsp`), goodResponseInPlace);
     }
-    assert.equal(server.requests.length, 2);
+    assert.equal(server.requests.length, clients.length);
   });
 });
 

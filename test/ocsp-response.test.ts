@@ -1,7 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { keyTypes, openssl, OfflinePki, type ExchangeOptions } from './helpers/pki.ts';
 import {
@@ -33,7 +36,7 @@ import {
   type BasicOcspResponse,
   type OcspResponse,
 } from '../lib/pki/ocsp-response.ts';
-import { readRequestNonce } from '../lib/pki/ocsp-request.ts';
+import { encodeOcspRequest, newRequestNonce, readRequestNonce } from '../lib/pki/ocsp-request.ts';
 import { DerError } from '../lib/pki/der.ts';
 
 /*
@@ -280,6 +283,44 @@ describe('readRequestNonce on committed fixtures', () => {
     for (const bytes of [fixture('good.der'), request.subarray(0, request.length - 1), Buffer.alloc(0)]) {
       assert.throws(() => readRequestNonce(bytes), DerError);
     }
+  });
+});
+
+describe('encodeOcspRequest: the built-in client sends what openssl would', () => {
+  const certIdDer = computeCertId(fixtureCertificate('leaf.pem'), fixtureCertificate('ca.pem')).der;
+
+  it('with a nonce, byte for byte the request OpenSSL 3.0 wrote for good.der', () => {
+    const request = fixture('good-req.der');
+    assert.deepEqual(encodeOcspRequest(certIdDer, readRequestNonce(request)), request);
+  });
+
+  it('without a nonce, byte for byte what openssl ocsp -no_nonce -reqout writes', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-request-'));
+    try {
+      const written = path.join(dir, 'no-nonce.der');
+      const fixturePath = (name: string) => fileURLToPath(new URL(`../fixtures/ocsp/${name}`, import.meta.url));
+      await openssl([
+        'ocsp',
+        '-issuer',
+        fixturePath('ca.pem'),
+        '-cert',
+        fixturePath('leaf.pem'),
+        '-no_nonce',
+        '-reqout',
+        written,
+      ]);
+      assert.deepEqual(encodeOcspRequest(certIdDer), await readFile(written));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a new nonce each time, an OCTET STRING of 16 bytes, read back from the request', () => {
+    const [first, second] = [newRequestNonce(), newRequestNonce()];
+    assert.equal(first.length, 18);
+    assert.deepEqual([...first.subarray(0, 2)], [0x04, 0x10]);
+    assert.notDeepEqual(first, second);
+    assert.deepEqual(readRequestNonce(encodeOcspRequest(certIdDer, first)), first);
   });
 });
 

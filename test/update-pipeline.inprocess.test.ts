@@ -134,6 +134,7 @@ async function sceneOf(spec: SceneSpec = {}): Promise<Scene> {
     now: new FakeClock(spec.now ?? justAfterSigning()).now,
     retryDelayMs: delays.delayMs,
     throttleResponder: throttle.run,
+    httpClient: { kind: 'openssl' },
   };
   return {
     dir,

@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import {
   defaultDeadlineSeconds,
   DEFAULT_LOCK_TIMEOUT_SECONDS,
+  DEFAULT_MIN_JOBS,
   DEFAULT_RELOAD_COMMAND,
   DEFAULT_RETRIES,
   DEFAULT_SOCKET,
@@ -28,7 +29,11 @@ type UpdateSettings = Pick<
   | 'deadlineSeconds'
   | 'skipFresh'
   | 'nonce'
+  | 'get'
 >;
+
+/** What carries the requests to the responders (`--http-client`, `--use-curl`). */
+export type HttpClientName = 'openssl' | 'curl' | 'builtin';
 
 /** What the command line asks for, before any file or binary is looked at. */
 export interface CliOptions extends UpdateSettings {
@@ -36,7 +41,8 @@ export interface CliOptions extends UpdateSettings {
   readonly debug: boolean;
   readonly keepTemp: boolean;
   readonly syslogPriority?: string;
-  readonly useCurl: boolean;
+  /** Chosen on the command line; otherwise a single `--cert` uses OpenSSL's client and a batch the built-in one. */
+  readonly httpClient?: HttpClientName;
   readonly sockets: readonly string[];
   /** `--VAfile`: a file, or `-` for the chain. */
   readonly vaFile?: string;
@@ -87,14 +93,15 @@ const ranges = {
   warnHours: [0, 8760],
 } as const satisfies Record<string, NumberRange>;
 
-/** One per CPU, and at least two: most of a certificate's time is spent waiting on openssl or the network. */
-const defaultJobs = () => Math.min(ranges.jobs[1], Math.max(2, availableParallelism()));
+/** One per CPU, and at least DEFAULT_MIN_JOBS: much of a certificate's time is spent waiting on its responder. */
+const defaultJobs = () => Math.min(ranges.jobs[1], Math.max(DEFAULT_MIN_JOBS, availableParallelism()));
 
 const valueOptions = {
   syslog: { alias: 'l' },
   'ocsp-url': {},
   'ocsp-host': {},
   'ocsp-proxy': {},
+  'http-client': {},
   socket: { alias: 's' },
   VAfile: { alias: 'v' },
   cert: { alias: 'c' },
@@ -125,6 +132,7 @@ const flagOptions = {
   socat: {},
   'skip-fresh': {},
   nonce: {},
+  get: {},
   json: {},
   quiet: { alias: 'q' },
   check: {},
@@ -238,7 +246,7 @@ function toOptions(args: Arguments): CliOptions {
     ocspUrl: lastNonEmpty('ocsp-url'),
     ocspHost: lastNonEmpty('ocsp-host'),
     ocspProxy: lastNonEmpty('ocsp-proxy'),
-    useCurl: args['use-curl'] === true,
+    httpClient: httpClientOf(args['use-curl'] === true, last('http-client'), args.get === true),
     partialChain: args['partial-chain'] === true,
     sockets: sockets.length > 0 ? sockets : [DEFAULT_SOCKET],
     vaFile: last('VAfile'),
@@ -255,6 +263,7 @@ function toOptions(args: Arguments): CliOptions {
     crtBase: last('crt-base'),
     skipFresh: args['skip-fresh'] === true,
     nonce: args.nonce === true,
+    get: args.get === true,
     jobs: wholeNumber('jobs', defaultJobs(), ranges.jobs),
     json: args.json === true,
     quiet: args.quiet === true,
@@ -268,6 +277,24 @@ function toOptions(args: Arguments): CliOptions {
     warnHours: wholeNumber('warn-hours', DEFAULT_WARN_HOURS, ranges.warnHours),
     metricsFile: last('metrics'),
   };
+}
+
+const httpClientNames: readonly HttpClientName[] = ['openssl', 'curl', 'builtin'];
+
+/** `--http-client`, or `--use-curl` (the original's way to name curl); the two must not disagree. */
+function httpClientOf(useCurl: boolean, named: string | undefined, get: boolean): HttpClientName | undefined {
+  const client = httpClientNames.find((name) => name === named);
+  if (named !== undefined && client === undefined) {
+    throw new ArgumentError(`--http-client wants openssl, curl or builtin, got: ${named}`);
+  }
+  if (useCurl && client !== undefined && client !== 'curl') {
+    throw new ArgumentError(`--use-curl cannot be combined with --http-client ${client}`);
+  }
+  const chosen = useCurl ? 'curl' : client;
+  if (get && chosen === 'openssl') {
+    throw new ArgumentError("--get cannot be combined with --http-client openssl: OpenSSL's client sends POST only");
+  }
+  return chosen;
 }
 
 /** Options that choose certificates or another mode mean a mistake next to `--status`, which reads what HAProxy serves. */

@@ -150,6 +150,28 @@ without one. A response made for a nonce cannot
 be cached: CDNs and RFC 5019 responders may
 ignore the nonce or refuse the request.`,
         },
+        {
+          long: 'http-client',
+          value: 'c',
+          text: `what sends the OCSP request: openssl (its basic
+client; the default for a single --cert),
+builtin (HTTP/1.1 whose connections stay open
+across a batch, so that a request costs one round
+trip instead of two; the default for several
+certificates and with --get) or curl (as
+--use-curl). builtin speaks http:// only: an
+https:// responder or proxy is asked by openssl.`,
+        },
+        {
+          long: 'get',
+          text: `ask with GET (RFC 5019: the request, base64 and
+URL-encoded, appended to the URL) when the URL
+stays within 255 bytes, so that a CDN before the
+responder may answer from its cache; POST when it
+is longer, or when the GET is answered with an
+error or no OCSP response. Needs the builtin or
+curl client.`,
+        },
         { short: 'S', long: 'skip-update', text: 'Do not notify haproxy of the new OCSP response.' },
         {
           long: 'timeout',
@@ -223,7 +245,7 @@ validity (and more than an hour) ahead.`,
           long: 'jobs',
           value: 'n',
           text: `certificates processed at once (default: one per
-CPU, at least 2); at most 4 requests at a time go
+CPU, at least ${defaults.DEFAULT_MIN_JOBS}); at most ${defaults.REQUESTS_PER_RESPONDER} requests at a time go
 to one OCSP responder.`,
         },
         { long: 'json', text: 'print one JSON document with every result.' },

@@ -8,7 +8,7 @@ import { parseCommandLine, syslogPriorityIn, type CliOptions } from './args.ts';
 import { HELP_TEXT } from './help.ts';
 import { reportProgramError } from './program-error.ts';
 import { createTempDir, withTempDir } from './temp-dir.ts';
-import { prepareRun } from './run-setup.ts';
+import { endRun, prepareRun } from './run-setup.ts';
 import { runChecks } from './run-checks.ts';
 import { runUpdates } from './run-updates.ts';
 import { runStatus } from './run-status.ts';
@@ -75,7 +75,11 @@ async function runCommand(
   try {
     log.debug(`Temporary directory: ${tempDir}`);
     const run = await prepareRun(options, io, log, tempDir);
-    return options.check ? await runChecks(run, metrics) : await runUpdates(run, metrics);
+    try {
+      return options.check ? await runChecks(run, metrics) : await runUpdates(run, metrics);
+    } finally {
+      endRun(run);
+    }
   } catch (error) {
     return await reportRunFailure(error, options, log, io);
   }

@@ -13,7 +13,7 @@ import { UpdateFailure } from '../update/failure.ts';
 import type { CliOptions } from './args.ts';
 import type { RunLog } from './run-log.ts';
 import { reportProgramError } from './program-error.ts';
-import { certificateContext, updateOptionsFor, type Run } from './run-setup.ts';
+import { certificateContext, isSingleRun, updateOptionsFor, type Run } from './run-setup.ts';
 import type { MetricsFile } from './metrics.ts';
 import { updateMetrics } from './metrics-rows.ts';
 
@@ -38,7 +38,7 @@ interface UpdateRun extends Run {
 /** Updates every certificate and reports how it went, to METRICS too when `--metrics` asks. */
 export async function runUpdates(prepared: Run, metrics?: MetricsFile): Promise<number> {
   const { inputs, options, log, tempDir, tools } = prepared;
-  const single = inputs.length === 1 && options.dirs.length === 0 && options.crtLists.length === 0;
+  const single = isSingleRun(inputs, options);
   const run: UpdateRun = { ...prepared, single };
   const haproxy = notifierFor(options, log, run.io.env);
   const verifiedChains = single ? undefined : await verifyInBulk(run);

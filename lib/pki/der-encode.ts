@@ -1,6 +1,6 @@
 /**
  * The few DER encoders needed to rebuild an OCSP CertID as OpenSSL and
- * HAProxy encode it.
+ * HAProxy encode it, and the request that carries one.
  */
 import { UniversalTag } from './der.ts';
 import { oidFromDotted } from './der-readers.ts';
@@ -31,5 +31,15 @@ export function encodeNull(): Buffer {
 }
 
 export function encodeOid(dotted: string): Buffer {
-  return encodeUniversal(false, UniversalTag.objectIdentifier, oidFromDotted(dotted));
+  return encodeOidOctets(oidFromDotted(dotted));
+}
+
+/** An OBJECT IDENTIFIER from its content octets, as OcspOid holds them. */
+export function encodeOidOctets(content: Buffer): Buffer {
+  return encodeUniversal(false, UniversalTag.objectIdentifier, content);
+}
+
+/** A context-specific constructed tag around ELEMENT: `[number] EXPLICIT`. */
+export function encodeExplicit(tagNumber: number, element: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0xa0 | tagNumber]), encodeLength(element.length), element]);
 }

@@ -2,6 +2,7 @@ import type { BundleCertificate, Bundle } from '../pki/bundle.ts';
 import type { CertificateDetails } from '../pki/certificate.ts';
 import type { CertStatus, OcspResponse } from '../pki/ocsp-response.ts';
 import type { OpensslRunner } from '../openssl/openssl.ts';
+import type { ResponderClient } from '../responder/fetch.ts';
 import type { ChainVerifier } from '../openssl/chain-verifier.ts';
 import { ContentFiles } from '../fs/content-files.ts';
 import type { HaproxyNotifier, HaproxyTargetReport } from '../haproxy/notifier.ts';
@@ -31,6 +32,8 @@ export interface UpdateOptions {
   readonly skipFresh: boolean;
   /** `--nonce`: send a nonce and take only a response that echoes it. */
   readonly nonce: boolean;
+  /** `--get`: ask with GET (RFC 5019) when the request fits in the URL. */
+  readonly get: boolean;
   /** Trust anchors beside the system store (`--check --ca-file`), for a private root. */
   readonly extraCaFile?: string;
 }
@@ -38,8 +41,8 @@ export interface UpdateOptions {
 /** What the update of one certificate runs with: the tools, where it writes, and what it reports to. */
 export interface UpdateContext {
   readonly openssl: OpensslRunner;
-  /** The curl binary, when `--use-curl` is set. */
-  readonly curl?: string;
+  /** What carries requests to responders. */
+  readonly httpClient: ResponderClient;
   readonly log: Log;
   /** This certificate's own temporary files go here. */
   readonly tempDir: string;

@@ -1,15 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OcspParseError, parseOcspResponse, type OcspResponse } from '../pki/ocsp-response.ts';
-import {
-  fetchOcspResponse,
-  FetchError,
-  hostOfUrl,
-  RequestError,
-  type Fetched,
-  type Responder,
-} from '../openssl/fetch.ts';
+import { fetchOcspResponse, hostOfUrl, type Fetched, type Responder } from '../responder/fetch.ts';
+import { FetchError, RequestError } from '../responder/errors.ts';
 import type { Verification } from '../openssl/openssl.ts';
 import type { CommandResult } from '../process/run.ts';
+import type { CertId } from '../pki/cert-id.ts';
 import type { LockedContext, TempFiles, UpdateOptions } from './context.ts';
 import { UpdateFailure } from './failure.ts';
 
@@ -31,6 +26,7 @@ export interface Received {
  */
 export async function fetchResponse(
   responder: Responder,
+  certId: CertId,
   files: TempFiles,
   verification: Verification,
   options: UpdateOptions,
@@ -41,10 +37,13 @@ export async function fetchResponse(
   const settings = {
     partialChain: options.partialChain,
     nonce: options.nonce,
+    get: options.get,
     timeoutSeconds: options.timeoutSeconds,
-    curl: context.curl,
+    client: context.httpClient,
+    certIdDer: certId.der,
     verification,
     signal: deadline.signal,
+    log: context.log,
   };
   const notReceived = (why: string) =>
     new UpdateFailure('certificate', `can't receive the OCSP server response: ${why}`);

@@ -58,7 +58,7 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
         const certId = certIdOf(inPlace.ee, issuer);
         const verification = verificationFor(tempFiles, options);
 
-        const received = await fetchResponse(responder, tempFiles, verification, options, locked);
+        const received = await fetchResponse(responder, certId, tempFiles, verification, options, locked);
         const single = await checkReceived(received, certId, tempFiles, verification, options, locked);
         if (options.dryRun) {
           locked.log.debug('Debug mode: haproxy update skipped.');

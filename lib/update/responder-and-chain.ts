@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { findIssuer, parseBundle, readPemFile, type Bundle, type BundleCertificate } from '../pki/bundle.ts';
 import { computeCertId, type CertId } from '../pki/cert-id.ts';
 import { CertificateParseError, type CertificateDetails } from '../pki/certificate.ts';
-import { hostOfUrl, isHttpUrl, type Responder } from '../openssl/fetch.ts';
+import { hostOfUrl, isHttpUrl, type Responder } from '../responder/fetch.ts';
 import { FileReadError } from '../fs/read.ts';
 import { escapeControls } from '../util/printable.ts';
 import type { Log } from '../util/log.ts';
@@ -38,7 +38,7 @@ export function chooseResponder(
   if (options.ocspProxy !== undefined && !isHttpUrl(options.ocspProxy)) {
     throw new UpdateFailure('parsing', 'OCSP server PROXY not in http[s]:// format');
   }
-  const viaOpensslBefore11 = context.curl === undefined && context.openssl.needsExplicitHost;
+  const viaOpensslBefore11 = context.httpClient.kind !== 'curl' && context.openssl.needsExplicitHost;
   return {
     url,
     hostHeader: options.ocspHost ?? (viaOpensslBefore11 ? hostOfUrl(url) : undefined),

@@ -80,3 +80,10 @@ export function runCli(args: readonly string[], options: CliRunOptions = {}): Pr
 export function tempDirOf(stdout: string): string | undefined {
   return /^Temporary directory: (.+)$/m.exec(stdout)?.[1];
 }
+
+/** The HTTP clients a run can ask a responder through, each with the arguments that choose it. */
+export const httpClients = [
+  { client: 'openssl', args: [] },
+  { client: 'curl', args: ['--use-curl'] },
+  { client: 'builtin', args: ['--http-client', 'builtin'] },
+] as const;

@@ -395,4 +395,5 @@ export const defaultUpdateOptions: Omit<UpdateOptions, 'cert'> = {
   deadlineSeconds: 60,
   skipFresh: false,
   nonce: false,
+  get: false,
 };

@@ -175,6 +175,8 @@ export interface FakeHttpServer {
   readonly requests: readonly RecordedRequest[];
   /** Bytes of streamed bodies handed to the kernel so far: where a client that stops reading early stopped them. */
   readonly streamedBytes: number;
+  /** TCP connections accepted so far: fewer than requests when clients keep them alive. */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -216,6 +218,8 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
     });
     res.end(reply.body);
   });
+  let connections = 0;
+  server.on('connection', () => connections++);
   const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/`,
@@ -223,6 +227,9 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
     requests,
     get streamedBytes() {
       return streamedBytes;
+    },
+    get connections() {
+      return connections;
     },
     close: () => closeServer(server),
   };

@@ -1,11 +1,15 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { DerError } from '../pki/der.ts';
-import { readRequestNonce } from '../pki/ocsp-request.ts';
+import { encodeOcspRequest, newRequestNonce, readRequestNonce } from '../pki/ocsp-request.ts';
+import { OcspParseError, parseOcspResponse } from '../pki/ocsp-response.ts';
 import { runForBytes, type CommandResult } from '../process/run.ts';
 import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
 import { FileReadError, readRegularFileSync } from '../fs/read.ts';
-import type { OpensslRunner, Verification } from './openssl.ts';
-import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from './output.ts';
+import type { OpensslRunner, Verification } from '../openssl/openssl.ts';
+import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from '../openssl/output.ts';
+import type { Log } from '../util/log.ts';
+import { FetchError, NO_ANSWER, NotOcspAnswerError, RequestError } from './errors.ts';
+import type { KeptAliveConnections } from './http-client.ts';
 
 export interface Responder {
   readonly url: string;
@@ -13,6 +17,16 @@ export interface Responder {
   readonly hostHeader?: string;
   readonly proxy?: string;
 }
+
+/**
+ * Who carries the request: OpenSSL's client (the original's, and a single
+ * `--cert`'s default), curl (`--use-curl`), or the built-in client that keeps
+ * its connections alive across a batch.
+ */
+export type ResponderClient =
+  | { readonly kind: 'openssl' }
+  | { readonly kind: 'curl'; readonly binary: string }
+  | { readonly kind: 'builtin'; readonly connections: KeptAliveConnections };
 
 interface FetchFiles {
   readonly issuer: string;
@@ -23,38 +37,28 @@ interface FetchFiles {
 
 interface FetchSettings {
   readonly partialChain: boolean;
-  /** `--nonce`: the request carries a nonce, which is read back from the request file. */
+  /** `--nonce`: the request carries a nonce, which the response must echo. */
   readonly nonce: boolean;
+  /** `--get`: ask with GET (RFC 5019) when the request fits in the URL, POST when that fails. */
+  readonly get: boolean;
   readonly timeoutSeconds: number;
-  /** The curl binary when `--use-curl` is set. */
-  readonly curl?: string;
+  readonly client: ResponderClient;
+  /** The certificate's CertID, from which the built-in client encodes its request. */
+  readonly certIdDer: Buffer;
   /** How OpenSSL's client judges the answer in the same process. */
   readonly verification: Verification;
   /** Stops the exchange when the certificate's deadline passes. */
   readonly signal?: AbortSignal;
+  readonly log: Log;
 }
 
 export interface Fetched {
   readonly body: Buffer;
-  /** OpenSSL's verdict on the answer when its client fetched it; curl leaves that to a separate check. */
+  /** OpenSSL's verdict on the answer when its client fetched it; the other clients leave that to a separate check. */
   readonly verdict?: CommandResult;
   /** With `--nonce`, the nonce the request carried, for the response to echo. */
   readonly sentNonce?: Buffer;
 }
-
-/** The responder gave no OCSP response; `transient` failures are worth retrying. */
-export class FetchError extends Error {
-  constructor(
-    readonly reason: string,
-    readonly transient: boolean,
-  ) {
-    super(reason);
-    this.name = 'FetchError';
-  }
-}
-
-/** The request could not even be built (bad chain or certificate). */
-export class RequestError extends Error {}
 
 /** Fetch: asks the responder about the EE and returns the body of its answer. */
 export async function fetchOcspResponse(
@@ -66,8 +70,15 @@ export async function fetchOcspResponse(
   rmSync(files.response, { force: true });
   // An earlier attempt's request must not pass for this one's.
   rmSync(files.request, { force: true });
-  if (settings.curl !== undefined) {
-    const body = await fetchWithCurl(openssl, settings.curl, responder, files, settings);
+  const { client } = settings;
+  if (client.kind === 'builtin' && carriesBuiltin(responder)) {
+    return fetchBuiltin(client.connections, responder, files, settings);
+  }
+  if (client.kind === 'builtin') {
+    settings.log.debug(`The built-in HTTP client speaks plain http:// only: OpenSSL's client asks ${responder.url}`);
+  }
+  if (client.kind === 'curl') {
+    const body = await fetchWithCurl(openssl, client.binary, responder, files, settings);
     return { body, ...sentNonceOf(files.request, settings) };
   }
   const fetched = await openssl.fetchResponse({
@@ -93,8 +104,6 @@ export async function fetchOcspResponse(
   const failure = describeFetchFailure(fetched.stderr);
   throw new FetchError(viaProxy(failure.reason, failure.connecting, responder), failure.transient);
 }
-
-const NO_ANSWER = 'no answer before the timeout';
 
 /** Through a proxy, a connection that failed is the proxy's. */
 function viaProxy(reason: string, connecting: boolean, responder: Responder): string {
@@ -129,6 +138,26 @@ async function fetchWithCurl(
     signal: settings.signal,
   });
   if (request.exitCode !== 0) throw new RequestError("can't create the OCSP request");
+  const der = settings.get
+    ? readRegularFileSync(files.request, { maxBytes: OCSP_RESPONSE_MAX_BYTES }).bytes
+    : undefined;
+  const body = await withGetFirst(der, responder.url, settings, (method, url) =>
+    curlExchange(curl, method, url, responder, files.request, settings),
+  );
+  // For the check that follows (`openssl ocsp -respin`).
+  writeFileSync(files.response, body);
+  return body;
+}
+
+/** One request through curl: a POST of the request file, or a GET of URL. */
+async function curlExchange(
+  curl: string,
+  method: 'GET' | 'POST',
+  url: string,
+  responder: Responder,
+  requestFile: string,
+  settings: FetchSettings,
+): Promise<Buffer> {
   // The body comes through a pipe, never into a file: an endless one is
   // stopped past the limit instead of filling the disk.
   const fetched = await runForBytes(
@@ -142,18 +171,17 @@ async function fetchWithCurl(
       String(settings.timeoutSeconds),
       '--max-filesize',
       String(OCSP_RESPONSE_MAX_BYTES),
-      '--header',
-      'Content-Type: application/ocsp-request',
+      ...(method === 'POST'
+        ? ['--header', 'Content-Type: application/ocsp-request', '--data-binary', `@${requestFile}`]
+        : []),
       ...(responder.hostHeader === undefined ? [] : ['--header', `Host: ${responder.hostHeader}`]),
       ...(responder.proxy === undefined ? [] : ['--proxy', responder.proxy]),
-      '--data-binary',
-      `@${files.request}`,
       '--output',
       '-',
       // After the body, on a line of its own: a header value holds no line feed.
       '--write-out',
       '\n%{http_code} %{content_type}',
-      responder.url,
+      url,
     ],
     {
       signal: settings.signal,
@@ -162,7 +190,7 @@ async function fetchWithCurl(
       dieWithParent: true,
     },
   );
-  const oversized = new FetchError(oversizedResponse(OCSP_RESPONSE_MAX_BYTES), false);
+  const oversized = new NotOcspAnswerError(oversizedResponse(OCSP_RESPONSE_MAX_BYTES), false);
   if (fetched.stopped === 'output-limit') throw oversized;
   switch (fetched.exitCode) {
     case 0:
@@ -189,13 +217,104 @@ async function fetchWithCurl(
     .trim()
     .split(' ');
   const contentType = clipForeignText(contentTypeWords.join(' ').split(';')[0]!);
-  if (status !== '200') throw new FetchError(`HTTP ${status}`, status.startsWith('5'));
+  if (status !== '200') throw new NotOcspAnswerError(`HTTP ${status}`, status.startsWith('5'));
   if (body.length > OCSP_RESPONSE_MAX_BYTES) throw oversized;
-  if (body.length === 0) throw new FetchError('an empty body instead of an OCSP response', false);
-  if (/^text\//i.test(contentType)) throw new FetchError(`a ${contentType} body instead of an OCSP response`, false);
+  if (body.length === 0) throw new NotOcspAnswerError('an empty body instead of an OCSP response', false);
+  if (/^text\//i.test(contentType)) {
+    throw new NotOcspAnswerError(`a ${contentType} body instead of an OCSP response`, false);
+  }
+  return body;
+}
+
+/** Whether the built-in client can carry a request to RESPONDER: plain http, directly or through an http proxy. */
+function carriesBuiltin(responder: Responder): boolean {
+  const plainHttp = (url: string) => /^http:\/\//i.test(url);
+  return plainHttp(responder.url) && (responder.proxy === undefined || plainHttp(responder.proxy));
+}
+
+/**
+ * Fetch through the built-in client: the request is encoded here (no openssl
+ * process) and goes out on a kept-alive connection; openssl judges the
+ * answer afterwards, as it does curl's.
+ */
+async function fetchBuiltin(
+  connections: KeptAliveConnections,
+  responder: Responder,
+  files: FetchFiles,
+  settings: FetchSettings,
+): Promise<Fetched> {
+  const sentNonce = settings.nonce ? newRequestNonce() : undefined;
+  const der = encodeOcspRequest(settings.certIdDer, sentNonce);
+  const body = await withGetFirst(der, responder.url, settings, (method, url) =>
+    connections.exchange({
+      url,
+      method,
+      ...(method === 'POST' && { body: der }),
+      hostHeader: responder.hostHeader,
+      proxy: responder.proxy,
+      timeoutMs: settings.timeoutSeconds * 1000,
+      signal: settings.signal,
+    }),
+  );
   // For the check that follows (`openssl ocsp -respin`).
   writeFileSync(files.response, body);
-  return body;
+  return { body, ...(sentNonce !== undefined && { sentNonce }) };
+}
+
+/** RFC 5019: a request goes by GET only when the whole URL, request included, is at most this long. */
+const GET_URL_MAX_LENGTH = 255;
+
+/**
+ * The GET URL for request DER (RFC 6960 appendix A.1): the base64 of the DER,
+ * URL-encoded, after the responder's URL and one slash; undefined when it
+ * would be too long for a GET.
+ */
+export function getUrlFor(url: string, der: Buffer): string | undefined {
+  const getUrl = `${url.endsWith('/') ? url : `${url}/`}${encodeURIComponent(der.toString('base64'))}`;
+  return getUrl.length <= GET_URL_MAX_LENGTH ? getUrl : undefined;
+}
+
+/**
+ * With `--get`, asks by GET first when the request fits in the URL, and again
+ * by POST when the server answers that GET with anything but an OCSP response
+ * it could read (an error status, a text body, `malformedRequest`): many
+ * responders take POST only. A GET that got no answer at all is not repeated:
+ * a POST would fare no better.
+ */
+async function withGetFirst(
+  der: Buffer | undefined,
+  url: string,
+  settings: FetchSettings,
+  ask: (method: 'GET' | 'POST', url: string) => Promise<Buffer>,
+): Promise<Buffer> {
+  const getUrl = der === undefined || !settings.get ? undefined : getUrlFor(url, der);
+  if (getUrl === undefined) {
+    if (settings.get)
+      settings.log.debug(`OCSP request too long for a GET (over ${GET_URL_MAX_LENGTH} bytes): sent with POST`);
+    return ask('POST', url);
+  }
+  let why: string;
+  try {
+    const body = await ask('GET', getUrl);
+    why = unreadableByGet(body) ?? '';
+    if (why === '') return body;
+  } catch (error) {
+    if (!(error instanceof NotOcspAnswerError)) throw error;
+    why = error.reason;
+  }
+  settings.log.debug(`OCSP request with GET answered ${why}; asking again with POST`);
+  return ask('POST', url);
+}
+
+/** Why a GET's answer shows the responder could not take the request that way, if it does. */
+function unreadableByGet(body: Buffer): string | undefined {
+  try {
+    const response = parseOcspResponse(body);
+    return response.responseStatus === 'malformedRequest' ? 'malformedRequest' : undefined;
+  } catch (error) {
+    if (!(error instanceof OcspParseError)) throw error;
+    return 'a body that is not an OCSP response';
+  }
 }
 
 /**
