@@ -9,8 +9,12 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestPki, openssl, type TestPki } from './helpers/pki.ts';
+import { KeptAliveConnections } from '../lib/responder/http-client.ts';
+import { getUrlFor } from '../lib/responder/fetch.ts';
+import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import {
   startFakeHttpServer,
+  startKeepAliveFront,
   startRecordingProxy,
   type FakeHttpServer,
   type OcspResponder,
@@ -146,6 +150,30 @@ describe('the built-in client', () => {
     assert.equal(sent.headers['content-type'], 'application/ocsp-request');
     assert.deepEqual(sent.body, await opensslRequestFor(cert));
   });
+});
+
+test("the built-in client's connection, kept alive through a CDN-like front, carries a POST, a GET and a POST to the real responder", async () => {
+  const responder = pki.responders.delegated;
+  const front = await startKeepAliveFront({ host: '127.0.0.1', port: responder.port });
+  const connections = new KeptAliveConnections(1);
+  try {
+    const request = await opensslRequestFor(await goodBundle());
+    const getUrl = getUrlFor(front.url, request);
+    assert.ok(getUrl !== undefined);
+    const exchanges = [
+      { url: front.url, method: 'POST', body: request },
+      { url: getUrl, method: 'GET' },
+      { url: front.url, method: 'POST', body: request },
+    ] as const;
+    for (const exchange of exchanges) {
+      const body = await connections.exchange({ ...exchange, timeoutMs: 5000 });
+      assert.equal(parseOcspResponse(body).responseStatus, 'successful');
+    }
+    assert.deepEqual([front.requests, front.connections], [3, 1], 'three requests, one connection');
+  } finally {
+    connections.close();
+    await front.close();
+  }
 });
 
 /** What `openssl ocsp -no_nonce -reqout` writes for CERT's EE under the test intermediate. */

@@ -334,6 +334,67 @@ function requestWithNonce(request: Buffer, nonce: Buffer, answer: NonceAnswer): 
   }
 }
 
+interface KeepAliveFront {
+  /** `http://127.0.0.1:PORT/` */
+  readonly url: string;
+  readonly port: number;
+  /** Client connections accepted: fewer than requests when clients keep them alive. */
+  readonly connections: number;
+  /** Requests passed on to the responder, each on a connection of its own. */
+  readonly requests: number;
+  close(): Promise<void>;
+}
+
+/**
+ * What a CDN edge is to a CA's responder: an HTTP/1.1 server on 127.0.0.1
+ * that keeps its clients' connections alive and passes each request (method,
+ * path, media type and body, GET included) to UPSTREAM, a real `openssl ocsp
+ * -port` that answers one request per connection, and its answer back. Put
+ * behind the latency proxy, it lets a client that reuses connections show
+ * what reusing them saves.
+ */
+export async function startKeepAliveFront(upstream: {
+  readonly host: string;
+  readonly port: number;
+}): Promise<KeepAliveFront> {
+  let connections = 0;
+  let requests = 0;
+  const server = http.createServer({ keepAliveTimeout: 60_000 }, async (req, res) => {
+    requests++;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    // openssl's responder reads a Content-Length, not a chunked body.
+    const headers =
+      req.method === 'POST' ? { 'Content-Type': req.headers['content-type'] ?? '', 'Content-Length': body.length } : {};
+    const forwarded = http.request(
+      { host: upstream.host, port: upstream.port, method: req.method, path: req.url, agent: false, headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, {
+          'Content-Type': answer.headers['content-type'] ?? 'application/octet-stream',
+          ...(answer.headers['content-length'] !== undefined && { 'Content-Length': answer.headers['content-length'] }),
+        });
+        answer.pipe(res);
+      },
+    );
+    forwarded.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+    forwarded.end(body);
+  });
+  server.on('connection', () => connections++);
+  const port = await listenOnLoopback(server);
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    get connections() {
+      return connections;
+    },
+    get requests() {
+      return requests;
+    },
+    close: () => closeServer(server),
+  };
+}
+
 interface ProxiedRequest {
   /** As received, e.g. `POST http://127.0.0.1:PORT/ HTTP/1.0`. */
   readonly requestLine: string;
