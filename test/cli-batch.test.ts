@@ -751,7 +751,7 @@ describe('temporary files', () => {
 });
 
 describe('openssl processes', () => {
-  test('a batch runs one ocsp per certificate and one verify for all; one --cert runs three in all', async () => {
+  test('a batch runs no ocsp and two verify for all (the EEs in bulk, the responder once); one --cert runs three in all', async () => {
     const dir = await caseDir();
     const certs = await Promise.all(
       (['good', 'goodEc', 'revoked'] as const).map((leaf) => place(leaf, dir, `${leaf}.pem`)),
@@ -765,7 +765,12 @@ describe('openssl processes', () => {
       for (const name of await openssl.firstArguments()) counts[name] = (counts[name] ?? 0) + 1;
       return counts;
     };
-    assert.deepEqual(await subcommandsOf(certArgs(certs)), { version: 1, verify: 1, ocsp: 3 });
+    assert.deepEqual(await subcommandsOf(certArgs(certs)), { version: 1, verify: 2 });
+    assert.deepEqual(await subcommandsOf(['--http-client', 'openssl', ...certArgs(certs)]), {
+      version: 1,
+      verify: 1,
+      ocsp: 3,
+    });
     assert.deepEqual(await subcommandsOf(['--cert', certs[0]!]), { version: 1, verify: 1, ocsp: 1 });
   });
 });

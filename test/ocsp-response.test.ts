@@ -37,6 +37,7 @@ import {
   type OcspResponse,
 } from '../lib/pki/ocsp-response.ts';
 import { encodeOcspRequest, newRequestNonce, readRequestNonce } from '../lib/pki/ocsp-request.ts';
+import { answersForIssuer, findSigner, signatureVerifies } from '../lib/pki/ocsp-signature.ts';
 import { DerError } from '../lib/pki/der.ts';
 
 /*
@@ -283,6 +284,37 @@ describe('readRequestNonce on committed fixtures', () => {
     for (const bytes of [fixture('good.der'), request.subarray(0, request.length - 1), Buffer.alloc(0)]) {
       assert.throws(() => readRequestNonce(bytes), DerError);
     }
+  });
+});
+
+describe('the in-process signature check', () => {
+  const [leaf, ca] = [fixtureCertificate('leaf.pem'), fixtureCertificate('ca.pem')];
+  const good = () => assertBasic(parseOcspResponse(Buffer.from(fixture('good.der'))));
+
+  it('finds the signer good.der names, and its ECDSA signature verifies', () => {
+    const response = good();
+    const signer = findSigner(response, [leaf, ca]);
+    assert.equal(signer, ca);
+    assert.equal(signatureVerifies(response, ca), true);
+    assert.equal(findSigner(response, [leaf]), undefined);
+  });
+
+  it('a signature changed by one bit, or checked with another key, does not verify', () => {
+    const changed = good();
+    changed.signed.signature.bytes[8]! ^= 0x01;
+    assert.equal(signatureVerifies(changed, ca), false);
+    assert.equal(signatureVerifies(good(), leaf), false);
+  });
+
+  it('an algorithm not checked here (SHA-1) is not called good, whatever the bytes', () => {
+    const response = good();
+    const sha1 = { ...response, signed: { ...response.signed, algorithm: Buffer.from('2a8648ce3d040301', 'hex') } };
+    assert.equal(signatureVerifies(sha1, ca), false);
+  });
+
+  it('the issuer answers for itself; a certificate it issued without id-kp-OCSPSigning does not', () => {
+    assert.equal(answersForIssuer(ca, ca), true);
+    assert.equal(answersForIssuer(leaf, ca), false);
   });
 });
 

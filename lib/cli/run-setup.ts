@@ -103,7 +103,10 @@ async function findCurl(binary: string): Promise<string> {
 }
 
 /** What differs from one certificate's update context to the next, or between an update and a check. */
-type CertificateSide = Pick<UpdateContext, 'log' | 'tempDir' | 'haproxy' | 'now' | 'verifiedChains'>;
+type CertificateSide = Pick<
+  UpdateContext,
+  'log' | 'tempDir' | 'haproxy' | 'now' | 'verifiedChains' | 'responderChains'
+>;
 
 /** One certificate's update context: the run's tools with the certificate's own log, directory, clock and HAProxy. */
 export function certificateContext(tools: RunTools, own: CertificateSide): UpdateContext {

@@ -3,6 +3,7 @@ import { batchExitCode, ExitCode, failureOf } from './exit-codes.ts';
 import { CertificateLog } from './run-log.ts';
 import { updateCertificates, type BatchSettings, type CertificateOutcome } from '../update/batch.ts';
 import { ChainVerifier } from '../openssl/chain-verifier.ts';
+import { ResponderChains } from '../openssl/responder-chains.ts';
 import { plannedVerification } from '../update/verify-ee.ts';
 import { paletteFor } from './color.ts';
 import { StatusLine } from './status-line.ts';
@@ -42,13 +43,22 @@ export async function runUpdates(prepared: Run, metrics?: MetricsFile): Promise<
   const run: UpdateRun = { ...prepared, single };
   const haproxy = notifierFor(options, log, run.io.env);
   const verifiedChains = single ? undefined : await verifyInBulk(run);
+  // A lone certificate is checked by openssl alone, as the original did.
+  const responderChains = single ? undefined : new ResponderChains(tools.openssl, tempDir);
   const outcomes = await updateCertificates(inputs, {
     jobs: single ? 1 : options.jobs,
     multiple: !single,
     tempDir,
     optionsFor: (cert) => updateOptionsFor(cert, options),
     contextFor: (certTempDir, certLog) =>
-      certificateContext(tools, { log: certLog, tempDir: certTempDir, haproxy, now: () => new Date(), verifiedChains }),
+      certificateContext(tools, {
+        log: certLog,
+        tempDir: certTempDir,
+        haproxy,
+        now: () => new Date(),
+        verifiedChains,
+        responderChains,
+      }),
     logFor: (cert) =>
       single ? { debug: (m) => log.debug(m), error: (m) => log.error(m), finish() {} } : new CertificateLog(log, cert),
     reportFailure: (cert, error) => reportFailure(cert, error, run),

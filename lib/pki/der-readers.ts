@@ -162,7 +162,7 @@ export function readOctetString(element: DerElement, what: string): Buffer {
   return readPrimitive(element, UniversalTag.octetString, what);
 }
 
-interface BitString {
+export interface BitString {
   /** Unused bits in the last byte (0 for keys and signatures). */
   readonly unusedBits: number;
   /** The bits, without the leading unused-bits count byte. */

@@ -22,6 +22,7 @@ import {
   readOctetString,
   readOid,
   readSequence,
+  type BitString,
 } from './der-readers.ts';
 import { findExtension, parseExtensions } from './extensions.ts';
 
@@ -102,6 +103,18 @@ export interface BasicOcspResponse {
   readonly certificates: readonly Buffer[];
   /** The nonce extension's extnValue octets, as `openssl ocsp -resp_text` prints them. */
   readonly nonce?: Buffer;
+  /** What the responder signed, and how: for checking the signature. */
+  readonly signed: SignedResponseData;
+}
+
+export interface SignedResponseData {
+  /** The DER of tbsResponseData, the bytes the signature covers. */
+  readonly data: Buffer;
+  /** The signature algorithm's OID, as content octets. */
+  readonly algorithm: Buffer;
+  /** The DER of the algorithm's parameters, when present (NULL for RSA; RSASSA-PSS's SEQUENCE). */
+  readonly algorithmParameters?: Buffer;
+  readonly signature: BitString;
 }
 
 export interface UnsuccessfulOcspResponse {
@@ -110,17 +123,17 @@ export interface UnsuccessfulOcspResponse {
 
 export type OcspResponse = BasicOcspResponse | UnsuccessfulOcspResponse;
 
-/** The OID of an AlgorithmIdentifier; its parameters (NULL, absent, RSASSA-PSS's SEQUENCE) are not needed. */
-function readAlgorithmOid(element: DerElement, what: string): Buffer {
-  const [algorithm, , ...extra] = readSequence(element, what);
+/** An AlgorithmIdentifier: its OID, and its parameters (NULL, absent, RSASSA-PSS's SEQUENCE) as they are. */
+function readAlgorithm(element: DerElement, what: string): { readonly oid: Buffer; readonly parameters?: DerElement } {
+  const [algorithm, parameters, ...extra] = readSequence(element, what);
   if (!algorithm) throw new DerError(`${what}: missing algorithm`, element.offset);
   if (extra.length > 0) throw new DerError(`${what}: unexpected fields after the parameters`, element.offset);
-  return readOid(algorithm, what);
+  return { oid: readOid(algorithm, what), ...(parameters !== undefined && { parameters }) };
 }
 
 function parseCertId(element: DerElement): CertId {
   const fields = new SequenceReader(element, 'CertID');
-  const hashOid = readAlgorithmOid(fields.next('hashAlgorithm'), 'CertID hashAlgorithm');
+  const hashOid = readAlgorithm(fields.next('hashAlgorithm'), 'CertID hashAlgorithm').oid;
   const issuerNameHash = readOctetString(fields.next('issuerNameHash'), 'issuerNameHash');
   const issuerKeyHash = readOctetString(fields.next('issuerKeyHash'), 'issuerKeyHash');
   const serialNumber = readIntegerHex(fields.next('serialNumber'), 'serialNumber');
@@ -196,7 +209,8 @@ function parseResponderId(element: DerElement): ResponderId {
 
 function parseBasicResponse(element: DerElement): BasicOcspResponse {
   const basic = new SequenceReader(element, 'BasicOCSPResponse');
-  const data = new SequenceReader(basic.next('tbsResponseData'), 'ResponseData');
+  const tbsResponseData = basic.next('tbsResponseData');
+  const data = new SequenceReader(tbsResponseData, 'ResponseData');
   const versionField = data.optional(0);
   if (versionField && readInteger(readExplicit(versionField, 0, 'version'), 'version') !== 0n) {
     throw new DerError('unsupported ResponseData version', versionField.offset);
@@ -209,8 +223,8 @@ function parseBasicResponse(element: DerElement): BasicOcspResponse {
   const extensions = extensionsField ? parseExtensions(readExplicit(extensionsField, 1, 'responseExtensions')) : [];
   const nonce = findExtension(extensions, OcspOid.nonce)?.value;
 
-  readAlgorithmOid(basic.next('signatureAlgorithm'), 'signatureAlgorithm');
-  readBitString(basic.next('signature'), 'signature');
+  const algorithm = readAlgorithm(basic.next('signatureAlgorithm'), 'signatureAlgorithm');
+  const signature = readBitString(basic.next('signature'), 'signature');
   const certsField = basic.optional(0);
   basic.end();
   const certificates = certsField
@@ -227,6 +241,12 @@ function parseBasicResponse(element: DerElement): BasicOcspResponse {
     responses,
     certificates,
     ...(nonce && { nonce }),
+    signed: {
+      data: tbsResponseData.der,
+      algorithm: algorithm.oid,
+      ...(algorithm.parameters !== undefined && { algorithmParameters: algorithm.parameters.der }),
+      signature,
+    },
   };
 }
 

@@ -1,7 +1,9 @@
 import { assessResponse, describeRevocation, type ProblemCode } from '../pki/acceptance.ts';
 import type { CertId } from '../pki/cert-id.ts';
-import type { OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
-import { parseVerificationOutcome, reportsCertificateStatus } from '../openssl/output.ts';
+import type { BasicOcspResponse, OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
+import type { X509Certificate } from 'node:crypto';
+import { answersForIssuer, certificatesOf, findSigner, signatureVerifies } from '../pki/ocsp-signature.ts';
+import { formatOpensslDate, parseVerificationOutcome, reportsCertificateStatus } from '../openssl/output.ts';
 import type { Verification } from '../openssl/openssl.ts';
 import type { Log } from '../util/log.ts';
 import { shorten } from '../util/printable.ts';
@@ -25,6 +27,7 @@ const IDENTITY_PROBLEMS: ReadonlySet<ProblemCode> = new Set([
 export async function checkReceived(
   received: Received,
   expectedCertId: CertId,
+  issuing: IssuingCertificates,
   files: TempFiles,
   verification: Verification,
   options: UpdateOptions,
@@ -41,7 +44,10 @@ export async function checkReceived(
   // missing one, and checks neither with --noverify. curl's separate check
   // never knows the nonce sent.
   if (received.sentNonce !== undefined) checkNonce(received.response, received.sentNonce, context.log);
-  await checkWithOpenssl(files, verification, received.verdict, options, context);
+  const checkedHere =
+    received.verdict === undefined &&
+    (await checkedInProcess(received, issuing, files, verification, options, context));
+  if (!checkedHere) await checkWithOpenssl(files, verification, received.verdict, options, context);
   // Past the identity checks, the response holds this certificate's one entry.
   const entry = received.response.responseStatus === 'successful' ? received.response.responses[0] : undefined;
   if (options.goodOnly && entry?.certStatus !== 'good') {
@@ -78,6 +84,82 @@ function checkNonce(response: OcspResponse, sent: Buffer, log: Log): void {
 
 /** openssl's nonce, an OCTET STRING of 16 bytes, in full; a responder's own may be anything. */
 const MAX_NONCE_HEX = 40;
+
+/**
+ * In a batch, a response the built-in client or curl fetched is checked here
+ * when that is certain to be what `openssl ocsp -issuer CHAIN` would say, as
+ * it takes a response: signed, with a key checked here, by a certificate of
+ * the chain itself (which openssl trusts as given), or by one the response
+ * carries that is the issuer or a responder the issuer delegated to, whose
+ * own chain openssl trusts (checked once per responder and run). Anything
+ * else (a signer not found, another algorithm, --VAfile, --partial-chain, a
+ * failure of any kind) is left to `openssl ocsp`, which reports it in its
+ * own words: true only when the response passed.
+ */
+async function checkedInProcess(
+  received: Received,
+  issuing: IssuingCertificates,
+  files: TempFiles,
+  verification: Verification,
+  options: UpdateOptions,
+  context: LockedContext,
+): Promise<boolean> {
+  const { responderChains } = context;
+  const { response } = received;
+  const applies =
+    responderChains !== undefined &&
+    response.responseStatus === 'successful' &&
+    verification.verify &&
+    verification.vaFile === undefined &&
+    !options.partialChain;
+  if (!applies) return false;
+  const passed =
+    signedByFirstOfChain(response, issuing.firstOfChainFile) ||
+    (await signedByTrustedResponder(response, issuing.issuer));
+  if (!passed) return false;
+  context.log.debug('OCSP response verification results: Response verify OK');
+  context.log.debug(`OCSP response: ${statusText(files.ee, response.responses[0]!)}`);
+  return true;
+
+  async function signedByTrustedResponder(basic: BasicOcspResponse, issuer: X509Certificate): Promise<boolean> {
+    const carried = certificatesOf(basic);
+    const signer = carried && findSigner(basic, carried);
+    if (carried === undefined || signer === undefined) return false;
+    if (!signatureVerifies(basic, signer) || !answersForIssuer(signer, issuer)) return false;
+    const untrustedPem = carried
+      .filter((certificate) => certificate !== signer)
+      .map((certificate) => certificate.toString())
+      .join('');
+    return responderChains!.trusts(signer.toString(), untrustedPem, verification.caFile);
+  }
+}
+
+/** The chain certificate that issued the EE, and the chain file's first certificate, when it is sure which that is. */
+export interface IssuingCertificates {
+  readonly issuer: X509Certificate;
+  readonly firstOfChainFile?: X509Certificate;
+}
+
+/**
+ * `openssl ocsp -issuer FILE` reads FILE's first certificate, and when a
+ * response fails its usual check, takes it again if that certificate signed
+ * it: then the signature alone decides.
+ */
+function signedByFirstOfChain(response: BasicOcspResponse, first: X509Certificate | undefined): boolean {
+  const signer = first && findSigner(response, [first]);
+  return signer !== undefined && signatureVerifies(response, signer);
+}
+
+/** A certificate's entry as `openssl ocsp` prints it after the response's check. */
+function statusText(eeFile: string, single: SingleResponse): string {
+  return [
+    `${eeFile}: ${single.certStatus}`,
+    `\tThis Update: ${formatOpensslDate(single.thisUpdate)}`,
+    ...(single.nextUpdate === undefined ? [] : [`\tNext Update: ${formatOpensslDate(single.nextUpdate)}`]),
+    ...(single.revocationReason === undefined ? [] : [`\tReason: ${single.revocationReason}`]),
+    ...(single.revocationTime === undefined ? [] : [`\tRevocation Time: ${formatOpensslDate(single.revocationTime)}`]),
+  ].join('\n');
+}
 
 /**
  * The verdict of the fetching openssl process or of a separate check (curl).

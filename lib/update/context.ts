@@ -4,6 +4,7 @@ import type { CertStatus, OcspResponse } from '../pki/ocsp-response.ts';
 import type { OpensslRunner } from '../openssl/openssl.ts';
 import type { ResponderClient } from '../responder/fetch.ts';
 import type { ChainVerifier } from '../openssl/chain-verifier.ts';
+import type { ResponderChains } from '../openssl/responder-chains.ts';
 import { ContentFiles } from '../fs/content-files.ts';
 import type { HaproxyNotifier, HaproxyTargetReport } from '../haproxy/notifier.ts';
 import type { Log } from '../util/log.ts';
@@ -54,6 +55,8 @@ export interface UpdateContext {
   readonly retryDelayMs: (attempt: number) => number;
   /** EE certificates a batch already verified against their chain, in bulk. */
   readonly verifiedChains?: ChainVerifier;
+  /** In a batch, which OCSP responders openssl trusts, verified once each: responses are then checked in-process. */
+  readonly responderChains?: ResponderChains;
   /** Gates requests per responder host, so that a batch never hammers one CA. */
   readonly throttleResponder: <R>(host: string, request: () => Promise<R>) => Promise<R>;
 }

@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import { describeName, findIssuer, orderedChain, type Bundle } from '../pki/bundle.ts';
 import { assessResponse, isFreshEnough } from '../pki/acceptance.ts';
@@ -59,7 +60,8 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
         const verification = verificationFor(tempFiles, options);
 
         const received = await fetchResponse(responder, certId, tempFiles, verification, options, locked);
-        const single = await checkReceived(received, certId, tempFiles, verification, options, locked);
+        const issuing = { issuer: issuer.x509, firstOfChainFile: firstOfChainFile(chain) };
+        const single = await checkReceived(received, certId, issuing, tempFiles, verification, options, locked);
         if (options.dryRun) {
           locked.log.debug('Debug mode: haproxy update skipped.');
           return resultOf('checked', single, received.response);
@@ -99,6 +101,16 @@ const resultOf = (
   nextUpdate: single.nextUpdate,
   ...(response?.responseStatus === 'successful' && { producedAt: response.producedAt }),
 });
+
+/**
+ * The chain file's first certificate, which `openssl ocsp -issuer` reads,
+ * when the file starts with it; undefined when that is not certain (an
+ * `.issuer` file with text before its first certificate, say).
+ */
+function firstOfChainFile(chain: Chain): X509Certificate | undefined {
+  const [first] = chain.certificates;
+  return first !== undefined && chain.pem.startsWith(first.pem) ? first.x509 : undefined;
+}
 
 function ownTempFiles(tempDir: string) {
   const inTemp = (name: string) => path.join(tempDir, name);
