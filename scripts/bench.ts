@@ -32,7 +32,8 @@ const sizes = (process.env.BENCH_SIZES ?? '1,100,1000').split(',').map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 /** One-process-per-certificate runs are slow; above this many they are sampled and scaled. */
 const singleRunSample = Number(process.env.BENCH_SINGLE_SAMPLE ?? 100);
-const respondersCount = 2;
+/** As many as the requests a batch has in flight to one host: none waits on another's answer, as with a real responder. */
+const respondersCount = REQUESTS_PER_RESPONDER;
 const netSizes = (process.env.BENCH_NET_SIZES ?? '1000').split(',').filter(Boolean).map(Number);
 const netRttsMs = (process.env.BENCH_RTTS ?? '10,50').split(',').filter(Boolean).map(Number);
 /** The bash script this tool replaces; not part of this checkout (github.com/pierky/haproxy-ocsp-stapling-updater). */
@@ -498,7 +499,9 @@ const networkVariants: readonly (readonly [label: string, extra: readonly string
 async function networkFigures(size: number): Promise<string[]> {
   const fixture = await makeFixture(size);
   const lines: string[] = [];
-  const front = await startKeepAliveFront({ host: '127.0.0.1', port: fixture.responders[0]!.port });
+  const front = await startKeepAliveFront(
+    fixture.responders.map((responder) => ({ host: '127.0.0.1', port: responder.port })),
+  );
   try {
     for (const rttMs of netRttsMs) {
       const proxy = await startLatencyProxy({ targetHost: '127.0.0.1', targetPort: front.port, rttMs });

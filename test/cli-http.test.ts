@@ -154,7 +154,7 @@ describe('the built-in client', () => {
 
 test("the built-in client's connection, kept alive through a CDN-like front, carries a POST, a GET and a POST to the real responder", async () => {
   const responder = pki.responders.delegated;
-  const front = await startKeepAliveFront({ host: '127.0.0.1', port: responder.port });
+  const front = await startKeepAliveFront([{ host: '127.0.0.1', port: responder.port }]);
   const connections = new KeptAliveConnections(1);
   try {
     const request = await opensslRequestFor(await goodBundle());

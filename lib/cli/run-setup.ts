@@ -7,7 +7,6 @@ import { Openssl } from '../openssl/openssl.ts';
 import { collectCertificates, type CertificateInput } from '../sources/collect.ts';
 import { CertificateSourceError } from '../sources/errors.ts';
 import { createKeyedLimiter } from '../util/concurrency.ts';
-import { KeptAliveConnections } from '../responder/http-client.ts';
 import type { ResponderClient } from '../responder/fetch.ts';
 import { sharedTempFilesIn, type UpdateContext, type UpdateOptions } from '../update/context.ts';
 import { defaultRetryDelayMs } from '../update/fetch-response.ts';
@@ -44,7 +43,7 @@ export async function prepareRun(options: CliOptions, io: CliIo, log: RunLog, te
     curl !== undefined
       ? { kind: 'curl', binary: curl }
       : client === 'builtin'
-        ? { kind: 'builtin', connections: new KeptAliveConnections(REQUESTS_PER_RESPONDER) }
+        ? { kind: 'builtin', connections: await keptAliveConnections() }
         : { kind: 'openssl' };
   const tools = {
     openssl,
@@ -53,6 +52,12 @@ export async function prepareRun(options: CliOptions, io: CliIo, log: RunLog, te
     throttleResponder: createKeyedLimiter(REQUESTS_PER_RESPONDER),
   };
   return { options, io, log, tempDir, inputs, tools };
+}
+
+/** The built-in client, loaded only when a run uses it: node:http would cost every single run a few milliseconds. */
+async function keptAliveConnections() {
+  const { KeptAliveConnections } = await import('../responder/http-client.ts');
+  return new KeptAliveConnections(REQUESTS_PER_RESPONDER);
 }
 
 /** Ends what a run keeps open between certificates: the built-in client's connections. */

@@ -340,7 +340,7 @@ interface KeepAliveFront {
   readonly port: number;
   /** Client connections accepted: fewer than requests when clients keep them alive. */
   readonly connections: number;
-  /** Requests passed on to the responder, each on a connection of its own. */
+  /** Requests passed on to the responders, each on a connection of its own. */
   readonly requests: number;
   close(): Promise<void>;
 }
@@ -348,19 +348,18 @@ interface KeepAliveFront {
 /**
  * What a CDN edge is to a CA's responder: an HTTP/1.1 server on 127.0.0.1
  * that keeps its clients' connections alive and passes each request (method,
- * path, media type and body, GET included) to UPSTREAM, a real `openssl ocsp
- * -port` that answers one request per connection, and its answer back. Put
- * behind the latency proxy, it lets a client that reuses connections show
- * what reusing them saves.
+ * path, media type and body, GET included) to one of UPSTREAMS in turn, real
+ * `openssl ocsp -port` responders that each answer one request at a time,
+ * and its answer back. Put behind the latency proxy, it lets a client that
+ * reuses connections show what reusing them saves.
  */
-export async function startKeepAliveFront(upstream: {
-  readonly host: string;
-  readonly port: number;
-}): Promise<KeepAliveFront> {
+export async function startKeepAliveFront(
+  upstreams: readonly { readonly host: string; readonly port: number }[],
+): Promise<KeepAliveFront> {
   let connections = 0;
   let requests = 0;
   const server = http.createServer({ keepAliveTimeout: 60_000 }, async (req, res) => {
-    requests++;
+    const upstream = upstreams[requests++ % upstreams.length]!;
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
