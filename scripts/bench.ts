@@ -480,10 +480,10 @@ function loopbackFloorFigures(size: number, floor: readonly Measured[], batch: r
   ];
 }
 
-/** The batch variants timed behind the latency proxy, by label: the default (built-in client, POST), GET, and OpenSSL's client. */
+/** The batch variants timed behind the latency proxy, by label: the default (built-in client, GET first), POST, and OpenSSL's client. */
 const networkVariants: readonly (readonly [label: string, extra: readonly string[]])[] = [
-  ['default (built-in client, POST)', []],
-  ['--get', ['--get']],
+  ['default (built-in client, GET)', []],
+  ['--post', ['--post']],
   ['--http-client openssl', ['--http-client', 'openssl']],
 ];
 
@@ -565,7 +565,7 @@ async function networkFigures(size: number): Promise<string[]> {
           addComparison(`RTT ${rttMs} ms, N=${size}: batch, ${label}`, 's', fieldOf(batches.get(label)!, 'seconds'));
         }
         lines.push(
-          `  --get against POST: ${(medianOf('--get') / batchSeconds).toFixed(2)}x the time`,
+          `  GET (the default) against --post: ${(batchSeconds / medianOf('--post')).toFixed(2)}x the time`,
           against(`latency floor, N/${requestsPerResponder} x RTT`, latencyFloor),
           against(`bare-openssl floor through the proxy, xargs -P${requestsPerResponder}`, median(floor)),
           original

@@ -149,6 +149,7 @@ test('every long option is recognised', () => {
     skipFresh: true,
     nonce: true,
     get: true,
+    post: false,
     jobs: 8,
     json: true,
     quiet: true,
@@ -205,7 +206,7 @@ test('a value with spaces and quotes is kept as is', () => {
   assert.deepEqual(optionsOf(['--cert', "/tmp/my site's cert.pem"]).certs, ["/tmp/my site's cert.pem"]);
 });
 
-test('--http-client names one of three clients; --use-curl is curl; --get needs a client that can send it', () => {
+test('--http-client names one of three clients; --use-curl is curl; --get needs a client that can send it, and not --post', () => {
   for (const client of ['openssl', 'curl', 'builtin'] as const) {
     assert.equal(optionsOf(['--http-client', client]).httpClient, client);
   }
@@ -220,6 +221,9 @@ test('--http-client names one of three clients; --use-curl is curl; --get needs 
     kind: 'error',
     message: '--use-curl cannot be combined with --http-client builtin',
   });
+  assert.equal(optionsOf(['--post']).post, true);
+  assert.equal(optionsOf([]).post, false);
+  assert.deepEqual(errorOf(['--get', '--post']), { kind: 'error', message: '--get cannot be combined with --post' });
   assert.deepEqual(errorOf(['--get', '--http-client', 'openssl']), {
     kind: 'error',
     message: "--get cannot be combined with --http-client openssl: OpenSSL's client sends POST only",

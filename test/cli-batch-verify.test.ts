@@ -6,7 +6,7 @@
 // started for exactly the responses the in-process check did not take.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { recordingWrapper, runCli } from './helpers/cli.ts';
 import { certError, snapshot } from './helpers/aftermath.ts';
 import { startFakeHttpServer } from './helpers/responder.ts';
 import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
+import { encodeTree, nodesOf, parseTree, replaceNode, type DerNode } from './helpers/der-tree.ts';
 
 let pki: TestPki;
 let workDir: string;
@@ -109,4 +110,76 @@ test('a response whose signature was changed by one bit is refused by openssl, i
   assert.ok(performance.now() - started < 10_000);
   assert.deepEqual(await Promise.all(certs.map((cert) => snapshot(path.dirname(cert)))), before);
   assert.deepEqual(await readFile(certs[0]!), await readFile(pki.leaves.good.bundle));
+});
+
+/**
+ * RESPONSE with one more certificate that no parser takes (`30 00`, an empty
+ * SEQUENCE) at the end of the certificates it carries: anyone on the path can
+ * add one, as the signature does not cover them.
+ */
+function withUnreadableCertificate(response: Buffer): Buffer {
+  const parsed = parseOcspResponse(response);
+  assert.ok(parsed.responseStatus === 'successful' && parsed.certificates.length > 0);
+  const tree = parseTree(response)!;
+  const isCertificates = (node: DerNode) =>
+    node.kind === 'constructed' && node.children.some((child) => encodeTree(child).equals(parsed.certificates[0]!));
+  const index = nodesOf(tree).findIndex(isCertificates);
+  assert.ok(index > 0, 'the certs SEQUENCE');
+  const empty: DerNode = { kind: 'constructed', identifier: Buffer.from([0x30]), children: [] };
+  return encodeTree(
+    replaceNode(tree, index, (node) =>
+      node.kind === 'constructed' ? { ...node, children: [...node.children, empty] } : node,
+    ),
+  );
+}
+
+test('a genuine response signed by the issuer, with an unreadable certificate added, goes to openssl, which cannot read it: exit 1, nothing written', async (t) => {
+  const tampered = withUnreadableCertificate(await fetchOcspResponse(pki, 'issuerSigned'));
+  const server = await startFakeHttpServer(() => ({ body: tampered }));
+  t.after(() => server.close());
+  const certs = [await placed('issuerSigned'), await placed('issuerSigned')];
+  const before = await Promise.all(certs.map((cert) => snapshot(path.dirname(cert))));
+  const single = await runCli(
+    [
+      '-S',
+      '--http-client',
+      'builtin',
+      '--retries',
+      '0',
+      '--ocsp-url',
+      server.url,
+      '--cert',
+      await placed('issuerSigned'),
+    ],
+    { env: pki.env },
+  );
+  const batch = await runCli(
+    ['-S', '--retries', '0', '--ocsp-url', server.url, ...certs.flatMap((cert) => ['--cert', cert])],
+    { env: pki.env },
+  );
+  assert.equal(single.exitCode, 1, single.stderr);
+  const message = /^Error processing '[^']*': (.*)\n$/.exec(single.stderr)?.[1];
+  assert.ok(message !== undefined, single.stderr);
+  assert.equal(batch.exitCode, 1);
+  assert.deepEqual(batch.stderr.split(/(?<=\n)/).sort(), certs.map((cert) => certError(cert, message)).sort());
+  assert.deepEqual(await Promise.all(certs.map((cert) => snapshot(path.dirname(cert)))), before);
+});
+
+test("a chain file that does not start with the EE's issuer leaves every response to openssl, which then finds no status: exit 1 as alone", async () => {
+  const openssl = await recordingWrapper(await mkdtemp(path.join(workDir, 'bin-')), 'openssl');
+  const certs = [await placed('good'), await placed('issuerSigned')];
+  // The root first: openssl ocsp -issuer makes its CertID from the file's first certificate.
+  const misordered = (await readFile(pki.root, 'utf8')) + (await readFile(pki.intermediate, 'utf8'));
+  for (const cert of certs) await writeFile(`${cert}.issuer`, misordered);
+  const single = await runCli(['-S', '--http-client', 'builtin', '--cert', certs[0]!], { env: pki.env });
+  const batch = await runCli(['-S', '--json', ...certs.flatMap((cert) => ['--cert', cert])], {
+    env: { ...pki.env, OPENSSL_BIN: openssl.path },
+  });
+  const results = (JSON.parse(batch.stdout) as { results: JsonResult[] }).results;
+  assert.deepEqual(
+    results.map((result) => result.exitCode),
+    [single.exitCode, single.exitCode],
+    single.stderr,
+  );
+  assert.equal((await openssl.firstArguments()).filter((command) => command === 'ocsp').length, 2);
 });

@@ -14,7 +14,7 @@ import { run } from '../lib/process/run.ts';
 import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import { createTestPki, fetchOcspResponse, responseSignedAt, type LeafName, type TestPki } from './helpers/pki.ts';
 import { CLI_PATH, lockPathOf, recordingWrapper, runCli, type CliRun } from './helpers/cli.ts';
-import { startFakeHttpServer, type OcspResponder } from './helpers/responder.ts';
+import { answerOf, startFakeHttpServer, type OcspResponder } from './helpers/responder.ts';
 
 let pki: TestPki;
 let workDir: string;
@@ -837,12 +837,7 @@ describe('--jobs', () => {
       maxInFlight = Math.max(maxInFlight, inFlight);
       try {
         await sleep(300);
-        const answer = await fetch(pki.responders.delegated.url, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/ocsp-request' },
-          body: new Uint8Array(request.body),
-        });
-        return { body: Buffer.from(await answer.arrayBuffer()) };
+        return await answerOf(pki.responders.delegated.url, request);
       } finally {
         inFlight--;
       }

@@ -13,6 +13,7 @@ import { KeptAliveConnections } from '../lib/responder/http-client.ts';
 import { getUrlFor } from '../lib/responder/fetch.ts';
 import { parseOcspResponse } from '../lib/pki/ocsp-response.ts';
 import {
+  answerOf,
   startFakeHttpServer,
   startKeepAliveFront,
   startRecordingProxy,
@@ -29,7 +30,7 @@ let forwarder: FakeHttpServer;
 before(async () => {
   pki = await createTestPki();
   workDir = await mkdtemp(path.join(tmpdir(), 'hapos-upd-http-'));
-  forwarder = await startFakeHttpServer((request) => forwardToResponder(request.body));
+  forwarder = await startFakeHttpServer((request) => answerOf(pki.responders.delegated.url, request));
 });
 
 after(async () => {
@@ -123,9 +124,42 @@ describe('the built-in client', () => {
     assert.equal(forwarder.requests.length - requestsBefore, 8);
     const connections = forwarder.connections - connectionsBefore;
     assert.ok(connections >= 1 && connections <= 4, `${connections} connections`);
+    assert.deepEqual(
+      new Set(forwarder.requests.slice(requestsBefore).map((request) => request.method)),
+      new Set(['GET']),
+      'a batch asks by GET first (RFC 5019)',
+    );
   });
 
-  test("OpenSSL's client, chosen for a batch, opens one connection per request", async () => {
+  test('--post: a batch asks by POST only', async () => {
+    const certs = await batchOf(3);
+    const requestsBefore = forwarder.requests.length;
+    const result = await cli(['-S', '-q', '--post', '--ocsp-url', forwarder.url, ...certArgs(certs)]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.deepEqual(
+      forwarder.requests.slice(requestsBefore).map((request) => request.method),
+      ['POST', 'POST', 'POST'],
+    );
+  });
+
+  test('a host that refused a GET is asked by POST for the rest of the batch: 12 certificates, at most 4 GETs', async (t) => {
+    const postOnly = await startFakeHttpServer(async (request) =>
+      request.method === 'POST'
+        ? answerOf(pki.responders.delegated.url, request)
+        : { status: 405, headers: { 'Content-Type': 'text/plain' }, body: 'POST only' },
+    );
+    t.after(() => postOnly.close());
+    const certs = await batchOf(12);
+    const result = await cli(['-S', '-q', '--ocsp-url', postOnly.url, ...certArgs(certs)]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    const methods = postOnly.requests.map((request) => request.method);
+    const gets = methods.filter((method) => method === 'GET').length;
+    assert.equal(methods.filter((method) => method === 'POST').length, 12);
+    // Up to 4 GETs may be in flight before the first refusal comes back.
+    assert.ok(gets >= 1 && gets <= 4, `${gets} GETs`);
+  });
+
+  test("OpenSSL's client, chosen for a batch, opens one connection per request and asks by POST", async () => {
     const certs = await batchOf(3);
     const connectionsBefore = forwarder.connections;
     const result = await cli(['-S', '-q', '--http-client', 'openssl', '--ocsp-url', forwarder.url, ...certArgs(certs)]);
@@ -210,7 +244,7 @@ describe('--get (RFC 5019)', () => {
       const postOnly = await startFakeHttpServer(async (request) => {
         if (request.method !== 'POST')
           return { status: 405, headers: { 'Content-Type': 'text/plain' }, body: 'POST only' };
-        return forwardToResponder(request.body);
+        return answerOf(pki.responders.delegated.url, request);
       });
       t.after(() => postOnly.close());
       const cert = await goodBundle();
@@ -228,7 +262,7 @@ describe('--get (RFC 5019)', () => {
     test(`through ${client}: a GET answered malformedRequest is asked again by POST`, async (t) => {
       const malformedRequest = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x01]);
       const postOnly = await startFakeHttpServer(async (request) =>
-        request.method === 'POST' ? forwardToResponder(request.body) : { body: malformedRequest },
+        request.method === 'POST' ? answerOf(pki.responders.delegated.url, request) : { body: malformedRequest },
       );
       t.after(() => postOnly.close());
       const result = await cli([
@@ -300,16 +334,6 @@ describe('--get (RFC 5019)', () => {
     );
   });
 });
-
-/** The real delegated responder's answer to request BODY, as the forwarder passes it on. */
-async function forwardToResponder(body: Buffer): Promise<{ body: Buffer }> {
-  const answer = await fetch(pki.responders.delegated.url, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/ocsp-request' },
-    body: new Uint8Array(body),
-  });
-  return { body: Buffer.from(await answer.arrayBuffer()) };
-}
 
 describe('aborting', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -14,7 +14,7 @@ import { createTestPki, fetchOcspResponse, type TestPki } from './helpers/pki.ts
 import { runCli, httpClients } from './helpers/cli.ts';
 import { certError, snapshot, timed } from './helpers/aftermath.ts';
 import { startFakeHaproxy } from './helpers/fake-haproxy.ts';
-import { startFakeHttpServer, startNonceResponder, type NonceAnswer } from './helpers/responder.ts';
+import { ocspRequestOf, startFakeHttpServer, startNonceResponder, type NonceAnswer } from './helpers/responder.ts';
 
 let pki: TestPki;
 let workDir: string;
@@ -139,7 +139,7 @@ for (const { client, args: clientArgs } of clients) {
       const cert = await placeCertificate();
       const result = await cli([...clientArgs, '-S', '--ocsp-url', server.url, '--cert', cert]);
       assert.equal(result.exitCode, 0, result.stderr);
-      assert.equal(readRequestNonce(server.requests[0]!.body), undefined);
+      assert.equal(readRequestNonce(ocspRequestOf(server.requests[0]!)), undefined);
       assert.match(hex(nonceOf(responseForAnotherRequest)), OPENSSL_NONCE);
       assert.deepEqual(await readFile(`${cert}.ocsp`), responseForAnotherRequest);
     });

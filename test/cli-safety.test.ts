@@ -25,7 +25,7 @@ import {
   snapshot,
   timed,
 } from './helpers/aftermath.ts';
-import { startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
+import { answerOf, startFakeHttpServer, type FakeHandler, type FakeHttpServer } from './helpers/responder.ts';
 
 let pki: TestPki;
 let workDir: string;
@@ -244,14 +244,7 @@ describe('certificates that cannot be stapled', { concurrency: 3 }, () => {
 
 describe('responder URLs', { concurrency: 2 }, () => {
   test('a path and a port are kept', async (t) => {
-    const proxy = await fakeResponder(t, async (request) => {
-      const upstream = await fetch(pki.responders.delegated.url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/ocsp-request' },
-        body: new Uint8Array(request.body),
-      });
-      return { body: Buffer.from(await upstream.arrayBuffer()) };
-    });
+    const proxy = await fakeResponder(t, (request) => answerOf(pki.responders.delegated.url, request));
     const cert = await placeLeafBundle('good');
     const result = await cli([
       '-S',

@@ -43,6 +43,8 @@ export interface CliOptions extends UpdateSettings {
   readonly syslogPriority?: string;
   /** Chosen on the command line; otherwise a single `--cert` uses OpenSSL's client and a batch the built-in one. */
   readonly httpClient?: HttpClientName;
+  /** `--post`: never GET, not even where a batch would ask by GET first. */
+  readonly post: boolean;
   readonly sockets: readonly string[];
   /** `--VAfile`: a file, or `-` for the chain. */
   readonly vaFile?: string;
@@ -133,6 +135,7 @@ const flagOptions = {
   'skip-fresh': {},
   nonce: {},
   get: {},
+  post: {},
   json: {},
   quiet: { alias: 'q' },
   check: {},
@@ -264,6 +267,7 @@ function toOptions(args: Arguments): CliOptions {
     skipFresh: args['skip-fresh'] === true,
     nonce: args.nonce === true,
     get: args.get === true,
+    post: requestMethodIsPost(args),
     jobs: wholeNumber('jobs', defaultJobs(), ranges.jobs),
     json: args.json === true,
     quiet: args.quiet === true,
@@ -277,6 +281,13 @@ function toOptions(args: Arguments): CliOptions {
     warnHours: wholeNumber('warn-hours', DEFAULT_WARN_HOURS, ranges.warnHours),
     metricsFile: last('metrics'),
   };
+}
+
+/** `--post`, which `--get` contradicts. */
+function requestMethodIsPost(args: Arguments): boolean {
+  const post = args.post === true;
+  if (post && args.get === true) throw new ArgumentError('--get cannot be combined with --post');
+  return post;
 }
 
 const httpClientNames: readonly HttpClientName[] = ['openssl', 'curl', 'builtin'];

@@ -170,8 +170,11 @@ stays within 255 bytes, so that a CDN before the
 responder may answer from its cache; POST when it
 is longer, or when the GET is answered with an
 error or no OCSP response. Needs the builtin or
-curl client.`,
+curl client. A batch through the builtin client
+asks by GET first anyway, and by POST for the rest
+of the run a host that refused a GET.`,
         },
+        { long: 'post', text: "ask with POST only, as OpenSSL's client does." },
         { short: 'S', long: 'skip-update', text: 'Do not notify haproxy of the new OCSP response.' },
         {
           long: 'timeout',

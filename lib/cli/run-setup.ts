@@ -34,7 +34,8 @@ export async function prepareRun(options: CliOptions, io: CliIo, log: RunLog, te
   const openssl = await Openssl.detect(env.OPENSSL_BIN || 'openssl');
   if (openssl === undefined) throw new RunError('openssl binary not found; adjust OPENSSL_BIN variable in the script');
   const inputs = await findCertificates(options);
-  const client = options.httpClient ?? defaultHttpClient(isSingleRun(inputs, options), options);
+  const single = isSingleRun(inputs, options);
+  const client = options.httpClient ?? defaultHttpClient(single, options);
   const curl = client === 'curl' ? await findCurl(env.CURL_BIN || 'curl') : undefined;
   if (options.ocspProxy !== undefined && client === 'openssl' && !openssl.supportsProxy) {
     throw new RunError(`--ocsp-proxy needs OpenSSL 3.0 or later (found ${openssl.version.text}); add --use-curl`);
@@ -43,7 +44,7 @@ export async function prepareRun(options: CliOptions, io: CliIo, log: RunLog, te
     curl !== undefined
       ? { kind: 'curl', binary: curl }
       : client === 'builtin'
-        ? { kind: 'builtin', connections: await keptAliveConnections() }
+        ? { kind: 'builtin', connections: await keptAliveConnections(), getFirst: !single && !options.post }
         : { kind: 'openssl' };
   const tools = {
     openssl,

@@ -12,7 +12,8 @@ const VERIFY_TIMEOUT_MS = 30_000;
  * responders: each is verified once per run, not once per response.
  */
 export class ResponderChains {
-  private readonly verdicts = new Map<string, Promise<boolean>>();
+  /** Responders found trusted; one that was not is asked about again, so that a slow run's timeout is not held against it. */
+  private readonly trusted = new Map<string, Promise<boolean>>();
   private readonly files: ContentFiles;
 
   constructor(
@@ -25,10 +26,14 @@ export class ResponderChains {
   /** SIGNER_PEM's chain, with UNTRUSTED_PEM (possibly empty) to build it from, against the CA file TRUST_FILE. */
   trusts(signerPem: string, untrustedPem: string, trustFile: string): Promise<boolean> {
     const key = `${trustFile}\n${signerPem}\n${untrustedPem}`;
-    let verdict = this.verdicts.get(key);
+    let verdict = this.trusted.get(key);
     if (verdict === undefined) {
       verdict = this.verify(signerPem, untrustedPem, trustFile);
-      this.verdicts.set(key, verdict);
+      this.trusted.set(key, verdict);
+      verdict.then(
+        (trusted) => trusted || this.trusted.delete(key),
+        () => this.trusted.delete(key),
+      );
     }
     return verdict;
   }

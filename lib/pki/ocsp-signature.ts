@@ -94,15 +94,11 @@ export function signatureVerifies(response: BasicOcspResponse, signer: X509Certi
 
 /**
  * Whether SIGNER may answer for the certificates ISSUER issued, as OpenSSL's
- * issuer check allows: it is ISSUER itself (same name and key), or ISSUER
- * issued and signed it and it carries id-kp-OCSPSigning.
+ * issuer check allows: it is ISSUER itself, byte for byte, or ISSUER issued
+ * and signed it and it carries id-kp-OCSPSigning.
  */
 export function answersForIssuer(signer: X509Certificate, issuer: X509Certificate): boolean {
-  const [signerFields, issuerFields] = [readCertificate(signer, 'OCSP signer'), readCertificate(issuer, 'issuer')];
-  const isIssuer =
-    signerFields.subjectDer.equals(issuerFields.subjectDer) &&
-    signerFields.publicKeyBits.equals(issuerFields.publicKeyBits);
-  if (isIssuer) return true;
+  if (signer.raw.equals(issuer.raw)) return true;
   const delegated = signer.keyUsage?.includes(OCSP_SIGNING) === true;
   return delegated && signer.checkIssued(issuer) && signer.verify(issuer.publicKey);
 }

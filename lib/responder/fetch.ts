@@ -26,7 +26,12 @@ export interface Responder {
 export type ResponderClient =
   | { readonly kind: 'openssl' }
   | { readonly kind: 'curl'; readonly binary: string }
-  | { readonly kind: 'builtin'; readonly connections: KeptAliveConnections };
+  | {
+      readonly kind: 'builtin';
+      readonly connections: KeptAliveConnections;
+      /** A batch's default: GET first, where the responder host has not refused one this run. */
+      readonly getFirst: boolean;
+    };
 
 interface FetchFiles {
   readonly issuer: string;
@@ -72,7 +77,7 @@ export async function fetchOcspResponse(
   rmSync(files.request, { force: true });
   const { client } = settings;
   if (client.kind === 'builtin' && carriesBuiltin(responder)) {
-    return fetchBuiltin(client.connections, responder, files, settings);
+    return fetchBuiltin(client, responder, files, settings);
   }
   if (client.kind === 'builtin') {
     settings.log.debug(`The built-in HTTP client speaks plain http:// only: OpenSSL's client asks ${responder.url}`);
@@ -141,7 +146,7 @@ async function fetchWithCurl(
   const der = settings.get
     ? readRegularFileSync(files.request, { maxBytes: OCSP_RESPONSE_MAX_BYTES }).bytes
     : undefined;
-  const body = await withGetFirst(der, responder.url, settings, (method, url) =>
+  const body = await withGetFirst(der, responder.url, settings.get, settings.log, (method, url) =>
     curlExchange(curl, method, url, responder, files.request, settings),
   );
   // For the check that follows (`openssl ocsp -respin`).
@@ -238,23 +243,31 @@ function carriesBuiltin(responder: Responder): boolean {
  * answer afterwards, as it does curl's.
  */
 async function fetchBuiltin(
-  connections: KeptAliveConnections,
+  { connections, getFirst }: Extract<ResponderClient, { kind: 'builtin' }>,
   responder: Responder,
   files: FetchFiles,
   settings: FetchSettings,
 ): Promise<Fetched> {
   const sentNonce = settings.nonce ? newRequestNonce() : undefined;
   const der = encodeOcspRequest(settings.certIdDer, sentNonce);
-  const body = await withGetFirst(der, responder.url, settings, (method, url) =>
-    connections.exchange({
-      url,
-      method,
-      ...(method === 'POST' && { body: der }),
-      hostHeader: responder.hostHeader,
-      proxy: responder.proxy,
-      timeoutMs: settings.timeoutSeconds * 1000,
-      signal: settings.signal,
-    }),
+  const host = hostOfUrl(responder.url);
+  const get = settings.get || (getFirst && !connections.refusedGet.has(host));
+  const body = await withGetFirst(
+    der,
+    responder.url,
+    get,
+    settings.log,
+    (method, url) =>
+      connections.exchange({
+        url,
+        method,
+        ...(method === 'POST' && { body: der }),
+        hostHeader: responder.hostHeader,
+        proxy: responder.proxy,
+        timeoutMs: settings.timeoutSeconds * 1000,
+        signal: settings.signal,
+      }),
+    () => connections.refusedGet.add(host),
   );
   // For the check that follows (`openssl ocsp -respin`).
   writeFileSync(files.response, body);
@@ -275,22 +288,23 @@ export function getUrlFor(url: string, der: Buffer): string | undefined {
 }
 
 /**
- * With `--get`, asks by GET first when the request fits in the URL, and again
- * by POST when the server answers that GET with anything but an OCSP response
- * it could read (an error status, a text body, `malformedRequest`): many
- * responders take POST only. A GET that got no answer at all is not repeated:
- * a POST would fare no better.
+ * With GET, asks by GET first when the request fits in the URL, and again by
+ * POST when the server answers that GET with anything but an OCSP response it
+ * could read (an error status, a text body, `malformedRequest`): many
+ * responders take POST only, and REFUSED hears of it. A GET that got no
+ * answer at all is not repeated: a POST would fare no better.
  */
 async function withGetFirst(
   der: Buffer | undefined,
   url: string,
-  settings: FetchSettings,
+  get: boolean,
+  log: Log,
   ask: (method: 'GET' | 'POST', url: string) => Promise<Buffer>,
+  refused?: () => void,
 ): Promise<Buffer> {
-  const getUrl = der === undefined || !settings.get ? undefined : getUrlFor(url, der);
+  const getUrl = der === undefined || !get ? undefined : getUrlFor(url, der);
   if (getUrl === undefined) {
-    if (settings.get)
-      settings.log.debug(`OCSP request too long for a GET (over ${GET_URL_MAX_LENGTH} bytes): sent with POST`);
+    if (get) log.debug(`OCSP request too long for a GET (over ${GET_URL_MAX_LENGTH} bytes): sent with POST`);
     return ask('POST', url);
   }
   let why: string;
@@ -302,7 +316,8 @@ async function withGetFirst(
     if (!(error instanceof NotOcspAnswerError)) throw error;
     why = error.reason;
   }
-  settings.log.debug(`OCSP request with GET answered ${why}; asking again with POST`);
+  log.debug(`OCSP request with GET answered ${why}; asking again with POST`);
+  refused?.();
   return ask('POST', url);
 }
 

@@ -28,6 +28,8 @@ export interface HttpExchange {
  */
 export class KeptAliveConnections {
   readonly #agent: http.Agent;
+  /** Responder hosts that answered a GET with anything but an OCSP response: asked by POST for the rest of the run. */
+  readonly refusedGet = new Set<string>();
 
   constructor(maxPerHost: number) {
     // lifo: the connection used last is the one least likely to have been closed by the server meanwhile.

@@ -1,6 +1,6 @@
 import { assessResponse, describeRevocation, type ProblemCode } from '../pki/acceptance.ts';
 import type { CertId } from '../pki/cert-id.ts';
-import type { BasicOcspResponse, OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
+import type { OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
 import type { X509Certificate } from 'node:crypto';
 import { answersForIssuer, certificatesOf, findSigner, signatureVerifies } from '../pki/ocsp-signature.ts';
 import { formatOpensslDate, parseVerificationOutcome, reportsCertificateStatus } from '../openssl/output.ts';
@@ -87,14 +87,15 @@ const MAX_NONCE_HEX = 40;
 
 /**
  * In a batch, a response the built-in client or curl fetched is checked here
- * when that is certain to be what `openssl ocsp -issuer CHAIN` would say, as
- * it takes a response: signed, with a key checked here, by a certificate of
- * the chain itself (which openssl trusts as given), or by one the response
- * carries that is the issuer or a responder the issuer delegated to, whose
- * own chain openssl trusts (checked once per responder and run). Anything
- * else (a signer not found, another algorithm, --VAfile, --partial-chain, a
- * failure of any kind) is left to `openssl ocsp`, which reports it in its
- * own words: true only when the response passed.
+ * when that is certain to be what `openssl ocsp -issuer CHAIN` would say: the
+ * chain file starts with the EE's issuer (openssl makes its CertID from that
+ * first certificate), every certificate the response carries can be read,
+ * and its signer (one of them, or the issuer) signed it with a key checked
+ * here, is the issuer or a responder the issuer delegated to, and has a
+ * chain openssl trusts (checked once per responder and run). Anything else
+ * (another algorithm, --VAfile, --partial-chain, a failure of any kind) is
+ * left to `openssl ocsp`, which reports it in its own words: true only when
+ * the response passed.
  */
 async function checkedInProcess(
   received: Received,
@@ -106,48 +107,33 @@ async function checkedInProcess(
 ): Promise<boolean> {
   const { responderChains } = context;
   const { response } = received;
+  const { issuer, firstOfChainFile } = issuing;
   const applies =
     responderChains !== undefined &&
     response.responseStatus === 'successful' &&
     verification.verify &&
     verification.vaFile === undefined &&
-    !options.partialChain;
+    !options.partialChain &&
+    firstOfChainFile?.raw.equals(issuer.raw) === true;
   if (!applies) return false;
-  const passed =
-    signedByFirstOfChain(response, issuing.firstOfChainFile) ||
-    (await signedByTrustedResponder(response, issuing.issuer));
-  if (!passed) return false;
+  const carried = certificatesOf(response);
+  if (carried === undefined) return false;
+  const signer = findSigner(response, carried) ?? findSigner(response, [issuer]);
+  if (signer === undefined || !signatureVerifies(response, signer) || !answersForIssuer(signer, issuer)) return false;
+  const untrustedPem = carried
+    .filter((certificate) => certificate !== signer)
+    .map((certificate) => certificate.toString())
+    .join('');
+  if (!(await responderChains.trusts(signer.toString(), untrustedPem, verification.caFile))) return false;
   context.log.debug('OCSP response verification results: Response verify OK');
   context.log.debug(`OCSP response: ${statusText(files.ee, response.responses[0]!)}`);
   return true;
-
-  async function signedByTrustedResponder(basic: BasicOcspResponse, issuer: X509Certificate): Promise<boolean> {
-    const carried = certificatesOf(basic);
-    const signer = carried && findSigner(basic, carried);
-    if (carried === undefined || signer === undefined) return false;
-    if (!signatureVerifies(basic, signer) || !answersForIssuer(signer, issuer)) return false;
-    const untrustedPem = carried
-      .filter((certificate) => certificate !== signer)
-      .map((certificate) => certificate.toString())
-      .join('');
-    return responderChains!.trusts(signer.toString(), untrustedPem, verification.caFile);
-  }
 }
 
 /** The chain certificate that issued the EE, and the chain file's first certificate, when it is sure which that is. */
 export interface IssuingCertificates {
   readonly issuer: X509Certificate;
   readonly firstOfChainFile?: X509Certificate;
-}
-
-/**
- * `openssl ocsp -issuer FILE` reads FILE's first certificate, and when a
- * response fails its usual check, takes it again if that certificate signed
- * it: then the signature alone decides.
- */
-function signedByFirstOfChain(response: BasicOcspResponse, first: X509Certificate | undefined): boolean {
-  const signer = first && findSigner(response, [first]);
-  return signer !== undefined && signatureVerifies(response, signer);
 }
 
 /** A certificate's entry as `openssl ocsp` prints it after the response's check. */

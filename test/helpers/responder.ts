@@ -168,6 +168,22 @@ interface StreamedBody {
 
 export type FakeHandler = (request: RecordedRequest) => FakeReply | Promise<FakeReply>;
 
+/** The DER OCSP request REQUEST carries: a POST's body, or a GET's last path segment (RFC 6960 appendix A.1). */
+export function ocspRequestOf(request: RecordedRequest): Buffer {
+  if (request.method !== 'GET') return request.body;
+  return Buffer.from(decodeURIComponent(request.url.slice(request.url.lastIndexOf('/') + 1)), 'base64');
+}
+
+/** What the real responder at UPSTREAM answers to the OCSP request REQUEST carries, asked by POST. */
+export async function answerOf(upstream: string, request: RecordedRequest): Promise<{ body: Buffer }> {
+  const answer = await fetch(upstream, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/ocsp-request' },
+    body: new Uint8Array(ocspRequestOf(request)),
+  });
+  return { body: Buffer.from(await answer.arrayBuffer()) };
+}
+
 export interface FakeHttpServer {
   /** `http://127.0.0.1:PORT/` */
   readonly url: string;
@@ -296,13 +312,14 @@ const UNAUTHORIZED = Buffer.from([0x30, 0x03, 0x0a, 0x01, 0x06]);
 export async function startNonceResponder(upstream: string, answer: NonceAnswer): Promise<NonceResponder> {
   const nonces: (Buffer | undefined)[] = [];
   const server = await startFakeHttpServer(async (request) => {
-    const nonce = readRequestNonce(request.body);
+    const der = ocspRequestOf(request);
+    const nonce = readRequestNonce(der);
     nonces.push(nonce);
     if (nonce === undefined) return { body: UNAUTHORIZED };
     const forwarded = await fetch(upstream, {
       method: 'POST',
       headers: { 'Content-Type': 'application/ocsp-request' },
-      body: new Uint8Array(requestWithNonce(request.body, nonce, answer)),
+      body: new Uint8Array(requestWithNonce(der, nonce, answer)),
     });
     return { body: Buffer.from(await forwarded.arrayBuffer()) };
   });
