@@ -27,6 +27,7 @@ const OPENSSL_TESTS = [
   'test/cli-flow.test.ts',
   'test/cli-http.test.ts',
   'test/cli-batch.test.ts',
+  'test/cli-batch-verify.test.ts',
   'test/cli-check.test.ts',
   'test/cli-safety.test.ts',
   'test/cli-haproxy.test.ts',

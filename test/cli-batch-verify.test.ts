@@ -30,6 +30,10 @@ after(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
+/** A stand-in for the openssl the tests run (OPENSSL_BIN, as the version matrix sets it), recording its subcommands. */
+const opensslRecorder = async () =>
+  recordingWrapper(await mkdtemp(path.join(workDir, 'bin-')), 'openssl', process.env.OPENSSL_BIN || 'openssl');
+
 /** A copy of LEAF's bundle in a directory of its own. */
 async function placed(leaf: LeafName): Promise<string> {
   const cert = path.join(await mkdtemp(path.join(workDir, `${leaf}-`)), 'site.pem');
@@ -56,7 +60,7 @@ const signers: readonly { readonly leaf: LeafName; readonly inProcess: boolean }
 ];
 
 test('a batch and single runs agree on every kind of signer; openssl checks only what the batch was not sure of', async () => {
-  const openssl = await recordingWrapper(await mkdtemp(path.join(workDir, 'bin-')), 'openssl');
+  const openssl = await opensslRecorder();
   const certs = await Promise.all(signers.map(({ leaf }) => placed(leaf)));
   const batch = await runCli(['-S', '--json', ...certs.flatMap((cert) => ['--cert', cert])], {
     env: { ...pki.env, OPENSSL_BIN: openssl.path },
@@ -166,7 +170,7 @@ test('a genuine response signed by the issuer, with an unreadable certificate ad
 });
 
 test("a chain file that does not start with the EE's issuer leaves every response to openssl, which then finds no status: exit 1 as alone", async () => {
-  const openssl = await recordingWrapper(await mkdtemp(path.join(workDir, 'bin-')), 'openssl');
+  const openssl = await opensslRecorder();
   const certs = [await placed('good'), await placed('issuerSigned')];
   // The root first: openssl ocsp -issuer makes its CertID from the file's first certificate.
   const misordered = (await readFile(pki.root, 'utf8')) + (await readFile(pki.intermediate, 'utf8'));

@@ -756,7 +756,7 @@ describe('openssl processes', () => {
     const certs = await Promise.all(
       (['good', 'goodEc', 'revoked'] as const).map((leaf) => place(leaf, dir, `${leaf}.pem`)),
     );
-    const openssl = await recordingWrapper(dir, 'openssl');
+    const openssl = await recordingWrapper(dir, 'openssl', process.env.OPENSSL_BIN || 'openssl');
     const subcommandsOf = async (args: string[]) => {
       await openssl.clear();
       const result = await runCli(['-S', ...args], { env: { ...pki.env, OPENSSL_BIN: openssl.path } });

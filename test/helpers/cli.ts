@@ -22,16 +22,18 @@ export const lockPathOf = (cert: string) => path.join(path.dirname(cert), `.${pa
 
 /**
  * A stand-in for PROGRAM, written to DIR, that records the first argument of
- * each call (openssl's subcommand, say) before running the real one: for
- * OPENSSL_BIN or SOCAT_BIN, to see which programs a run starts.
+ * each call (openssl's subcommand, say) before running the real one (REAL, by
+ * default PROGRAM on PATH): for OPENSSL_BIN or SOCAT_BIN, to see which
+ * programs a run starts.
  */
 export async function recordingWrapper(
   dir: string,
   program: string,
+  real = program,
 ): Promise<{ path: string; firstArguments(): Promise<string[]>; clear(): Promise<void> }> {
   const wrapper = path.join(dir, program);
   const calls = `${wrapper}.calls`;
-  await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${calls}'\nexec ${program} "$@"\n`, { mode: 0o755 });
+  await writeFile(wrapper, `#!/bin/sh\necho "$1" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
   return {
     path: wrapper,
     firstArguments: async () => (await readFile(calls, 'utf8')).trim().split('\n'),
