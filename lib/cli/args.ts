@@ -33,7 +33,7 @@ type UpdateSettings = Pick<
 >;
 
 /** What carries the requests to the responders (`--http-client`, `--use-curl`). */
-export type HttpClientName = 'openssl' | 'curl' | 'builtin';
+type HttpClientName = 'openssl' | 'curl' | 'builtin';
 
 /** What the command line asks for, before any file or binary is looked at. */
 export interface CliOptions extends UpdateSettings {

@@ -107,7 +107,7 @@ export interface BasicOcspResponse {
   readonly signed: SignedResponseData;
 }
 
-export interface SignedResponseData {
+interface SignedResponseData {
   /** The DER of tbsResponseData, the bytes the signature covers. */
   readonly data: Buffer;
   /** The signature algorithm's OID, as content octets. */

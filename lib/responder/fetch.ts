@@ -282,7 +282,7 @@ const GET_URL_MAX_LENGTH = 255;
  * URL-encoded, after the responder's URL and one slash; undefined when it
  * would be too long for a GET.
  */
-export function getUrlFor(url: string, der: Buffer): string | undefined {
+function getUrlFor(url: string, der: Buffer): string | undefined {
   const getUrl = `${url.endsWith('/') ? url : `${url}/`}${encodeURIComponent(der.toString('base64'))}`;
   return getUrl.length <= GET_URL_MAX_LENGTH ? getUrl : undefined;
 }

@@ -4,7 +4,7 @@ import { clipForeignText, oversizedResponse, systemErrorReason } from '../openss
 import { FetchError, NO_ANSWER, NotOcspAnswerError } from './errors.ts';
 
 /** One request of the built-in client: a POST of the DER request, or a GET whose URL carries it. */
-export interface HttpExchange {
+interface HttpExchange {
   /** The absolute http:// URL asked, the encoded request appended for a GET. */
   readonly url: string;
   readonly method: 'GET' | 'POST';

@@ -131,7 +131,7 @@ async function checkedInProcess(
 }
 
 /** The chain certificate that issued the EE, and the chain file's first certificate, when it is sure which that is. */
-export interface IssuingCertificates {
+interface IssuingCertificates {
   readonly issuer: X509Certificate;
   readonly firstOfChainFile?: X509Certificate;
 }
