@@ -8,7 +8,15 @@ import { FileReadError, readRegularFileSync } from '../fs/read.ts';
 import type { OpensslRunner, Verification } from '../openssl/openssl.ts';
 import { clipForeignText, describeFetchFailure, oversizedResponse, systemErrorReason } from '../openssl/output.ts';
 import type { Log } from '../util/log.ts';
-import { FetchError, NO_ANSWER, NotOcspAnswerError, RequestError } from './errors.ts';
+import {
+  connectFailure,
+  EMPTY_BODY,
+  FetchError,
+  NO_ANSWER,
+  NotOcspAnswerError,
+  RequestError,
+  textBody,
+} from './errors.ts';
 import type { KeptAliveConnections } from './http-client.ts';
 
 export interface Responder {
@@ -112,7 +120,7 @@ export async function fetchOcspResponse(
 
 /** Through a proxy, a connection that failed is the proxy's. */
 function viaProxy(reason: string, connecting: boolean, responder: Responder): string {
-  return connecting && responder.proxy !== undefined ? `${reason} (--ocsp-proxy ${responder.proxy})` : reason;
+  return connecting ? connectFailure(reason, responder.proxy) : reason;
 }
 
 const CURL_COULD_NOT_RESOLVE_PROXY = 5;
@@ -224,9 +232,9 @@ async function curlExchange(
   const contentType = clipForeignText(contentTypeWords.join(' ').split(';')[0]!);
   if (status !== '200') throw new NotOcspAnswerError(`HTTP ${status}`, status.startsWith('5'));
   if (body.length > OCSP_RESPONSE_MAX_BYTES) throw oversized;
-  if (body.length === 0) throw new NotOcspAnswerError('an empty body instead of an OCSP response', false);
+  if (body.length === 0) throw new NotOcspAnswerError(EMPTY_BODY, false);
   if (/^text\//i.test(contentType)) {
-    throw new NotOcspAnswerError(`a ${contentType} body instead of an OCSP response`, false);
+    throw new NotOcspAnswerError(textBody(contentType), false);
   }
   return body;
 }

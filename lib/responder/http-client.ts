@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { OCSP_RESPONSE_MAX_BYTES } from '../fs/caps.ts';
 import { clipForeignText, oversizedResponse, systemErrorReason } from '../openssl/output.ts';
-import { FetchError, NO_ANSWER, NotOcspAnswerError } from './errors.ts';
+import { connectFailure, EMPTY_BODY, FetchError, NO_ANSWER, NotOcspAnswerError, textBody } from './errors.ts';
 
 /** One request of the built-in client: a POST of the DER request, or a GET whose URL carries it. */
 interface HttpExchange {
@@ -59,10 +59,7 @@ export class KeptAliveConnections {
     const via = exchange.proxy === undefined ? undefined : new URL(exchange.proxy);
     const server = via ?? target;
     const failure = (reason: string, transient: boolean, connecting = false) =>
-      new FetchError(
-        connecting && via !== undefined ? `${reason} (--ocsp-proxy ${exchange.proxy})` : reason,
-        transient,
-      );
+      new FetchError(connecting ? connectFailure(reason, exchange.proxy) : reason, transient);
     // The server answered, with something other than an OCSP response.
     const notOcsp = (reason: string, transient = false) => new NotOcspAnswerError(reason, transient);
     return new Promise<Buffer>((resolve, reject) => {
@@ -113,7 +110,7 @@ export class KeptAliveConnections {
         }
         const contentType = clipForeignText((response.headers['content-type'] ?? '').split(';')[0]!);
         if (/^text\//i.test(contentType)) {
-          settle(notOcsp(`a ${contentType} body instead of an OCSP response`));
+          settle(notOcsp(textBody(contentType)));
           return;
         }
         const declared = Number(response.headers['content-length'] ?? 0);
@@ -131,7 +128,7 @@ export class KeptAliveConnections {
         response.on('error', () => settle(notOcsp(TRUNCATED)));
         response.on('end', () => {
           if (!response.complete) settle(notOcsp(TRUNCATED));
-          else if (received === 0) settle(notOcsp('an empty body instead of an OCSP response'));
+          else if (received === 0) settle(notOcsp(EMPTY_BODY));
           else settle(Buffer.concat(chunks));
         });
       });

@@ -107,14 +107,14 @@ async function checkedInProcess(
 ): Promise<boolean> {
   const { responderChains } = context;
   const { response } = received;
-  const { issuer, firstOfChainFile } = issuing;
+  const { issuer, chainFileStartsWithIssuer } = issuing;
   const applies =
     responderChains !== undefined &&
     response.responseStatus === 'successful' &&
     verification.verify &&
     verification.vaFile === undefined &&
     !options.partialChain &&
-    firstOfChainFile?.raw.equals(issuer.raw) === true;
+    chainFileStartsWithIssuer;
   if (!applies) return false;
   const carried = certificatesOf(response);
   if (carried === undefined) return false;
@@ -130,10 +130,10 @@ async function checkedInProcess(
   return true;
 }
 
-/** The chain certificate that issued the EE, and the chain file's first certificate, when it is sure which that is. */
+/** The chain certificate that issued the EE, and whether the chain file openssl reads starts with it. */
 interface IssuingCertificates {
   readonly issuer: X509Certificate;
-  readonly firstOfChainFile?: X509Certificate;
+  readonly chainFileStartsWithIssuer: boolean;
 }
 
 /** A certificate's entry as `openssl ocsp` prints it after the response's check. */

@@ -1,6 +1,5 @@
-import type { X509Certificate } from 'node:crypto';
 import path from 'node:path';
-import { describeName, findIssuer, orderedChain, type Bundle } from '../pki/bundle.ts';
+import { describeName, findIssuer, orderedChain, type Bundle, type BundleCertificate } from '../pki/bundle.ts';
 import { assessResponse, isFreshEnough } from '../pki/acceptance.ts';
 import type { OcspResponse, SingleResponse } from '../pki/ocsp-response.ts';
 import { formatOpensslDate } from '../openssl/output.ts';
@@ -60,7 +59,7 @@ export async function updateCertificate(options: UpdateOptions, context: UpdateC
         const verification = verificationFor(tempFiles, options);
 
         const received = await fetchResponse(responder, certId, tempFiles, verification, options, locked);
-        const issuing = { issuer: issuer.x509, firstOfChainFile: firstOfChainFile(chain) };
+        const issuing = { issuer: issuer.x509, chainFileStartsWithIssuer: chainFileStartsWith(chain, issuer) };
         const single = await checkReceived(received, certId, issuing, tempFiles, verification, options, locked);
         if (options.dryRun) {
           locked.log.debug('Debug mode: haproxy update skipped.');
@@ -103,13 +102,13 @@ const resultOf = (
 });
 
 /**
- * The chain file's first certificate, which `openssl ocsp -issuer` reads,
- * when the file starts with it; undefined when that is not certain (an
- * `.issuer` file with text before its first certificate, say).
+ * Whether the chain file starts with CERTIFICATE, the one `openssl ocsp
+ * -issuer` reads; false when that is not certain (an `.issuer` file with text
+ * before its first certificate, say).
  */
-function firstOfChainFile(chain: Chain): X509Certificate | undefined {
+function chainFileStartsWith(chain: Chain, certificate: BundleCertificate): boolean {
   const [first] = chain.certificates;
-  return first !== undefined && chain.pem.startsWith(first.pem) ? first.x509 : undefined;
+  return first !== undefined && chain.pem.startsWith(first.pem) && first.x509.raw.equals(certificate.x509.raw);
 }
 
 function ownTempFiles(tempDir: string) {
